@@ -1,0 +1,157 @@
+"""Open and create the audit database: schema, schema version, transactions, read-only mode.
+
+The database is one DuckDB file. A new file gets schema.sql, the reference tables and the
+views; an older file is migrated forward; a newer one is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from .errors import DapauditError
+from .paths import PACKAGE_DIR, REFERENCE_DIR
+
+SCHEMA_VERSION = 1
+DEFAULT_DB = "dapaudit.duckdb"
+# How long a command waits for another dapaudit process to release the database file.
+LOCK_WAIT_SECONDS = 10.0
+
+
+def default_db_path() -> str:
+    return os.environ.get("DAPAUDIT_DB") or DEFAULT_DB
+
+
+def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" not in text.lower():
+                raise DapauditError(f"cannot open the database: {text}", file=path) from None
+            if time.monotonic() >= deadline:
+                raise DapauditError(
+                    f"the database is in use by another process (waited {LOCK_WAIT_SECONDS:.0f} s); "
+                    "try again when it has finished",
+                    file=path,
+                ) from None
+            time.sleep(0.2)
+        except duckdb.Error as exc:
+            raise DapauditError(f"cannot open the database: {exc}", file=path) from None
+
+
+def connect(path: str | os.PathLike[str], *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (creating or migrating if needed) the database at `path`."""
+    path = str(path)
+    exists = Path(path).exists()
+    if read_only and not exists:
+        raise DapauditError("no such database; run `dapaudit ingest` or `dapaudit run` first", file=path)
+    con = _connect(path, read_only)
+    version = schema_version(con)
+    if version is None:
+        if read_only:
+            con.close()
+            raise DapauditError("not a dapaudit database (no schema version)", file=path)
+        _create(con)
+    elif version > SCHEMA_VERSION:
+        con.close()
+        raise DapauditError(
+            f"the database has schema version {version}, newer than this dapaudit "
+            f"(version {SCHEMA_VERSION}); upgrade dapaudit to read it",
+            file=path,
+        )
+    elif version < SCHEMA_VERSION:
+        if read_only:
+            con.close()
+            raise DapauditError(
+                f"the database has schema version {version}; run any writing command "
+                "(e.g. `dapaudit analyze`) once to migrate it",
+                file=path,
+            )
+        _migrate(con, version)
+    return con
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'dapaudit_meta'"
+    ).fetchone()[0]
+    if not found:
+        return None
+    row = con.execute("SELECT value FROM dapaudit_meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else None
+
+
+def _create(con: duckdb.DuckDBPyConnection) -> None:
+    with transaction(con):
+        con.execute((PACKAGE_DIR / "schema.sql").read_text(encoding="utf-8"))
+        _load_reference(con)
+        con.execute((PACKAGE_DIR / "views.sql").read_text(encoding="utf-8"))
+        con.execute(
+            "INSERT INTO dapaudit_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+        )
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, version: int) -> None:
+    # Migrations are added here as the schema grows: one function per step, run in order.
+    migrations: dict[int, str] = {}
+    with transaction(con):
+        for step in range(version, SCHEMA_VERSION):
+            con.execute(migrations[step])
+        _load_reference(con)
+        con.execute((PACKAGE_DIR / "views.sql").read_text(encoding="utf-8"))
+        con.execute(
+            "UPDATE dapaudit_meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
+        )
+
+
+def _load_reference(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)create the reference tables: role GUIDs live in one place, reference/*.csv."""
+    for name in ("directory_roles", "azure_roles"):
+        path = str(REFERENCE_DIR / f"{name}.csv")
+        con.execute(
+            f"CREATE OR REPLACE TABLE ref_{name} AS "
+            "SELECT * FROM read_csv(?, header = true, all_varchar = true)",
+            [path],
+        )
+        con.execute(
+            f"CREATE OR REPLACE TABLE ref_{name} AS SELECT * REPLACE (privileged::BOOLEAN AS privileged) "
+            f"FROM ref_{name}"
+        )
+    con.execute(
+        "CREATE OR REPLACE TABLE ref_severities AS SELECT * FROM (VALUES "
+        "('critical', 5), ('high', 4), ('medium', 3), ('low', 2), ('info', 1)) t(severity, rank)"
+    )
+    con.execute("COMMENT ON TABLE ref_directory_roles IS 'Built-in Entra directory roles by template id.'")
+    con.execute("COMMENT ON TABLE ref_azure_roles IS 'Built-in Azure RBAC roles by definition id.'")
+    con.execute("COMMENT ON TABLE ref_severities IS 'Severities and their rank (5 = critical).'")
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One atomic unit: everything inside commits together or not at all."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    else:
+        con.execute("COMMIT")
+
+
+@contextmanager
+def opened(path: str | os.PathLike[str], *, read_only: bool = False):
+    """connect(), closed again when the block ends, so the file lock is released."""
+    con = connect(path, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
