@@ -1,0 +1,336 @@
+"""Load export files into one snapshot, atomically and idempotently.
+
+The pipeline: find files (folders recursively, in sorted order), hash and sniff each one,
+detect its kind from its content, work out its tenant context, then let each kind's reader
+load all of its files at once. Everything happens in one transaction; any error leaves the
+database exactly as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from ..db import transaction
+from ..errors import DapauditError
+from . import canonical, detect  # noqa: F401  (registers the canonical kinds)
+from .base import REGISTRY, Batch, SourceFile
+from .text import csv_header, needs_transcoding, sniff_delimiter, sniff_text, transcode
+
+# Where each dataset keeps the tenant it speaks for (for export_coverage).
+DATASET_TENANT_COLUMN = {
+    "tenants": "tenant_id",
+    "partner_relationships": "customer_tenant_id",
+    "directory_role_members": "tenant_id",
+    "partner_agent_groups": "partner_tenant_id",
+    "partner_group_members": "partner_tenant_id",
+    "azure_subscriptions": "tenant_id",
+    "azure_role_assignments": "tenant_id",
+    "gdap_relationships": "customer_tenant_id",
+    "gdap_relationship_roles": None,
+    "gdap_access_assignments": None,
+    "dap_monitoring": "customer_tenant_id",
+    "autopilot_devices": "tenant_id",
+}
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.I)
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class FileReport:
+    path: str
+    kind: str
+    rows: int
+    skipped: bool  # already in the snapshot
+
+
+@dataclass
+class IngestReport:
+    snapshot: str
+    files: list[FileReport] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+
+def discover(inputs: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Every file named or found below a named folder, in a stable order, each once."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for item in inputs:
+        path = Path(item)
+        if not path.exists():
+            raise DapauditError("no such file or folder", file=str(item))
+        candidates = (
+            sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path))
+            if path.is_dir()
+            else [path]
+        )
+        for p in candidates:
+            key = p.resolve()
+            if key not in seen:
+                seen.add(key)
+                found.append(p)
+    if not found:
+        raise DapauditError("no input files found", file=", ".join(str(i) for i in inputs))
+    return found
+
+
+def _hidden(p: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in p.relative_to(root).parts)
+
+
+def display_path(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def folder_hint(path: Path) -> str | None:
+    """The nearest parent folder named with a tenant id (GUID) or a domain."""
+    for parent in path.resolve().parents:
+        name = parent.name
+        if _GUID.match(name) or _DOMAIN.match(name):
+            return name.lower()
+    return None
+
+
+def ingest(
+    con: duckdb.DuckDBPyConnection,
+    inputs: Iterable[str | os.PathLike[str]],
+    *,
+    snapshot: str,
+    as_of: date,
+    kind: str | None = None,
+    tenant: str | None = None,
+    progress: ProgressFn | None = None,
+) -> IngestReport:
+    """Ingest files or folders into `snapshot`. One transaction: all or nothing."""
+    if kind is not None and kind not in REGISTRY.kinds:
+        raise DapauditError(
+            f"unknown kind {kind!r}; known kinds: {', '.join(sorted(REGISTRY.kinds))}"
+        )
+    if tenant is not None and not (_GUID.match(tenant) or _DOMAIN.match(tenant)):
+        raise DapauditError(f"--tenant {tenant!r} is neither a tenant id (GUID) nor a domain")
+    paths = discover(inputs)
+    report = IngestReport(snapshot)
+    with tempfile.TemporaryDirectory(prefix="dapaudit-") as tmp:
+        files = _prepare(paths, Path(tmp), kind, tenant, report, progress)
+        with transaction(con):
+            _load(con, files, snapshot, as_of, report, progress)
+    return report
+
+
+def _prepare(
+    paths: list[Path],
+    tmp: Path,
+    forced_kind: str | None,
+    tenant: str | None,
+    report: IngestReport,
+    progress: ProgressFn | None,
+) -> list[SourceFile]:
+    files: list[SourceFile] = []
+    for n, path in enumerate(paths, 1):
+        shown = display_path(path)
+        info = sniff_text(path)
+        if info.is_binary:
+            raise DapauditError(
+                "binary file, not a text export (considered: " + ", ".join(sorted(REGISTRY.kinds)) + ")",
+                file=shown,
+            )
+        if not info.head.strip():
+            raise DapauditError("empty file", file=shown)
+        sniff = detect.sniff(info)
+        if forced_kind:
+            kind = REGISTRY.kinds[forced_kind]
+        else:
+            kind = detect.detect_kind(sniff, shown)
+        read_path = path
+        if needs_transcoding(info):
+            read_path = tmp / f"{n:07d}{path.suffix or '.txt'}"
+            transcode(path, info, read_path)
+        delimiter = sniff_delimiter(info.head) if kind.format == "csv" else None
+        sf = SourceFile(
+            path=path,
+            display_path=shown,
+            sha256=sha256_of(path),
+            text=info,
+            kind=kind.name,
+            read_path=read_path.resolve(),
+            delimiter=delimiter,
+            header=tuple(csv_header(info.head, delimiter)) if delimiter else (),
+            context_hint=(tenant.lower() if tenant else folder_hint(path)),
+        )
+        report.warnings.extend(detect.unserialised_warnings(sf, sniff))
+        files.append(sf)
+        if progress:
+            progress("detect", n, len(paths))
+    return files
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection,
+    files: list[SourceFile],
+    snapshot: str,
+    as_of: date,
+    report: IngestReport,
+    progress: ProgressFn | None,
+) -> None:
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    existing = con.execute("SELECT as_of FROM snapshots WHERE snapshot = ?", [snapshot]).fetchone()
+    if existing is None:
+        con.execute("INSERT INTO snapshots VALUES (?, ?, ?, NULL)", [snapshot, as_of, now])
+    elif existing[0] != as_of:
+        con.execute("UPDATE snapshots SET as_of = ? WHERE snapshot = ?", [as_of, snapshot])
+
+    # Idempotency: a file already in this snapshot (same bytes, kind and tenant context) is skipped.
+    done = {
+        (r[0], r[1], r[2])
+        for r in con.execute(
+            "SELECT sha256, kind, coalesce(context_hint, '') FROM source_files WHERE snapshot = ?",
+            [snapshot],
+        ).fetchall()
+    }
+    next_id = con.execute("SELECT coalesce(max(source_file_id), 0) FROM source_files").fetchone()[0]
+    todo: list[SourceFile] = []
+    seen_now: set[tuple[str, str, str]] = set()
+    for f in files:
+        key = (f.sha256, f.kind, f.context_hint or "")
+        if key in done or key in seen_now:
+            report.files.append(FileReport(f.display_path, f.kind, 0, skipped=True))
+            continue
+        seen_now.add(key)
+        next_id += 1
+        f.source_file_id = next_id
+        todo.append(f)
+    if not todo:
+        return
+
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE ingest_files (
+            source_file_id INTEGER, read_path VARCHAR, display_path VARCHAR,
+            context_hint VARCHAR, context_tenant_id VARCHAR, type_line_offset INTEGER)"""
+    )
+    con.executemany(
+        "INSERT INTO ingest_files VALUES (?, ?, ?, ?, NULL, ?)",
+        [
+            (f.source_file_id, str(f.read_path), f.display_path, f.context_hint,
+             1 if f.text.type_line else 0)
+            for f in todo
+        ],
+    )
+    by_kind: dict[str, list[SourceFile]] = {}
+    for f in todo:
+        by_kind.setdefault(f.kind, []).append(f)
+    # Kinds that define tenants go first: a folder may be named by one of their domains.
+    order = sorted(by_kind, key=lambda k: (not REGISTRY.kinds[k].defines_tenants, k))
+    resolved = False
+    for n, kind_name in enumerate(order, 1):
+        kind = REGISTRY.kinds[kind_name]
+        if not kind.defines_tenants and not resolved:
+            _resolve_contexts(con, snapshot)
+            resolved = True
+        _load_kind(con, kind, snapshot, by_kind[kind_name])
+        if progress:
+            progress("load", n, len(order))
+    if not resolved:
+        _resolve_contexts(con, snapshot)
+    _record_files(con, snapshot, todo, now, report)
+
+
+def _load_kind(con, kind, snapshot: str, files: list[SourceFile]) -> None:
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE kind_files AS SELECT * FROM ingest_files "
+        "WHERE source_file_id IN (SELECT unnest(?::INTEGER[]))",
+        [[f.source_file_id for f in files]],
+    )
+    batch = Batch(con=con, snapshot=snapshot, files=files, file_table="kind_files")
+    kind.load(batch)
+
+
+def _resolve_contexts(con: duckdb.DuckDBPyConnection, snapshot: str) -> None:
+    """Turn each file's context hint (GUID or domain) into a tenant id."""
+    con.execute(
+        """UPDATE ingest_files SET context_tenant_id = CASE
+            WHEN regexp_full_match(context_hint, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
+                THEN context_hint
+            ELSE (SELECT min(t.tenant_id) FROM tenants t
+                  WHERE t.snapshot = ? AND t.default_domain = ingest_files.context_hint)
+        END
+        WHERE context_hint IS NOT NULL""",
+        [snapshot],
+    )
+
+
+def _record_files(con, snapshot: str, files: list[SourceFile], now: datetime, report) -> None:
+    counts: dict[int, int] = {f.source_file_id: 0 for f in files}
+    kinds = {f.kind for f in files}
+    datasets = sorted({d for k in kinds for d in REGISTRY.kinds[k].datasets})
+    ids = [f.source_file_id for f in files]
+    for dataset in datasets:
+        for fid, n in con.execute(
+            f"SELECT source_file_id, count(*) FROM {dataset} WHERE snapshot = ? "
+            "AND source_file_id IN (SELECT unnest(?::INTEGER[])) GROUP BY ALL",
+            [snapshot, ids],
+        ).fetchall():
+            counts[fid] += n
+        column = DATASET_TENANT_COLUMN.get(dataset)
+        # Coverage: the tenants an export speaks for, even when it holds no rows for them.
+        tenant_rows = (
+            f"SELECT DISTINCT {column} AS tenant_id, source_file_id FROM {dataset} "
+            "WHERE snapshot = $snapshot AND source_file_id IN (SELECT source_file_id FROM ingest_files)"
+            if column
+            else "SELECT NULL::VARCHAR AS tenant_id, NULL::INTEGER AS source_file_id WHERE false"
+        )
+        kinds_for_dataset = [k for k in kinds if dataset in REGISTRY.kinds[k].datasets]
+        con.execute(
+            f"""INSERT INTO export_coverage
+            SELECT DISTINCT $snapshot, tenant_id, $dataset, source_file_id FROM (
+                {tenant_rows}
+                UNION ALL
+                SELECT context_tenant_id, source_file_id FROM ingest_files
+                WHERE context_tenant_id IS NOT NULL
+                  AND source_file_id IN (SELECT unnest($ids::INTEGER[]))
+            ) WHERE tenant_id IS NOT NULL""",
+            {
+                "snapshot": snapshot,
+                "dataset": dataset,
+                "ids": [f.source_file_id for f in files if f.kind in kinds_for_dataset],
+            },
+        )
+    contexts = dict(
+        con.execute("SELECT source_file_id, context_tenant_id FROM ingest_files").fetchall()
+    )
+    con.executemany(
+        "INSERT INTO source_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (snapshot, f.source_file_id, f.display_path, f.kind, f.context_hint,
+             contexts.get(f.source_file_id),
+             counts[f.source_file_id], f.sha256, f.text.encoding, now)
+            for f in files
+        ],
+    )
+    for f in files:
+        report.files.append(FileReport(f.display_path, f.kind, counts[f.source_file_id], False))

@@ -1,0 +1,393 @@
+"""What every reader shares: the kind registry, the batch of files a reader loads, and the
+set-based staging and validation helpers.
+
+A reader loads *all* files of its kind in one DuckDB statement (never a Python loop over
+rows), into a TEMP staging table; it then inserts canonical rows with one INSERT ... SELECT
+and states its checks as SQL that finds the first offending record.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+
+from ..errors import DapauditError
+from .text import TextInfo, normalise_header
+
+GUID_RE = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+@dataclass
+class SourceFile:
+    """One input file on its way into the database."""
+
+    path: Path  # as found on disk
+    display_path: str  # as recorded and shown in messages
+    sha256: str
+    text: TextInfo
+    kind: str
+    read_path: Path  # what DuckDB reads: the file itself, or its UTF-8 copy
+    delimiter: str | None = None
+    header: tuple[str, ...] = ()  # CSV column names as written in the file
+    context_hint: str | None = None  # --tenant, or the nearest GUID/domain-named folder
+    context_tenant_id: str | None = None  # the hint resolved to a tenant id
+    source_file_id: int = 0
+
+
+@dataclass(frozen=True)
+class Sniff:
+    """What detection sees of a file: its CSV header or JSON keys."""
+
+    format: Literal["csv", "json", "unknown"]
+    columns: frozenset[str]  # normalise_header() of CSV columns
+    json_keys: frozenset[str]
+    head: str
+
+    def has_columns(self, *names: str) -> bool:
+        return all(normalise_header(n) in self.columns for n in names)
+
+    def has_keys(self, *names: str) -> bool:
+        return all(n in self.json_keys for n in names)
+
+
+@dataclass
+class Batch:
+    """All files of one kind in one ingest, and where their rows go."""
+
+    con: duckdb.DuckDBPyConnection
+    snapshot: str
+    files: list[SourceFile]
+    file_table: str = "ingest_files"  # TEMP table: source_file_id, read_path, display_path, context_tenant_id
+
+    def by_read_path(self) -> dict[str, SourceFile]:
+        return {str(f.read_path): f for f in self.files}
+
+
+@dataclass(frozen=True)
+class Kind:
+    """An export kind dapaudit reads."""
+
+    name: str
+    description: str
+    format: Literal["csv", "json"]
+    datasets: tuple[str, ...]  # canonical tables it fills
+    detect: Callable[[Sniff], bool]
+    load: Callable[[Batch], None]
+    produces: str = ""  # the command that produces this export (README)
+    defines_tenants: bool = False  # loaded first: folder names may be its domains
+    priority: int = 0  # when two kinds match, the higher wins
+
+
+@dataclass
+class Registry:
+    kinds: dict[str, Kind] = field(default_factory=dict)
+
+    def add(self, kind: Kind) -> Kind:
+        if kind.name in self.kinds:
+            raise ValueError(f"kind {kind.name} registered twice")
+        self.kinds[kind.name] = kind
+        return kind
+
+    def detect(self, sniff: Sniff) -> list[Kind]:
+        found = [k for k in self.kinds.values() if k.format == sniff.format and k.detect(sniff)]
+        if not found:
+            return []
+        top = max(k.priority for k in found)
+        return sorted((k for k in found if k.priority == top), key=lambda k: k.name)
+
+
+REGISTRY = Registry()
+
+
+# ---------------------------------------------------------------- staging
+
+
+def stage_csv(batch: Batch, name: str) -> StagedTable:
+    """Read every CSV file of the batch into TEMP table `name`, all columns VARCHAR.
+
+    Files are read with the columns of their own header (no type sniffing, strict quoting),
+    grouped by delimiter and header so a folder of like files is one read. Adds
+    source_file_id, source_record (1-based data row) and line (physical line in the original
+    file, counting the header and any #TYPE line).
+    """
+    con = batch.con
+    groups: dict[tuple[str, tuple[str, ...]], list[SourceFile]] = {}
+    for f in batch.files:
+        groups.setdefault((f.delimiter or ",", csv_columns(f)), []).append(f)
+    union: dict[str, str] = {}
+    for _, header in groups:
+        for column in header:
+            union.setdefault(column.lower(), column)
+    con.execute(f"DROP TABLE IF EXISTS {name}_raw")
+    con.execute(
+        f"CREATE TEMP TABLE {name}_raw ("
+        + ", ".join(f"{quote_ident(c)} VARCHAR" for c in union.values())
+        + ", filename VARCHAR)"
+    )
+    for (delim, header), files in sorted(groups.items()):
+        columns = "{" + ", ".join(f"{sql_string(c)}: 'VARCHAR'" for c in header) + "}"
+        try:
+            con.execute(
+                f"""INSERT INTO {name}_raw BY NAME
+                SELECT * FROM read_csv(?, delim = ?, header = true, auto_detect = false,
+                    columns = {columns}, quote = '"', escape = '"', strict_mode = true,
+                    null_padding = false, filename = true)""",
+                [[str(f.read_path) for f in files], delim],
+            )
+        except duckdb.Error as exc:
+            raise _csv_error(exc, files) from None
+    con.execute(f"DROP TABLE IF EXISTS {name}")
+    con.execute(
+        f"""CREATE TEMP TABLE {name} AS
+        SELECT f.source_file_id,
+               row_number() OVER (PARTITION BY f.source_file_id ORDER BY r.rowid) AS source_record,
+               row_number() OVER (PARTITION BY f.source_file_id ORDER BY r.rowid)
+                   + 1 + f.type_line_offset AS line,
+               r.* EXCLUDE (filename)
+        FROM {name}_raw r JOIN {batch.file_table} f ON f.read_path = r.filename"""
+    )
+    con.execute(f"DROP TABLE {name}_raw")
+    return StagedTable(batch, name, record_label="line", record_column="line")
+
+
+def csv_columns(f: SourceFile) -> tuple[str, ...]:
+    """The file's header as DuckDB column names: blanks named, repeats refused."""
+    seen: set[str] = set()
+    out = []
+    for n, raw in enumerate(f.header, 1):
+        column = raw.strip() or f"column{n}"
+        if column.lower() in seen:
+            raise DapauditError("column appears twice in the header", file=f.display_path,
+                                record=1 + (1 if f.text.type_line else 0), field=column)
+        seen.add(column.lower())
+        out.append(column)
+    return tuple(out)
+
+
+def sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _csv_error(exc: duckdb.Error, files: Sequence[SourceFile]) -> DapauditError:
+    text = str(exc)
+    culprit = next((f for f in files if f"file = {f.read_path}" in text), None)
+    if culprit is None:
+        culprit = next((f for f in files if str(f.read_path) in text), None)
+    if culprit is None and len(files) == 1:
+        culprit = files[0]
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    problem = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    if problem:
+        what = f"expected {problem.group(1)} fields as in the header, found {problem.group(2)}"
+    else:
+        what = next((ln.strip() for ln in text.splitlines() if ln.strip()), "unreadable CSV")
+    shown = culprit.display_path if culprit else ", ".join(f.display_path for f in files)
+    record = None
+    if line:
+        record = int(line.group(1)) + (1 if culprit and culprit.text.type_line else 0)
+    return DapauditError(f"malformed CSV: {what}", file=shown, record=record)
+
+
+def stage_json(batch: Batch, name: str) -> StagedTable:
+    """Read every JSON file of the batch into TEMP table `name` (source_file_id, source_record, rec).
+
+    Accepts a Graph collection (`{"value": [...]}`, one page per file or pages concatenated),
+    a bare array (`az ... -o json`), NDJSON, or a single object. source_record is the 1-based
+    position of the record in its file.
+    """
+    con = batch.con
+    paths = [str(f.read_path) for f in batch.files]
+    con.execute(f"DROP TABLE IF EXISTS {name}_docs")
+    try:
+        con.execute(
+            f"""CREATE TEMP TABLE {name}_docs AS
+            SELECT filename, json FROM read_json_objects(?, format = 'unstructured',
+                filename = true, maximum_object_size = 1073741824)""",
+            [paths],
+        )
+    except duckdb.Error as exc:
+        raise _json_error(con, exc, batch.files) from None
+    con.execute(f"DROP TABLE IF EXISTS {name}")
+    con.execute(
+        f"""CREATE TEMP TABLE {name} AS
+        WITH docs AS (
+            SELECT f.source_file_id, d.rowid AS doc_no,
+                   CASE WHEN json_type(d.json) = 'ARRAY' THEN json_extract(d.json, '$[*]')
+                        WHEN json_type(d.json, '$.value') = 'ARRAY'
+                             THEN json_extract(d.json, '$.value[*]')
+                        ELSE [d.json] END AS recs
+            FROM {name}_docs d JOIN {batch.file_table} f ON f.read_path = d.filename
+        ),
+        flat AS (
+            SELECT source_file_id, doc_no, unnest(recs) AS rec,
+                   generate_subscripts(recs, 1) AS idx
+            FROM docs
+        )
+        SELECT source_file_id,
+               row_number() OVER (PARTITION BY source_file_id ORDER BY doc_no, idx) AS source_record,
+               rec
+        FROM flat"""
+    )
+    con.execute(f"DROP TABLE {name}_docs")
+    bad = con.execute(
+        f"""SELECT f.display_path, s.source_record, json_type(s.rec)
+        FROM {name} s JOIN {batch.file_table} f USING (source_file_id)
+        WHERE json_type(s.rec) <> 'OBJECT' ORDER BY f.source_file_id, s.source_record LIMIT 1"""
+    ).fetchone()
+    if bad:
+        raise DapauditError(
+            f"expected a JSON object, found {bad[2].lower()}", file=bad[0], record=bad[1],
+            record_label="record",
+        )
+    return StagedTable(batch, name, record_label="record", record_column="source_record")
+
+
+def _json_error(con, exc: duckdb.Error, files: Sequence[SourceFile]) -> DapauditError:
+    # Find the culprit file by reading each one alone: only on the error path.
+    for f in files:
+        try:
+            con.execute(
+                "SELECT count(*) FROM read_json_objects(?, format = 'unstructured', "
+                "maximum_object_size = 1073741824)",
+                [str(f.read_path)],
+            ).fetchall()
+        except duckdb.Error as one:
+            msg = str(one).strip().splitlines()[0].replace(str(f.read_path), f.display_path)
+            return DapauditError(f"malformed JSON: {msg}", file=f.display_path)
+    return DapauditError(f"malformed JSON: {exc}", file=", ".join(f.display_path for f in files))
+
+
+@dataclass
+class StagedTable:
+    """A staging table plus the helpers to project and check its columns."""
+
+    batch: Batch
+    name: str
+    record_label: str
+    record_column: str
+
+    def columns(self) -> dict[str, str]:
+        """normalised column name -> actual column name."""
+        rows = self.batch.con.execute(f"DESCRIBE {self.name}").fetchall()
+        return {normalise_header(r[0]): r[0] for r in rows}
+
+    def col(self, *aliases: str) -> str:
+        """SQL for the first present column among aliases (trimmed, '' as NULL), else NULL."""
+        cols = self.columns()
+        for alias in aliases:
+            actual = cols.get(normalise_header(alias))
+            if actual is not None:
+                return f"nullif(trim({quote_ident(actual)}), '')"
+        return "NULL::VARCHAR"
+
+    def has(self, *aliases: str) -> bool:
+        cols = self.columns()
+        return any(normalise_header(a) in cols for a in aliases)
+
+    def fail_first(self, where_sql: str, message: str, field: str, table: str | None = None) -> None:
+        """Raise for the first row of the staging table (or `table`) matching `where_sql`."""
+        src = table or self.name
+        row = self.batch.con.execute(
+            f"""SELECT f.display_path, s.{self.record_column}
+            FROM {src} s JOIN {self.batch.file_table} f USING (source_file_id)
+            WHERE {where_sql}
+            ORDER BY f.source_file_id, s.{self.record_column} LIMIT 1"""
+        ).fetchone()
+        if row:
+            raise DapauditError(
+                message, file=row[0], record=row[1], field=field, record_label=self.record_label
+            )
+
+    def require(self, expr: str, field: str) -> None:
+        self.fail_first(f"({expr}) IS NULL", "required value is missing", field)
+
+    def require_guid(self, expr: str, field: str, *, optional: bool = False) -> None:
+        cond = f"NOT regexp_full_match(({expr}), '{GUID_RE[1:-1]}')"
+        if not optional:
+            self.require(expr, field)
+        self.fail_first(f"({expr}) IS NOT NULL AND {cond}", "not a GUID", field)
+
+    def require_in(self, expr: str, allowed: Iterable[str], field: str) -> None:
+        values = sorted(set(allowed))
+        listing = ", ".join(values)
+        in_list = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+        self.fail_first(
+            f"({expr}) IS NOT NULL AND ({expr}) NOT IN ({in_list})",
+            f"unexpected value (expected one of: {listing})",
+            field,
+        )
+
+    def require_cast(self, expr: str, sql_type: str, field: str, what: str) -> None:
+        self.fail_first(
+            f"({expr}) IS NOT NULL AND TRY_CAST(({expr}) AS {sql_type}) IS NULL",
+            f"not a valid {what}",
+            field,
+        )
+
+    def require_known_directory_role(self, expr: str, field: str) -> None:
+        self.fail_first(
+            f"({expr}) IS NOT NULL AND lower({expr}) NOT IN "
+            "(SELECT role_template_id FROM ref_directory_roles)",
+            "unknown directory role template id (not a built-in Entra role)",
+            field,
+        )
+
+    def reject_duplicates(self, key_exprs: Sequence[str]) -> None:
+        """A record repeated within one file is an export error, not a second grant."""
+        keys = ", ".join(key_exprs)
+        row = self.batch.con.execute(
+            f"""WITH d AS (
+                SELECT source_file_id, {self.record_column} AS rec,
+                       min({self.record_column}) OVER (PARTITION BY source_file_id, {keys}) AS first_rec
+                FROM {self.name} JOIN {self.batch.file_table} f USING (source_file_id))
+            SELECT f.display_path, d.rec, d.first_rec FROM d
+            JOIN {self.batch.file_table} f USING (source_file_id)
+            WHERE d.rec <> d.first_rec ORDER BY f.source_file_id, d.rec LIMIT 1"""
+        ).fetchone()
+        if row:
+            raise DapauditError(
+                f"duplicate record (same as {self.record_label} {row[2]})",
+                file=row[0],
+                record=row[1],
+                record_label=self.record_label,
+            )
+
+    def insert(self, table: str, select_sql: str) -> None:
+        """INSERT the projection `select_sql` (which reads `s`, this stage) into `table`."""
+        self.batch.con.execute(
+            f"INSERT INTO {table} BY NAME SELECT ?::VARCHAR AS snapshot, * FROM ({select_sql})",
+            [self.batch.snapshot],
+        )
+
+    def require_tenant(self, expr: str, field: str) -> None:
+        """Fail when neither the record nor the file context gives a tenant.
+
+        `expr` may use f.context_tenant_id (the file's --tenant or folder tenant)."""
+        self.fail_first(
+            f"({expr}) IS NULL",
+            "no tenant id: the record has none, no --tenant was given, and no parent "
+            "folder is named with a tenant id or a known tenant domain",
+            field,
+        )
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def guid(expr: str) -> str:
+    """SQL: a GUID normalised to lower case (NULL stays NULL)."""
+    return f"lower({expr})"
+
+
+def trailing_guid(expr: str) -> str:
+    """SQL: the trailing GUID of an ARM path (or the value itself when it is a bare GUID)."""
+    return (
+        f"nullif(lower(regexp_extract({expr}, '([0-9a-fA-F]{{8}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-"
+        f"[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{12}})\\s*$', 1)), '')"
+    )

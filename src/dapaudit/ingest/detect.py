@@ -1,0 +1,69 @@
+"""Decide the kind of a file from its content: CSV header columns or JSON keys, never its name."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from ..errors import DapauditError
+from .base import REGISTRY, Kind, SourceFile, Sniff
+from .text import TextInfo, csv_header, json_keys, normalise_header, sniff_delimiter
+
+
+def sniff(info: TextInfo) -> Sniff:
+    head = info.head
+    stripped = head.lstrip()
+    if stripped[:1] in ("{", "["):
+        return Sniff("json", frozenset(), frozenset(json_keys(head)), head)
+    delimiter = sniff_delimiter(head)
+    columns = csv_header(head, delimiter)
+    if len(columns) < 2:
+        return Sniff("unknown", frozenset(), frozenset(), head)
+    return Sniff("csv", frozenset(normalise_header(c) for c in columns), frozenset(), head)
+
+
+def detect_kind(s: Sniff, shown: str) -> Kind:
+    found = REGISTRY.detect(s)
+    if len(found) == 1:
+        return found[0]
+    considered = ", ".join(sorted(REGISTRY.kinds))
+    if not found:
+        what = {"csv": "CSV header", "json": "JSON keys", "unknown": "content"}[s.format]
+        raise DapauditError(
+            f"cannot tell the kind of this file from its {what}; considered: {considered}. "
+            "Use --kind to force one",
+            file=shown,
+        )
+    raise DapauditError(
+        "the content fits several kinds: "
+        + ", ".join(k.name for k in found)
+        + "; use --kind to choose",
+        file=shown,
+    )
+
+
+def unserialised_warnings(f: SourceFile, s: Sniff) -> list[str]:
+    """Export-Csv writes a nested object as its type name (`System.Object[]`): say which column."""
+    if s.format != "csv" or f.delimiter is None:
+        return []
+    rows = list(csv.reader(io.StringIO(s.head), delimiter=f.delimiter))
+    if len(rows) < 2:
+        return []
+    header = rows[0]
+    flagged: list[str] = []
+    for row in rows[1:-1]:  # the last row of the head may be cut short
+        for name, value in zip(header, row, strict=False):
+            if value.startswith("System.") and name not in flagged:
+                flagged.append(name)
+    return [
+        f"{f.display_path}: column {name!r} holds an unserialised PowerShell object "
+        f"({_first_value(rows, header.index(name))!r}); its data is not in the export"
+        for name in flagged
+    ]
+
+
+def _first_value(rows: list[list[str]], index: int) -> str:
+    for row in rows[1:]:
+        if index < len(row) and row[index].startswith("System."):
+            return row[index]
+    return ""
