@@ -1,0 +1,121 @@
+"""dapaudit.toml: severity overrides, rule parameters, disabled rules, suppressions.
+
+    [rules.EXCESS-GLOBAL-ADMINS]
+    severity = "high"
+    threshold = 6            # any key of the rule's [params]
+    enabled = false
+
+    [[suppressions]]
+    rule = "AZURE-LINGERING-PARTNER-ROLE"
+    tenant = "3f1c8a52-..."   # optional: customer tenant id
+    partner = "9d2e7b10-..."  # optional: partner tenant id
+    subject = "/subscriptions/..."  # optional
+    reason = "Partner manages this subscription under contract C-123"
+    owner = "secops@contoso.com"
+    expires = 2027-03-31
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from .errors import DapauditError
+from .rules import SEVERITIES, rules_by_id
+
+DEFAULT_CONFIG = "dapaudit.toml"
+
+
+@dataclass(frozen=True)
+class Suppression:
+    rule: str
+    tenant: str | None
+    partner: str | None
+    subject: str | None
+    reason: str
+    owner: str
+    expires: date | None
+    index: int  # position in the file, for messages
+
+
+@dataclass
+class Config:
+    path: str | None = None
+    rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    suppressions: list[Suppression] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def enabled(self, rule_id: str) -> bool:
+        return bool(self.rules.get(rule_id, {}).get("enabled", True))
+
+    def severity(self, rule_id: str) -> str | None:
+        return self.rules.get(rule_id, {}).get("severity")
+
+    def params(self, rule_id: str, defaults: dict[str, Any]) -> dict[str, Any]:
+        mine = self.rules.get(rule_id, {})
+        return {k: mine.get(k, v) for k, v in defaults.items()}
+
+
+def load_config(path: str | None) -> Config:
+    """Read `path`, or ./dapaudit.toml when present; no file gives the defaults."""
+    if path is None:
+        if not Path(DEFAULT_CONFIG).exists():
+            return Config()
+        path = DEFAULT_CONFIG
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DapauditError("no such configuration file", file=path) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DapauditError(f"not valid TOML: {exc}", file=path) from None
+    known = rules_by_id()
+    rules: dict[str, dict[str, Any]] = {}
+    for rule_id, settings in data.get("rules", {}).items():
+        if rule_id not in known:
+            raise DapauditError(f"unknown rule id {rule_id!r}", file=path, field=f"rules.{rule_id}")
+        rule = known[rule_id]
+        sev = settings.get("severity")
+        if sev is not None and sev not in SEVERITIES:
+            raise DapauditError(
+                f"severity must be one of {', '.join(SEVERITIES)}",
+                file=path, field=f"rules.{rule_id}.severity",
+            )
+        for key in settings:
+            if key not in ("severity", "enabled") and key not in rule.params:
+                allowed = ", ".join(["severity", "enabled", *sorted(rule.params)])
+                raise DapauditError(
+                    f"unknown setting (allowed: {allowed})", file=path, field=f"rules.{rule_id}.{key}"
+                )
+        rules[rule.id] = dict(settings)
+    suppressions = []
+    for n, item in enumerate(data.get("suppressions", []), 1):
+        where = f"suppressions[{n}]"
+        for required in ("rule", "reason", "owner"):
+            if not item.get(required):
+                raise DapauditError("required value is missing", file=path, field=f"{where}.{required}")
+        if item["rule"] not in known:
+            raise DapauditError(f"unknown rule id {item['rule']!r}", file=path, field=f"{where}.rule")
+        expires = item.get("expires")
+        if expires is not None and not isinstance(expires, date):
+            raise DapauditError("expires must be a date (YYYY-MM-DD, unquoted)", file=path,
+                                field=f"{where}.expires")
+        suppressions.append(
+            Suppression(
+                rule=known[item["rule"]].id,
+                tenant=_lower(item.get("tenant")),
+                partner=_lower(item.get("partner")),
+                subject=item.get("subject"),
+                reason=item["reason"],
+                owner=item["owner"],
+                expires=expires,
+                index=n,
+            )
+        )
+    return Config(path=path, rules=rules, suppressions=suppressions, report=data.get("report", {}))
+
+
+def _lower(value: str | None) -> str | None:
+    return value.lower() if isinstance(value, str) else value
