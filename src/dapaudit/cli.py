@@ -1,0 +1,395 @@
+"""The dapaudit command line: parse options, call the library, print. No SQL, no logic here."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from . import db as dbmod
+from .analyze import analyze as run_analyze
+from .analyze import resolve_snapshot
+from .config import load_config
+from .errors import DapauditError
+from .findings import load_findings, to_csv, to_json
+from .ingest import ingest as run_ingest
+from .paths import SAMPLE_DATA_DIR
+from .progress import progress_printer
+from .report.service import write_monthly
+from .rules import SEVERITIES, all_rules, frameworks, rules_by_id
+from .textout import printable, table
+
+SAMPLE_ESTATE = SAMPLE_DATA_DIR / "canonical"
+SAMPLE_AS_OF = date(2026, 11, 30)
+
+
+class InputError(click.ClickException):
+    """Bad usage or bad input: `Error: ...` and exit code 2."""
+
+    exit_code = 2
+
+
+class Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DapauditError as exc:
+            raise InputError(str(exc)) from None
+
+
+# ------------------------------------------------------------------ shared options
+
+
+def db_option(f: Callable) -> Callable:
+    return click.option(
+        "--db",
+        "db_path",
+        type=click.Path(dir_okay=False),
+        default=dbmod.default_db_path,
+        show_default="./dapaudit.duckdb or $DAPAUDIT_DB",
+        help="The audit database file.",
+    )(f)
+
+
+def snapshot_option(f: Callable) -> Callable:
+    return click.option(
+        "--snapshot",
+        default=None,
+        metavar="LABEL",
+        help="Snapshot to read (default: the latest).",
+    )(f)
+
+
+def new_snapshot_options(f: Callable) -> Callable:
+    f = click.option(
+        "--as-of",
+        "as_of",
+        type=click.DateTime(formats=["%Y-%m-%d"]),
+        default=None,
+        help="Reference date of the snapshot for time-based rules (default: today).",
+    )(f)
+    return click.option(
+        "--snapshot",
+        default=None,
+        metavar="LABEL",
+        help="Snapshot label (default: the month of --as-of, YYYY-MM).",
+    )(f)
+
+
+def config_option(f: Callable) -> Callable:
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Configuration file (default: ./dapaudit.toml when present).",
+    )(f)
+
+
+def fail_on_option(f: Callable) -> Callable:
+    return click.option(
+        "--fail-on",
+        type=click.Choice(SEVERITIES),
+        default=None,
+        help="Exit with code 1 when an open finding at or above this severity exists.",
+    )(f)
+
+
+def report_format_option(f: Callable) -> Callable:
+    return click.option(
+        "--format",
+        "formats",
+        default="html,pdf",
+        show_default=True,
+        callback=_split_formats({"html", "pdf"}),
+        help="Comma-separated report formats: html, pdf.",
+    )(f)
+
+
+def _split_formats(allowed: set[str]):
+    def callback(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
+        items = [v.strip().lower() for v in value.split(",") if v.strip()]
+        bad = [v for v in items if v not in allowed]
+        if bad or not items:
+            raise click.BadParameter(f"choose from {', '.join(sorted(allowed))}")
+        return items
+
+    return callback
+
+
+def _snapshot_label(snapshot: str | None, as_of: date) -> str:
+    return snapshot or as_of.strftime("%Y-%m")
+
+
+def _as_date(value: Any) -> date:
+    return value.date() if value is not None else date.today()
+
+
+def _echo_warnings(warnings: list[str]) -> None:
+    for w in warnings:
+        click.echo(f"Warning: {printable(w)}", err=True)
+
+
+def _exit_for(report, fail_on: str | None) -> None:
+    if fail_on is None:
+        return
+    worst = report.worst_open()
+    if worst is not None and SEVERITIES.index(worst) <= SEVERITIES.index(fail_on):
+        click.echo(f"Open findings at or above {fail_on}: exit code 1", err=True)
+        sys.exit(1)
+
+
+def with_example(example: str) -> Callable:
+    """Every command's --help ends with an example invocation."""
+
+    def wrap(f: Callable) -> Callable:
+        f.__doc__ = (f.__doc__ or "").rstrip() + f"\n\n\b\nExample:\n  {example}\n"
+        return f
+
+    return wrap
+
+
+# ------------------------------------------------------------------ commands
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dapaudit")
+def cli() -> None:
+    """Audit how Microsoft CSP partners hold administrative access to customer tenants.
+
+    dapaudit reads exports (role listings, partner relationships, GDAP, Azure RBAC) into a
+    DuckDB file, runs audit rules, and writes HTML and PDF reports.
+    """
+
+
+def _ingest_files(con, inputs, snapshot, as_of, kind, tenant) -> None:
+    report = run_ingest(
+        con, inputs, snapshot=snapshot, as_of=as_of, kind=kind, tenant=tenant,
+        progress=progress_printer("Reading exports"),
+    )
+    _echo_warnings(report.warnings)
+    for f in report.files:
+        state = "already in snapshot, skipped" if f.skipped else f"{f.rows} rows"
+        click.echo(f"{printable(f.path)}: {f.kind}, {state}", err=True)
+    click.echo(
+        f"Snapshot {snapshot}: {sum(not f.skipped for f in report.files)} file(s) ingested, "
+        f"{report.rows} rows",
+        err=True,
+    )
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@db_option
+@new_snapshot_options
+@click.option("--kind", default=None, help="Force the export kind of every input (see README).")
+@click.option("--tenant", default=None, help="Tenant id or domain for exports that carry none.")
+@with_example("dapaudit ingest exports/ --snapshot 2026-11 --as-of 2026-11-30")
+def ingest(inputs, db_path, snapshot, as_of, kind, tenant) -> None:
+    """Load export files or folders (recursively) into one snapshot, atomically."""
+    as_of_date = _as_date(as_of)
+    with dbmod.opened(db_path) as con:
+        _ingest_files(con, inputs, _snapshot_label(snapshot, as_of_date), as_of_date, kind, tenant)
+
+
+def _analyze(con, snapshot: str, config) -> Any:
+    report = run_analyze(con, snapshot, config, progress=progress_printer("Running rules"))
+    for line in report.stale_suppressions + report.reopened:
+        click.echo(f"Warning: {printable(line)}", err=True)
+    counts = ", ".join(f"{n} {s}" for s, n in report.counts.items() if n) or "none"
+    click.echo(
+        f"Snapshot {snapshot}: {report.total} finding(s); open: {counts}; "
+        f"suppressed: {report.suppressed}",
+        err=True,
+    )
+    return report
+
+
+@cli.command()
+@db_option
+@snapshot_option
+@config_option
+@fail_on_option
+@with_example("dapaudit analyze --snapshot 2026-11 --fail-on high")
+def analyze(db_path, snapshot, config_path, fail_on) -> None:
+    """Run every rule on a snapshot and store the findings (replacing earlier ones)."""
+    config = load_config(config_path)
+    with dbmod.opened(db_path) as con:
+        report = _analyze(con, resolve_snapshot(con, snapshot), config)
+    _exit_for(report, fail_on)
+
+
+@cli.command()
+@db_option
+@snapshot_option
+@click.option("--severity", type=click.Choice(SEVERITIES), default=None,
+              help="Only findings at or above this severity.")
+@click.option("--rule", default=None, help="Only this rule id.")
+@click.option("--tenant", default=None, help="Only this customer tenant id.")
+@click.option("--framework", default=None, help="Only findings mapped to this framework id.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@with_example("dapaudit findings --severity high --format json")
+def findings(db_path, snapshot, severity, rule, tenant, framework, fmt) -> None:
+    """List the findings of a snapshot."""
+    with dbmod.opened(db_path, read_only=True) as con:
+        items = _findings(con, snapshot, severity, rule, tenant, framework)
+    _print_findings(items, fmt)
+
+
+def _findings(con, snapshot, severity, rule, tenant, framework) -> list[dict]:
+    snap = resolve_snapshot(con, snapshot)
+    if rule is not None:
+        known = rules_by_id()
+        if rule not in known:
+            raise InputError(f"unknown rule id {rule!r}; see `dapaudit rules`")
+        rule = known[rule].id
+    if framework is not None and framework not in frameworks():
+        raise InputError(f"unknown framework {framework!r}; known: {', '.join(frameworks())}")
+    return load_findings(con, snap, min_severity=severity, rule=rule, tenant=tenant,
+                         framework=framework)
+
+
+def _print_findings(items: list[dict], fmt: str) -> None:
+    if fmt == "json":
+        click.echo(to_json(items), nl=False)
+    elif fmt == "csv":
+        click.echo(to_csv(items), nl=False)
+    else:
+        click.echo(
+            table(
+                ["severity", "rule", "customer", "status", "title"],
+                [[f["severity"], f["rule_id"], f["customer_tenant_id"], f["status"], f["title"]]
+                 for f in items],
+                max_cell=100,
+            ),
+            nl=False,
+        )
+
+
+@cli.group()
+def report() -> None:
+    """Write reports: the monthly compliance report, a customer security review."""
+
+
+@report.command("monthly")
+@db_option
+@snapshot_option
+@config_option
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="dapaudit-report",
+              show_default=True, help="Folder to write the report into.")
+@report_format_option
+@with_example("dapaudit report monthly --snapshot 2026-11 --format html,pdf --out reports/")
+def report_monthly(db_path, snapshot, config_path, out_dir, formats) -> None:
+    """The estate-wide monthly compliance report."""
+    config = load_config(config_path)
+    with dbmod.opened(db_path, read_only=True) as con:
+        written = write_monthly(con, resolve_snapshot(con, snapshot), Path(out_dir), formats, config)
+    for path in written:
+        click.echo(f"Wrote {path}")
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@db_option
+@new_snapshot_options
+@click.option("--kind", default=None, help="Force the export kind of every input.")
+@click.option("--tenant", default=None, help="Tenant id or domain for exports that carry none.")
+@config_option
+@fail_on_option
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="dapaudit-report",
+              show_default=True, help="Folder for the report and findings files.")
+@report_format_option
+@with_example("dapaudit run sample_data/canonical --as-of 2026-11-30 --out dapaudit-report")
+def run(inputs, db_path, snapshot, as_of, kind, tenant, config_path, fail_on, out_dir,
+        formats) -> None:
+    """The main job: ingest, analyse, write the monthly report and findings files."""
+    _run(inputs, db_path, snapshot, as_of, kind, tenant, config_path, fail_on, out_dir, formats)
+
+
+def _run(inputs, db_path, snapshot, as_of, kind, tenant, config_path, fail_on, out_dir,
+         formats) -> None:
+    config = load_config(config_path)
+    as_of_date = as_of.date() if hasattr(as_of, "date") else (as_of or date.today())
+    label = _snapshot_label(snapshot, as_of_date)
+    with dbmod.opened(db_path) as con:
+        _ingest_files(con, inputs, label, as_of_date, kind, tenant)
+        result = _analyze(con, label, config)
+        written = write_monthly(con, label, Path(out_dir), formats, config, findings_files=True)
+    for path in written:
+        click.echo(f"Wrote {path}")
+    _exit_for(result, fail_on)
+
+
+@cli.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="dapaudit-report",
+              show_default=True, help="Folder for the report and findings files.")
+@report_format_option
+@with_example("dapaudit demo --out /tmp/dapaudit-demo")
+def demo(out_dir, formats) -> None:
+    """Run on the bundled sample estate into a temporary database and show the report."""
+    with tempfile.TemporaryDirectory(prefix="dapaudit-demo-") as tmp:
+        _run([str(SAMPLE_ESTATE)], str(Path(tmp) / "demo.duckdb"), "2026-11", SAMPLE_AS_OF,
+             None, None, None, None, out_dir, formats)
+    click.echo(f"The demo report is in {Path(out_dir).resolve()}")
+
+
+@cli.command()
+@click.argument("rule_id", required=False)
+@with_example("dapaudit rules AZURE-LINGERING-PARTNER-ROLE")
+def rules(rule_id) -> None:
+    """List the rules, or show one with its rationale, remediation and controls."""
+    if rule_id is None:
+        click.echo(
+            table(["rule", "severity", "name", "controls"],
+                  [[r.id, r.severity, r.name, len(r.controls)] for r in all_rules()],
+                  max_cell=80),
+            nl=False,
+        )
+        return
+    known = rules_by_id()
+    if rule_id not in known:
+        raise InputError(f"unknown rule id {rule_id!r}; see `dapaudit rules`")
+    r = known[rule_id]
+    fw = frameworks()
+    click.echo(f"{r.id}  ({r.severity})\n{r.name}\n")
+    click.echo("Why it matters:\n  " + r.rationale.replace("\n", "\n  ") + "\n")
+    click.echo("Remediation:")
+    for n, step in enumerate(r.remediation, 1):
+        click.echo(f"  {n}. {step}")
+    click.echo("\nControls:")
+    for c in r.controls:
+        fid, _, cid = c.partition(":")
+        click.echo(f"  {c}  {fw[fid].controls.get(cid, '') if fid in fw else ''}")
+    if r.collect:
+        click.echo("\nWhat to collect:\n  " + r.collect.replace("\n", "\n  "))
+
+
+@cli.command()
+@db_option
+@with_example("dapaudit snapshots")
+def snapshots(db_path) -> None:
+    """List snapshots with their reference date, files and findings."""
+    from .snapshots import list_snapshots
+
+    with dbmod.opened(db_path, read_only=True) as con:
+        rows = list_snapshots(con)
+    click.echo(
+        table(["snapshot", "as_of", "files", "rows", "findings", "new", "resolved", "analyzed"],
+              rows),
+        nl=False,
+    )
+
+
+def main() -> None:
+    cli(prog_name="dapaudit")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Read stored findings back, filtered, in their stable order, and write them as JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import duckdb
+
+from .rules import SEVERITIES
+
+FIELDS = (
+    "snapshot",
+    "rule_id",
+    "severity",
+    "customer_tenant_id",
+    "partner_tenant_id",
+    "subject",
+    "title",
+    "status",
+    "first_seen",
+    "fingerprint",
+    "controls",
+    "suppression",
+    "evidence",
+)
+
+
+def load_findings(
+    con: duckdb.DuckDBPyConnection,
+    snapshot: str,
+    *,
+    min_severity: str | None = None,
+    rule: str | None = None,
+    tenant: str | None = None,
+    framework: str | None = None,
+) -> list[dict[str, Any]]:
+    """Findings of a snapshot as plain dicts (a snapshot's findings are few: rows, not exports)."""
+    allowed = list(SEVERITIES[: SEVERITIES.index(min_severity) + 1]) if min_severity else list(SEVERITIES)
+    rows = con.execute(
+        f"""SELECT {", ".join(FIELDS)} FROM findings
+        WHERE snapshot = $snapshot
+          AND severity IN (SELECT unnest($severities::VARCHAR[]))
+          AND ($rule IS NULL OR rule_id = $rule)
+          AND ($tenant IS NULL OR customer_tenant_id = lower($tenant))
+          AND ($framework IS NULL OR EXISTS (
+                SELECT 1 FROM unnest(controls) AS t(c) WHERE starts_with(t.c, $framework || ':')))
+        ORDER BY position""",
+        {
+            "snapshot": snapshot,
+            "severities": allowed,
+            "rule": rule,
+            "tenant": tenant,
+            "framework": framework,
+        },
+    ).fetchall()
+    out = []
+    for row in rows:
+        item = dict(zip(FIELDS, row, strict=True))
+        item["evidence"] = json.loads(item["evidence"])
+        item["suppression"] = json.loads(item["suppression"]) if item["suppression"] else None
+        item["controls"] = list(item["controls"])
+        if framework:
+            item["controls"] = [c for c in item["controls"] if c.startswith(framework + ":")]
+        out.append(item)
+    return out
+
+
+def to_json(findings: list[dict[str, Any]]) -> str:
+    return json.dumps(findings, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+CSV_FIELDS = tuple(f for f in FIELDS if f != "evidence") + ("evidence",)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: str) -> str:
+    """A cell a spreadsheet would run as a formula is prefixed with ' so it stays text."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def to_csv(findings: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for f in findings:
+        row = []
+        for name in CSV_FIELDS:
+            value = f[name]
+            if name == "controls":
+                value = " ".join(value)
+            elif name in ("evidence", "suppression"):
+                value = "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+            row.append(neutralise("" if value is None else str(value)))
+        writer.writerow(row)
+    return buf.getvalue()

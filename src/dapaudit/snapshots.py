@@ -1,0 +1,23 @@
+"""Snapshots over time: what each holds and how its findings changed since the previous one."""
+
+from __future__ import annotations
+
+import duckdb
+
+
+def list_snapshots(con: duckdb.DuckDBPyConnection) -> list[list]:
+    return [
+        list(r)
+        for r in con.execute(
+            """SELECT s.snapshot, s.as_of,
+                      (SELECT count(*) FROM source_files f WHERE f.snapshot = s.snapshot),
+                      (SELECT coalesce(sum(row_count), 0) FROM source_files f
+                       WHERE f.snapshot = s.snapshot),
+                      (SELECT count(*) FROM findings x WHERE x.snapshot = s.snapshot),
+                      d.new, d.resolved,
+                      coalesce(strftime(s.analyzed_at, '%Y-%m-%d %H:%M'), 'never')
+               FROM snapshots s
+               LEFT JOIN snapshot_deltas d ON d.snapshot = s.snapshot
+               ORDER BY s.as_of, s.snapshot"""
+        ).fetchall()
+    ]
