@@ -1,0 +1,128 @@
+"""Canonical CSV ingest: every layout loads; broken files fail with file, line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import AS_OF, SAMPLE, db_dump
+
+from dapaudit import db
+from dapaudit.cli import cli
+from dapaudit.ingest import ingest
+from dapaudit.ingest.canonical import CANONICAL
+
+
+def test_every_layout_has_a_sample_file_that_loads(tmp_path):
+    con = db.connect(tmp_path / "x.duckdb")
+    report = ingest(con, [SAMPLE], snapshot="s", as_of=AS_OF)
+    kinds = {f.kind for f in report.files}
+    for layout in CANONICAL:
+        if layout.table in ("dap_monitoring", "autopilot_devices"):
+            continue  # not in the first sample estate
+        assert layout.kind in kinds
+    assert con.execute("SELECT count(*) FROM tenants").fetchone()[0] == 11
+
+
+def test_ingesting_the_same_files_twice_adds_nothing(tmp_path):
+    con = db.connect(tmp_path / "x.duckdb")
+    ingest(con, [SAMPLE], snapshot="s", as_of=AS_OF)
+    before = con.execute("SELECT count(*) FROM directory_role_members").fetchone()[0]
+    report = ingest(con, [SAMPLE], snapshot="s", as_of=AS_OF)
+    assert all(f.skipped for f in report.files)
+    assert con.execute("SELECT count(*) FROM directory_role_members").fetchone()[0] == before
+
+
+def test_guids_are_stored_lower_case(tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text("tenant_id,display_name,tenant_type\n3F1C8A52-7D0E-4C1B-9A4E-2B6F0D9E1A01,X,customer\n")
+    con = db.connect(tmp_path / "x.duckdb")
+    ingest(con, [f], snapshot="s", as_of=AS_OF)
+    assert con.execute("SELECT tenant_id FROM tenants").fetchone()[0] == (
+        "3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01"
+    )
+
+
+def test_tenant_from_folder_domain(tmp_path):
+    (tmp_path / "contoso.onmicrosoft.com").mkdir()
+    (tmp_path / "tenants.csv").write_text(
+        "tenant_id,display_name,default_domain,tenant_type\n"
+        "3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,Contoso,contoso.onmicrosoft.com,customer\n"
+    )
+    (tmp_path / "contoso.onmicrosoft.com" / "roles.csv").write_text(
+        "tenant_id,role_template_id,principal_id,principal_type\n"
+        ",62e90394-69f5-4237-9190-012177145e10,a0000001-0000-4000-8000-000000000001,user\n"
+    )
+    con = db.connect(tmp_path / "x.duckdb")
+    ingest(con, [tmp_path / "tenants.csv", tmp_path / "contoso.onmicrosoft.com"], snapshot="s",
+           as_of=AS_OF)
+    assert con.execute("SELECT tenant_id FROM directory_role_members").fetchone()[0] == (
+        "3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01"
+    )
+
+
+ROLES_HEADER = "tenant_id,role_template_id,principal_id,principal_type\n"
+GOOD_ROW = "3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,62e90394-69f5-4237-9190-012177145e10,a0000001-0000-4000-8000-000000000001,user\n"
+
+BROKEN = {
+    "invalid_guid": (
+        ROLES_HEADER + GOOD_ROW + "not-a-guid,62e90394-69f5-4237-9190-012177145e10,"
+        "a0000002-0000-4000-8000-000000000001,user\n",
+        "line 3, field 'tenant_id': not a GUID",
+    ),
+    "missing_required_value": (
+        ROLES_HEADER + GOOD_ROW.replace(",user", ","),
+        "line 2, field 'principal_type': required value is missing",
+    ),
+    "bad_enum": (
+        ROLES_HEADER + GOOD_ROW.replace(",user", ",wizard"),
+        "line 2, field 'principal_type': unexpected value",
+    ),
+    "unknown_role": (
+        ROLES_HEADER + GOOD_ROW.replace("62e90394", "00000000"),
+        "line 2, field 'role_template_id': unknown directory role template id",
+    ),
+    "duplicate_row": (ROLES_HEADER + GOOD_ROW + GOOD_ROW, "line 3: duplicate record (same as line 2)"),
+    "no_tenant": (
+        ROLES_HEADER + GOOD_ROW.replace("3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01", ""),
+        "line 2, field 'tenant_id': no tenant id",
+    ),
+    "too_many_fields": (ROLES_HEADER + GOOD_ROW.rstrip("\n") + ",extra,more\n", "malformed CSV"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_canonical_csv_exits_2_and_changes_nothing(runner, tmp_path, case):
+    content, message = BROKEN[case]
+    dbfile = tmp_path / "x.duckdb"
+    ok = runner.invoke(cli, ["ingest", str(SAMPLE), "--db", str(dbfile), "--as-of", "2026-11-30"])
+    assert ok.exit_code == 0, ok.output
+    before = db_dump(dbfile)
+    bad = tmp_path / "in" / "roles.csv"
+    bad.parent.mkdir()
+    bad.write_text(content)
+    result = runner.invoke(
+        cli, ["ingest", str(SAMPLE), str(bad), "--db", str(dbfile), "--as-of", "2026-11-30",
+              "--snapshot", "2026-12"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "Error: " in result.output
+    assert str(Path("in") / "roles.csv") in result.output
+    assert message in result.output
+    assert db_dump(dbfile) == before
+
+
+def test_unknown_header_lists_kinds(runner, tmp_path):
+    bad = tmp_path / "mystery.csv"
+    bad.write_text("colour,flavour\nred,sweet\n")
+    result = runner.invoke(cli, ["ingest", str(bad), "--db", str(tmp_path / "x.duckdb")])
+    assert result.exit_code == 2
+    assert "mystery.csv" in result.output
+    assert "canonical.tenants" in result.output
+
+
+def test_unreadable_file_exits_2(runner, tmp_path):
+    missing = tmp_path / "nope.csv"
+    result = runner.invoke(cli, ["ingest", str(missing), "--db", str(tmp_path / "x.duckdb")])
+    assert result.exit_code == 2
+    assert "nope.csv" in result.output and "no such file" in result.output
