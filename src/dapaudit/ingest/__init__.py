@@ -66,10 +66,14 @@ class IngestReport:
         return sum(f.rows for f in self.files)
 
 
-def discover(inputs: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Every file named or found below a named folder, in a stable order, each once."""
+def discover(
+    inputs: Iterable[str | os.PathLike[str]], exclude: Iterable[Path] = ()
+) -> list[Path]:
+    """Every file named or found below a named folder, in a stable order, each once.
+
+    `exclude` names files never to read (the database being written, and its WAL)."""
     found: list[Path] = []
-    seen: set[Path] = set()
+    seen: set[Path] = {Path(p).resolve() for p in exclude}
     for item in inputs:
         path = Path(item)
         if not path.exists():
@@ -134,7 +138,9 @@ def ingest(
         )
     if tenant is not None and not (_GUID.match(tenant) or _DOMAIN.match(tenant)):
         raise DapauditError(f"--tenant {tenant!r} is neither a tenant id (GUID) nor a domain")
-    paths = discover(inputs)
+    db_file = Path(con.execute("SELECT path FROM duckdb_databases() WHERE database_name = "
+                               "current_database()").fetchone()[0] or "")
+    paths = discover(inputs, exclude=[db_file, Path(f"{db_file}.wal")])
     report = IngestReport(snapshot)
     with tempfile.TemporaryDirectory(prefix="dapaudit-") as tmp:
         files = _prepare(paths, Path(tmp), kind, tenant, report, progress)
