@@ -150,3 +150,171 @@ SELECT snapshot, any_value(previous_snapshot) AS previous_snapshot,
 FROM finding_changes
 GROUP BY snapshot;
 COMMENT ON VIEW snapshot_deltas IS 'Per analysed snapshot: counts of new, still open and resolved findings against the previous one.';
+
+-- ------------------------------------------------------------------ effective access model
+-- "Who can administer customer C, and how": one row per (holder, role, path). The rules and
+-- the reports read these views; they never re-derive DAP or GDAP semantics themselves.
+
+-- Every customer tenant in scope: named as a customer by any relationship or export, and not
+-- itself a partner tenant of the estate.
+CREATE OR REPLACE VIEW customer_tenants AS
+WITH named AS (
+    SELECT snapshot, tenant_id FROM tenants WHERE tenant_type = 'customer'
+    UNION SELECT snapshot, customer_tenant_id FROM partner_relationships
+    UNION SELECT snapshot, customer_tenant_id FROM gdap_relationships
+    UNION SELECT snapshot, customer_tenant_id FROM dap_monitoring
+    UNION SELECT snapshot, tenant_id FROM directory_role_members
+    UNION SELECT snapshot, tenant_id FROM azure_subscriptions
+    UNION SELECT snapshot, tenant_id FROM azure_role_assignments
+    UNION SELECT snapshot, tenant_id FROM autopilot_devices
+),
+partners AS (
+    SELECT snapshot, tenant_id FROM tenants WHERE tenant_type = 'partner'
+    UNION SELECT snapshot, partner_tenant_id FROM partner_relationships
+    UNION SELECT snapshot, partner_tenant_id FROM gdap_relationships
+    UNION SELECT snapshot, partner_tenant_id FROM dap_monitoring
+    UNION SELECT snapshot, partner_tenant_id FROM partner_agent_groups
+)
+SELECT n.snapshot, n.tenant_id AS customer_tenant_id
+FROM named n
+WHERE NOT EXISTS (SELECT 1 FROM partners p
+                  WHERE p.snapshot = n.snapshot AND p.tenant_id = n.tenant_id);
+COMMENT ON VIEW customer_tenants IS 'Every customer tenant in scope of a snapshot: named as a customer in any relationship or export, and not a partner tenant.';
+
+-- Directory role listing rows with the tenant each holder belongs to.
+CREATE OR REPLACE VIEW directory_role_holders AS
+SELECT m.*,
+       r.display_name AS role_name,
+       coalesce(r.privileged, false) AS is_privileged_role,
+       r.role_key = 'global_administrator' AS is_global_admin,
+       -- A principal the listing tenant cannot resolve (type unknown, no organizationId) is
+       -- foreign too: its tenant is simply not known.
+       CASE WHEN m.principal_organization_id IS NOT NULL THEN m.principal_organization_id
+            WHEN m.principal_type = 'unknown' THEN NULL
+            ELSE m.tenant_id END AS holder_tenant_id,
+       (m.principal_organization_id IS NOT NULL AND m.principal_organization_id <> m.tenant_id)
+           OR (m.principal_organization_id IS NULL AND m.principal_type = 'unknown') AS is_foreign,
+       pa.partner_tenant_id IS NOT NULL AS is_known_partner
+FROM directory_role_members m
+LEFT JOIN ref_directory_roles r USING (role_template_id)
+LEFT JOIN partner_access pa
+       ON pa.snapshot = m.snapshot AND pa.customer_tenant_id = m.tenant_id
+      AND pa.partner_tenant_id = m.principal_organization_id
+      AND m.principal_organization_id <> m.tenant_id;
+COMMENT ON VIEW directory_role_holders IS 'Directory role listing rows with holder_tenant_id (NULL when unresolvable), is_foreign (another tenant or unresolvable), is_known_partner (a partner of the customer by contract, DAP, GDAP or partner list), role name and privilege.';
+
+-- Partner group members, or one row standing for the group when its members were not exported.
+CREATE OR REPLACE VIEW partner_group_expansion AS
+WITH exported AS (
+    SELECT DISTINCT snapshot, partner_tenant_id, group_id FROM partner_group_members
+)
+SELECT g.snapshot, g.partner_tenant_id, g.group_id, m.member_id, m.member_type,
+       m.member_display_name, m.member_upn, m.source_file_id AS member_source_file_id,
+       m.source_record AS member_source_record,
+       e.group_id IS NOT NULL AS members_known
+FROM (SELECT snapshot, partner_tenant_id, group_id FROM partner_agent_groups
+      UNION SELECT snapshot, partner_tenant_id, group_id FROM partner_group_members) g
+LEFT JOIN exported e USING (snapshot, partner_tenant_id, group_id)
+LEFT JOIN partner_group_members m USING (snapshot, partner_tenant_id, group_id);
+COMMENT ON VIEW partner_group_expansion IS 'Each known partner group with its exported members (members_known), or one row with NULL member when its members were not exported.';
+
+CREATE OR REPLACE VIEW effective_directory_access AS
+WITH gdap_groups AS (
+    -- Partner groups given roles in C through an access assignment of a GDAP relationship.
+    SELECT DISTINCT g.snapshot, g.customer_tenant_id, g.partner_tenant_id, g.relationship_id,
+           g.is_active, a.security_group_id, a.role_template_id, a.status AS assignment_status
+    FROM gdap_relationship_state g
+    JOIN gdap_access_assignments a USING (snapshot, relationship_id)
+),
+listed AS (
+    SELECT h.snapshot, h.tenant_id AS customer_tenant_id, h.role_template_id,
+           CASE WHEN NOT h.is_foreign THEN 'listed_own'
+                WHEN h.is_known_partner THEN 'listed_partner'
+                ELSE 'listed_foreign' END AS path,
+           'listed' AS access,
+           CASE WHEN h.is_foreign THEN h.holder_tenant_id END AS partner_tenant_id,
+           (SELECT min(gg.relationship_id) FROM gdap_groups gg
+            WHERE gg.snapshot = h.snapshot AND gg.customer_tenant_id = h.tenant_id
+              AND gg.partner_tenant_id = h.holder_tenant_id
+              AND gg.security_group_id = h.principal_id) AS relationship_id,
+           CASE WHEN h.principal_type = 'group' AND h.is_foreign THEN h.principal_id END AS via_group_id,
+           CASE WHEN h.principal_type = 'group' AND h.is_foreign THEN h.principal_display_name END
+               AS via_group_name,
+           h.principal_id AS listed_principal_id, h.principal_type AS listed_principal_type,
+           h.principal_display_name AS listed_display_name, h.principal_upn AS listed_upn,
+           h.source_file_id, h.source_record
+    FROM directory_role_holders h
+)
+-- 1. Listed: the customer's own principals, foreign ones expanded to the partner group's
+--    members where the partner side was exported.
+SELECT l.snapshot, l.customer_tenant_id, l.role_template_id, l.path, l.access,
+       l.partner_tenant_id, l.relationship_id, l.via_group_id, l.via_group_name,
+       coalesce(x.member_id, l.listed_principal_id) AS principal_id,
+       coalesce(x.member_type, l.listed_principal_type) AS principal_type,
+       CASE WHEN x.member_id IS NULL THEN l.listed_display_name ELSE x.member_display_name END
+           AS principal_display_name,
+       CASE WHEN x.member_id IS NULL THEN l.listed_upn ELSE x.member_upn END AS principal_upn,
+       CASE WHEN l.via_group_id IS NULL THEN NULL ELSE coalesce(x.members_known, false) END
+           AS members_known,
+       l.source_file_id, l.source_record
+FROM listed l
+LEFT JOIN partner_group_expansion x
+       ON x.snapshot = l.snapshot AND x.partner_tenant_id = l.partner_tenant_id
+      AND x.group_id = l.via_group_id AND x.members_known
+UNION ALL
+-- 2. Implicit through DAP: AdminAgents and HelpdeskAgents of each partner holding DAP in C.
+SELECT pa.snapshot, pa.customer_tenant_id, i.role_template_id, 'implicit_dap', 'implicit',
+       pa.partner_tenant_id, NULL, ag.group_id, ag.display_name,
+       coalesce(x.member_id, ag.group_id), coalesce(x.member_type, CASE WHEN ag.group_id IS NOT NULL THEN 'group' END),
+       coalesce(x.member_display_name, ag.display_name), x.member_upn,
+       coalesce(x.members_known, false),
+       coalesce(x.member_source_file_id, ag.source_file_id), coalesce(x.member_source_record, ag.source_record)
+FROM partner_access pa
+CROSS JOIN dap_implicit_roles i
+LEFT JOIN partner_agent_groups ag
+       ON ag.snapshot = pa.snapshot AND ag.partner_tenant_id = pa.partner_tenant_id
+      AND ag.agent_role = i.agent_role
+LEFT JOIN partner_group_expansion x
+       ON x.snapshot = ag.snapshot AND x.partner_tenant_id = ag.partner_tenant_id
+      AND x.group_id = ag.group_id AND x.members_known
+WHERE pa.dap_enabled
+UNION ALL
+-- 3. GDAP: roles of active access assignments of active relationships, through their groups.
+SELECT g.snapshot, g.customer_tenant_id, g.role_template_id, 'gdap_assignment', 'assigned',
+       g.partner_tenant_id, g.relationship_id, g.security_group_id, ag.display_name,
+       coalesce(x.member_id, g.security_group_id), coalesce(x.member_type, 'group'),
+       coalesce(x.member_display_name, ag.display_name), x.member_upn,
+       coalesce(x.members_known, false),
+       x.member_source_file_id, x.member_source_record
+FROM gdap_groups g
+LEFT JOIN partner_agent_groups ag
+       ON ag.snapshot = g.snapshot AND ag.partner_tenant_id = g.partner_tenant_id
+      AND ag.group_id = g.security_group_id
+LEFT JOIN partner_group_expansion x
+       ON x.snapshot = g.snapshot AND x.partner_tenant_id = g.partner_tenant_id
+      AND x.group_id = g.security_group_id AND x.members_known
+WHERE g.is_active AND lower(g.assignment_status) = 'active';
+COMMENT ON VIEW effective_directory_access IS 'Who holds which directory role in customer C, and how. path: listed_own (C''s own principal in its role listing), listed_partner (a known partner''s group or user in the listing, matched to its GDAP access assignment when the partner side was exported; expanded to the group''s members when known), listed_foreign (a principal of an unknown or unresolvable tenant), implicit_dap (AdminAgents -> Global Administrator, HelpdeskAgents -> Helpdesk Administrator of a partner holding DAP, never listed; expanded to members when known, else one row for the group), gdap_assignment (partner-side: an active access assignment of an active GDAP relationship). access: listed, implicit or assigned. via_group_*: the group the access flows through; members_known: FALSE when the row stands for a group whose members were not exported. source_*: the listing, group-member or agent-group row behind it.';
+
+-- Azure role assignments on C's subscriptions with who holds them and through which partner.
+CREATE OR REPLACE VIEW effective_azure_access AS
+SELECT a.snapshot, a.tenant_id AS customer_tenant_id, a.subscription_id,
+       s.display_name AS subscription_name, a.scope, a.role_definition_id, a.role_name,
+       a.is_privileged_role, a.principal_id, a.principal_type, a.principal_display_name,
+       CASE WHEN a.partner_tenant_id IS NOT NULL AND a.agent_role IS NOT NULL THEN 'partner_agent_group'
+            WHEN a.partner_tenant_id IS NOT NULL THEN 'partner_foreign_principal'
+            WHEN a.is_foreign THEN 'unknown_foreign'
+            ELSE 'own' END AS path,
+       a.partner_tenant_id, a.agent_role, a.matched_by,
+       coalesce(pa.dap_enabled, false) AS partner_holds_dap,
+       coalesce(pa.active_gdap_relationships, 0) AS partner_active_gdap_relationships,
+       pa.partner_tenant_id IS NOT NULL AS is_known_partner,
+       a.source_file_id, a.source_record
+FROM azure_assignment_partners a
+LEFT JOIN (SELECT snapshot, subscription_id, min(display_name) AS display_name
+           FROM azure_subscriptions GROUP BY ALL) s
+       ON s.snapshot = a.snapshot AND s.subscription_id = a.subscription_id
+LEFT JOIN partner_access pa
+       ON pa.snapshot = a.snapshot AND pa.customer_tenant_id = a.tenant_id
+      AND pa.partner_tenant_id = a.partner_tenant_id;
+COMMENT ON VIEW effective_azure_access IS 'Azure role assignments on customer subscriptions with path: own, partner_agent_group (a partner''s AdminAgents/HelpdeskAgents by object id), partner_foreign_principal (a foreign principal naming a known partner), unknown_foreign (a foreign principal tied to no partner); with whether that partner still holds DAP or an active GDAP relationship in C.';
