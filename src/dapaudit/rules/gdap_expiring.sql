@@ -34,5 +34,5 @@ LEFT JOIN tenant_directory p ON p.snapshot = g.snapshot AND p.tenant_id = g.part
 WHERE g.snapshot = $snapshot
   AND g.is_active
   AND g.end_at IS NOT NULL
-  AND timezone('UTC', g.end_at) <= $as_of::DATE + to_days(CAST($days AS INTEGER))
+  AND date_diff('day', $as_of::DATE, timezone('UTC', g.end_at)::DATE) <= CAST($days AS INTEGER)
   AND coalesce(upper(g.auto_extend_duration), 'PT0S') IN ('PT0S', 'P0D', '')
