@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import AS_OF, SAMPLE, db_dump
 
+from conftest import AS_OF, SAMPLE, db_dump
 from dapaudit import db
 from dapaudit.cli import cli
 from dapaudit.ingest import ingest
@@ -18,10 +18,8 @@ def test_every_layout_has_a_sample_file_that_loads(tmp_path):
     report = ingest(con, [SAMPLE], snapshot="s", as_of=AS_OF)
     kinds = {f.kind for f in report.files}
     for layout in CANONICAL:
-        if layout.table in ("dap_monitoring", "autopilot_devices"):
-            continue  # not in the first sample estate
         assert layout.kind in kinds
-    assert con.execute("SELECT count(*) FROM tenants").fetchone()[0] == 11
+    assert con.execute("SELECT count(*) FROM tenants").fetchone()[0] == 16
 
 
 def test_ingesting_the_same_files_twice_adds_nothing(tmp_path):

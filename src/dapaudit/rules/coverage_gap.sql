@@ -37,12 +37,12 @@ missing AS (
     SELECT s.customer_tenant_id,
            list_filter([CASE WHEN NOT s.has_roles THEN json_object(
                             'dataset', 'directory_role_members',
-                            'export', 'directory role listing',
+                            'export', 'a directory role listing',
                             'collect', 'Get-MgRoleManagementDirectoryRoleAssignment -All -ExpandProperty principal, in the customer tenant with Global Reader or higher',
                             'account', 'a customer account with Global Reader (or any role that can read role assignments)') END,
                         CASE WHEN NOT s.has_azure THEN json_object(
                             'dataset', 'azure_role_assignments',
-                            'export', 'Azure role assignments',
+                            'export', 'an Azure role assignment export',
                             'collect', 'az account list --all -o json and az role assignment list --all --include-inherited -o json (or Get-AzRoleAssignment | Export-Csv), per subscription of the customer tenant; export an empty result too when there is no subscription',
                             'account', 'a customer account with Reader on every subscription (Entra directory roles give no read access to subscriptions)') END],
                        lambda x: x IS NOT NULL) AS missing

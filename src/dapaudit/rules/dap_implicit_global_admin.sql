@@ -41,7 +41,9 @@ members AS (
            list(json_object('member_id', m.member_id, 'display_name', m.member_display_name,
                             'upn', m.member_upn, 'type', m.member_type,
                             'file', sf.path, 'record', m.source_record)
-                ORDER BY m.member_upn, m.member_id) AS members
+                ORDER BY m.member_upn, m.member_id) AS members,
+           count(*) FILTER (WHERE m.member_type = 'user') AS users,
+           count(*) FILTER (WHERE m.member_type <> 'user') AS others
     FROM agent_groups g
     JOIN partner_group_members m
       ON m.snapshot = $snapshot AND m.partner_tenant_id = g.partner_tenant_id
@@ -69,8 +71,11 @@ SELECT d.customer_tenant_id,
               coalesce(c.display_name, c.default_domain, d.customer_tenant_id),
               role.role_name,
               CASE WHEN m.members IS NULL THEN ''
-                   ELSE format(' ({} partner user{})', len(m.members),
-                               CASE WHEN len(m.members) = 1 THEN '' ELSE 's' END) END) AS title,
+                   ELSE format(' ({} partner user{}{})', m.users,
+                               CASE WHEN m.users = 1 THEN '' ELSE 's' END,
+                               CASE WHEN m.others = 0 THEN ''
+                                    WHEN m.others = 1 THEN ' and a nested group'
+                                    ELSE format(' and {} nested groups', m.others) END) END) AS title,
        json_object(
            'dap_sources', coalesce(r.refs, []),
            'role_template_id', role.role_template_id,
