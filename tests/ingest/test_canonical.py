@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import AS_OF, SAMPLE, db_dump
+
 from dapaudit import db
 from dapaudit.cli import cli
 from dapaudit.ingest import ingest
