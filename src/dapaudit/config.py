@@ -1,18 +1,18 @@
 """dapaudit.toml: severity overrides, rule parameters, disabled rules, suppressions.
 
-    [rules.EXCESS-GLOBAL-ADMINS]
-    severity = "high"
-    threshold = 6            # any key of the rule's [params]
-    enabled = false
+[rules.EXCESS-GLOBAL-ADMINS]
+severity = "high"
+threshold = 6            # any key of the rule's [params]
+enabled = false
 
-    [[suppressions]]
-    rule = "AZURE-LINGERING-PARTNER-ROLE"
-    tenant = "3f1c8a52-..."   # optional: customer tenant id
-    partner = "9d2e7b10-..."  # optional: partner tenant id
-    subject = "/subscriptions/..."  # optional
-    reason = "Partner manages this subscription under contract C-123"
-    owner = "secops@contoso.com"
-    expires = 2027-03-31
+[[suppressions]]
+rule = "AZURE-LINGERING-PARTNER-ROLE"
+tenant = "3f1c8a52-..."   # optional: customer tenant id
+partner = "9d2e7b10-..."  # optional: partner tenant id
+subject = "/subscriptions/..."  # optional
+reason = "Partner manages this subscription under contract C-123"
+owner = "secops@contoso.com"
+expires = 2027-03-31
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from .errors import DapauditError
 from .rules import SEVERITIES, rules_by_id
 
 DEFAULT_CONFIG = "dapaudit.toml"
+SUPPRESSION_KEYS = ("rule", "tenant", "partner", "subject", "reason", "owner", "expires")
 
 
 @dataclass(frozen=True)
@@ -81,27 +82,48 @@ def load_config(path: str | None) -> Config:
         if sev is not None and sev not in SEVERITIES:
             raise DapauditError(
                 f"severity must be one of {', '.join(SEVERITIES)}",
-                file=path, field=f"rules.{rule_id}.severity",
+                file=path,
+                field=f"rules.{rule_id}.severity",
             )
-        for key in settings:
+        for key, value in settings.items():
+            where = f"rules.{rule_id}.{key}"
             if key not in ("severity", "enabled") and key not in rule.params:
                 allowed = ", ".join(["severity", "enabled", *sorted(rule.params)])
+                raise DapauditError(f"unknown setting (allowed: {allowed})", file=path, field=where)
+            if key == "enabled" and not isinstance(value, bool):
+                raise DapauditError("enabled must be true or false", file=path, field=where)
+            if key in rule.params and not _same_kind(value, rule.params[key]):
                 raise DapauditError(
-                    f"unknown setting (allowed: {allowed})", file=path, field=f"rules.{rule_id}.{key}"
+                    f"must be a {_kind(rule.params[key])} (default {rule.params[key]!r})",
+                    file=path,
+                    field=where,
                 )
         rules[rule.id] = dict(settings)
     suppressions = []
     for n, item in enumerate(data.get("suppressions", []), 1):
         where = f"suppressions[{n}]"
+        # A misspelt matcher ("tennant") would otherwise widen the suppression to every tenant.
+        for key in item:
+            if key not in SUPPRESSION_KEYS:
+                raise DapauditError(
+                    f"unknown key (allowed: {', '.join(SUPPRESSION_KEYS)})",
+                    file=path,
+                    field=f"{where}.{key}",
+                )
         for required in ("rule", "reason", "owner"):
             if not item.get(required):
-                raise DapauditError("required value is missing", file=path, field=f"{where}.{required}")
+                raise DapauditError(
+                    "required value is missing", file=path, field=f"{where}.{required}"
+                )
         if item["rule"] not in known:
-            raise DapauditError(f"unknown rule id {item['rule']!r}", file=path, field=f"{where}.rule")
+            raise DapauditError(
+                f"unknown rule id {item['rule']!r}", file=path, field=f"{where}.rule"
+            )
         expires = item.get("expires")
         if expires is not None and not isinstance(expires, date):
-            raise DapauditError("expires must be a date (YYYY-MM-DD, unquoted)", file=path,
-                                field=f"{where}.expires")
+            raise DapauditError(
+                "expires must be a date (YYYY-MM-DD, unquoted)", file=path, field=f"{where}.expires"
+            )
         suppressions.append(
             Suppression(
                 rule=known[item["rule"]].id,
@@ -119,3 +141,20 @@ def load_config(path: str | None) -> Config:
 
 def _lower(value: str | None) -> str | None:
     return value.lower() if isinstance(value, str) else value
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    """A rule parameter keeps the type of its default: counts and days are whole numbers >= 0."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and value >= 0
+    return isinstance(value, type(default))
+
+
+def _kind(default: Any) -> str:
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, int):
+        return "whole number >= 0"
+    return type(default).__name__

@@ -1,0 +1,185 @@
+"""dapaudit.toml: parameters, severity overrides, disabled rules and suppressions, via the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import SAMPLE
+
+from dapaudit.cli import cli
+
+TAILSPIN = "7cab6131-e8ab-5981-ac0c-2ddbaa338a84"
+TAILSPIN_SCOPE = "/subscriptions/33348949-2b3d-51b5-a379-7d87c658d6b7"
+CONTOSO = "0e6249f8-cf40-5b6e-9138-82b4a7337e4f"
+
+
+@pytest.fixture(scope="module")
+def sample_file(tmp_path_factory):
+    """The sample estate ingested once; each test analyses a copy."""
+    from click.testing import CliRunner
+
+    path = tmp_path_factory.mktemp("cfg") / "sample.duckdb"
+    result = CliRunner().invoke(
+        cli, ["ingest", str(SAMPLE), "--db", str(path), "--as-of", "2026-11-30"]
+    )
+    assert result.exit_code == 0, result.output
+    return path
+
+
+@pytest.fixture
+def dbfile(tmp_path, sample_file):
+    target = tmp_path / "a.duckdb"
+    target.write_bytes(sample_file.read_bytes())
+    return target
+
+
+def _analyze(runner, dbfile, tmp_path, config_text, *extra):
+    cfg = tmp_path / "dapaudit.toml"
+    cfg.write_text(config_text, encoding="utf-8")
+    return runner.invoke(cli, ["analyze", "--db", str(dbfile), "--config", str(cfg), *extra])
+
+
+def _findings(runner, dbfile, *extra):
+    result = runner.invoke(cli, ["findings", "--db", str(dbfile), "--format", "json", *extra])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_rule_parameters_and_severity_from_config(runner, dbfile, tmp_path):
+    result = _analyze(
+        runner,
+        dbfile,
+        tmp_path,
+        "[rules.EXCESS-GLOBAL-ADMINS]\nthreshold = 5\n\n"
+        "[rules.GDAP-EXPIRING]\ndays = 10\n\n"
+        "[rules.DAP-INACTIVE]\ndays = 200\n\n"
+        '[rules.GDAP-MLT-ONLY]\nseverity = "high"\n',
+    )
+    assert result.exit_code == 0, result.output
+    rules = [f["rule_id"] for f in _findings(runner, dbfile)]
+    assert "EXCESS-GLOBAL-ADMINS" not in rules  # 5 is not above 5
+    assert "GDAP-EXPIRING" not in rules  # 20 days away, window 10
+    assert "DAP-INACTIVE" not in rules  # 139 days inactive, threshold 200
+    mlt = [f for f in _findings(runner, dbfile) if f["rule_id"] == "GDAP-MLT-ONLY"]
+    assert [f["severity"] for f in mlt] == ["high"]
+
+
+def test_disabled_rule_gives_no_findings(runner, dbfile, tmp_path):
+    result = _analyze(runner, dbfile, tmp_path, "[rules.COVERAGE-GAP]\nenabled = false\n")
+    assert result.exit_code == 0, result.output
+    assert not [f for f in _findings(runner, dbfile) if f["rule_id"] == "COVERAGE-GAP"]
+
+
+def _suppression(expires: str, rule="AZURE-LINGERING-PARTNER-ROLE", tenant=TAILSPIN) -> str:
+    return (
+        f'[[suppressions]]\nrule = "{rule}"\ntenant = "{tenant}"\n'
+        f'subject = "{TAILSPIN_SCOPE}"\nreason = "Managed under contract C-1234"\n'
+        f'owner = "secops@tailspintoys.example"\nexpires = {expires}\n'
+    )
+
+
+def test_active_suppression_keeps_the_finding_as_suppressed(runner, dbfile, tmp_path):
+    result = _analyze(runner, dbfile, tmp_path, _suppression("2027-03-31"))
+    assert result.exit_code == 0, result.output
+    assert "suppressed: 1" in result.output
+    items = _findings(runner, dbfile, "--rule", "AZURE-LINGERING-PARTNER-ROLE")
+    (sup,) = [f for f in items if f["customer_tenant_id"] == TAILSPIN]
+    assert sup["status"] == "suppressed"
+    assert sup["suppression"]["reason"] == "Managed under contract C-1234"
+    assert sup["suppression"]["owner"] == "secops@tailspintoys.example"
+    assert sup["suppression"]["expires"] == "2027-03-31"
+    assert all(f["status"] == "open" for f in items if f is not sup)
+
+
+def test_suppressed_findings_do_not_count_for_fail_on(runner, dbfile, tmp_path):
+    # Only the low and info rules stay enabled; the one low finding of GDAP-MLT-ONLY suppressed.
+    off = "".join(
+        f"[rules.{r}]\nenabled = false\n"
+        for r in (
+            "AZURE-LINGERING-PARTNER-ROLE",
+            "AZURE-UNKNOWN-FOREIGN-PRINCIPAL",
+            "DAP-IMPLICIT-GLOBAL-ADMIN",
+            "DAP-IMPLICIT-HELPDESK-ADMIN",
+            "DAP-INACTIVE",
+            "EXCESS-GLOBAL-ADMINS",
+            "GDAP-DAP-COEXIST",
+            "GDAP-FOREIGN-ROLE-HOLDER",
+            "GDAP-GLOBAL-ADMIN",
+            "GDAP-EXPIRING",
+            "GDAP-ROLES-UNASSIGNED",
+        )
+    )
+    sup = (
+        '[[suppressions]]\nrule = "GDAP-MLT-ONLY"\nreason = "Migration booked"\n'
+        'owner = "csp@northwind.example"\n'
+    )
+    assert _analyze(runner, dbfile, tmp_path, off, "--fail-on", "low").exit_code == 1
+    result = _analyze(runner, dbfile, tmp_path, off + sup, "--fail-on", "low")
+    assert result.exit_code == 0, result.output
+    assert _analyze(runner, dbfile, tmp_path, off + sup, "--fail-on", "info").exit_code == 1
+
+
+def test_expired_suppression_reopens_the_finding_and_says_so(runner, dbfile, tmp_path):
+    result = _analyze(runner, dbfile, tmp_path, _suppression("2026-11-01"))
+    assert result.exit_code == 0, result.output
+    assert (
+        f"Warning: AZURE-LINGERING-PARTNER-ROLE {TAILSPIN_SCOPE}: suppression expired on "
+        "2026-11-01; reopened" in result.output
+    )
+    (f,) = [
+        f
+        for f in _findings(runner, dbfile, "--rule", "AZURE-LINGERING-PARTNER-ROLE")
+        if f["customer_tenant_id"] == TAILSPIN
+    ]
+    assert f["status"] == "open"
+    assert f["suppression"]["expired"] is True
+
+
+def test_stale_suppression_is_reported(runner, dbfile, tmp_path):
+    result = _analyze(runner, dbfile, tmp_path, _suppression("2027-03-31", tenant=CONTOSO))
+    assert result.exit_code == 0, result.output
+    assert "Warning: suppression #1 (AZURE-LINGERING-PARTNER-ROLE, tenant " + CONTOSO in (
+        result.output
+    )
+    assert "matches no finding: remove it" in result.output
+    assert all(f["status"] == "open" for f in _findings(runner, dbfile))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[rules.NO-SUCH-RULE]\nenabled = false\n", "field 'rules.NO-SUCH-RULE'"),
+        (
+            "[rules.GDAP-EXPIRING]\nthreshold = 3\n",
+            "unknown setting (allowed: severity, enabled, days)",
+        ),
+        ('[rules.GDAP-EXPIRING]\ndays = "30"\n', "must be a whole number >= 0 (default 30)"),
+        ('[rules.GDAP-EXPIRING]\nseverity = "urgent"\n', "severity must be one of"),
+        (
+            '[[suppressions]]\nrule = "COVERAGE-GAP"\ntennant = "x"\nreason = "r"\nowner = "o"\n',
+            "field 'suppressions[1].tennant'",
+        ),
+        ('[[suppressions]]\nrule = "COVERAGE-GAP"\nreason = "r"\n', "required value is missing"),
+        (
+            '[[suppressions]]\nrule = "COVERAGE-GAP"\nreason = "r"\nowner = "o"\nexpires = "soon"\n',
+            "expires must be a date",
+        ),
+        ("[rules\n", "not valid TOML"),
+    ],
+)
+def test_bad_config_is_a_user_error(runner, dbfile, tmp_path, text, message):
+    result = _analyze(runner, dbfile, tmp_path, text)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: ")
+    assert message in result.output
+    assert "dapaudit.toml" in result.output
+
+
+def test_dapaudit_toml_in_the_working_directory_is_read_by_default(runner, dbfile):
+    with runner.isolated_filesystem():
+        with open("dapaudit.toml", "w", encoding="utf-8") as fh:
+            fh.write("[rules.COVERAGE-GAP]\nenabled = false\n")
+        result = runner.invoke(cli, ["analyze", "--db", str(dbfile)])
+    assert result.exit_code == 0, result.output
+    assert not [f for f in _findings(runner, dbfile) if f["rule_id"] == "COVERAGE-GAP"]

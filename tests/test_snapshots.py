@@ -1,0 +1,136 @@
+"""Snapshots over time: a finding resolved, one new, one persisting with its first_seen."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import table_dump
+
+from dapaudit import db
+from dapaudit.cli import cli
+
+ADATUM = "ed2d3e2b-e6ef-580c-a70f-be40ecaf8848"
+TAILSPIN = "7cab6131-e8ab-5981-ac0c-2ddbaa338a84"
+RELECLOUD = "37ce1759-b3b5-505b-b3f3-e7fef4cf3dbd"
+# Northwind's AdminAgents as Owner of Adatum's subscription, in October only.
+ADATUM_OWNER = (
+    "ed2d3e2b-e6ef-580c-a70f-be40ecaf8848,/subscriptions/c9ab9011-3818-5df3-82e6-4a0406e26850,"
+    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635,Owner,d899e4a6-e77b-5d09-93fa-4c1d3b9f4af5,"
+    "foreignGroup,,0f3c1b8e-7a55-4d0a-9f0e-2b8d1c6e4a10\n"
+)
+
+
+def _october(estate):
+    """October: Adatum still had a lingering Owner; Relecloud had no GDAP relationship yet."""
+    roles = estate / "azure_role_assignments.csv"
+    roles.write_text(roles.read_text(encoding="utf-8") + ADATUM_OWNER, encoding="utf-8")
+    rels = estate / "gdap_relationships.csv"
+    lines = rels.read_text(encoding="utf-8").splitlines(keepends=True)
+    rels.write_text("".join(x for x in lines if "MLT_9d2b6e01_Relecloud" not in x), "utf-8")
+
+
+def _cli(runner, *args):
+    result = runner.invoke(cli, list(args))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_two_snapshots_resolved_new_and_persisting(runner, tmp_path, sample_copy):
+    from conftest import SAMPLE
+
+    dbfile = str(tmp_path / "a.duckdb")
+    _october(sample_copy)
+    _cli(runner, "ingest", str(sample_copy), "--db", dbfile, "--as-of", "2026-10-31")
+    _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-10")
+    _cli(runner, "ingest", str(SAMPLE), "--db", dbfile, "--as-of", "2026-11-30")
+    _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-11")
+
+    con = db.connect(dbfile, read_only=True)
+    try:
+        changes = {
+            (rule, customer): (change, first_seen)
+            for rule, customer, change, first_seen in con.execute(
+                """SELECT c.rule_id, c.customer_tenant_id, c.change, f.first_seen
+                   FROM finding_changes c
+                   LEFT JOIN findings f ON f.snapshot = c.snapshot AND f.fingerprint = c.fingerprint
+                   WHERE c.snapshot = '2026-11' ORDER BY ALL"""
+            ).fetchall()
+        }
+        deltas = con.execute(
+            "SELECT previous_snapshot, new, still_open, resolved FROM snapshot_deltas "
+            "WHERE snapshot = '2026-11'"
+        ).fetchone()
+        counts = con.execute(
+            """SELECT count(*) FILTER (WHERE change = 'new'), count(*) FILTER (WHERE change =
+               'still_open'), count(*) FILTER (WHERE change = 'resolved') FROM finding_changes
+               WHERE snapshot = '2026-11'"""
+        ).fetchone()
+    finally:
+        con.close()
+    assert changes[("AZURE-LINGERING-PARTNER-ROLE", ADATUM)] == ("resolved", None)
+    assert changes[("GDAP-MLT-ONLY", RELECLOUD)] == ("new", "2026-11")
+    assert changes[("AZURE-LINGERING-PARTNER-ROLE", TAILSPIN)] == ("still_open", "2026-10")
+    assert deltas == ("2026-10", *counts)
+    assert counts[0] >= 1 and counts[1] >= 1 and counts[2] >= 1
+
+    listing = _cli(runner, "snapshots", "--db", dbfile).output.splitlines()
+    assert listing[0].split()[:8] == [
+        "snapshot",
+        "as_of",
+        "files",
+        "rows",
+        "findings",
+        "new",
+        "resolved",
+        "analyzed",
+    ]
+    nov = next(x for x in listing if x.startswith("2026-11")).split()
+    assert nov[5:7] == [str(deltas[1]), str(deltas[3])]
+
+
+def test_reanalysing_replaces_findings_and_keeps_fingerprints(runner, tmp_path):
+    from conftest import SAMPLE
+
+    dbfile = str(tmp_path / "a.duckdb")
+    _cli(
+        runner,
+        "run",
+        str(SAMPLE),
+        "--db",
+        dbfile,
+        "--as-of",
+        "2026-11-30",
+        "--format",
+        "html",
+        "--out",
+        str(tmp_path / "out"),
+    )
+    first = json.loads(_cli(runner, "findings", "--db", dbfile, "--format", "json").output)
+    before = db.connect(dbfile, read_only=True)
+    try:
+        dump = table_dump(before)
+    finally:
+        before.close()
+    _cli(runner, "analyze", "--db", dbfile)
+    again = json.loads(_cli(runner, "findings", "--db", dbfile, "--format", "json").output)
+    assert again == first
+    after = db.connect(dbfile, read_only=True)
+    try:
+        assert {k: v for k, v in table_dump(after).items() if k != "snapshots"} == {
+            k: v for k, v in dump.items() if k != "snapshots"
+        }
+    finally:
+        after.close()
+
+
+def test_fail_on_on_analyze(runner, tmp_path):
+    from conftest import SAMPLE
+
+    dbfile = str(tmp_path / "a.duckdb")
+    _cli(runner, "ingest", str(SAMPLE), "--db", dbfile, "--as-of", "2026-11-30")
+    result = runner.invoke(cli, ["analyze", "--db", dbfile, "--fail-on", "high"])
+    assert result.exit_code == 1
+    assert "Open findings at or above high: exit code 1" in result.output
+    assert runner.invoke(cli, ["analyze", "--db", dbfile, "--fail-on", "critical"]).exit_code == 0
+    result = runner.invoke(cli, ["analyze", "--db", dbfile, "--fail-on", "severe"])
+    assert result.exit_code == 2
