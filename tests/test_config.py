@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SAMPLE
 
+from conftest import SAMPLE
 from dapaudit.cli import cli
 
 TAILSPIN = "7cab6131-e8ab-5981-ac0c-2ddbaa338a84"
@@ -162,7 +162,8 @@ def test_stale_suppression_is_reported(runner, dbfile, tmp_path):
         ),
         ('[[suppressions]]\nrule = "COVERAGE-GAP"\nreason = "r"\n', "required value is missing"),
         (
-            '[[suppressions]]\nrule = "COVERAGE-GAP"\nreason = "r"\nowner = "o"\nexpires = "soon"\n',
+            '[[suppressions]]\nrule = "COVERAGE-GAP"\nreason = "r"\nowner = "o"\n'
+            'expires = "soon"\n',
             "expires must be a date",
         ),
         ("[rules\n", "not valid TOML"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from conftest import table_dump
-
 from dapaudit import db
 from dapaudit.cli import cli
 
