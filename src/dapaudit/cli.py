@@ -367,6 +367,10 @@ def rules(rule_id) -> None:
     for c in r.controls:
         fid, _, cid = c.partition(":")
         click.echo(f"  {c}  {fw[fid].controls.get(cid, '') if fid in fw else ''}")
+    if r.params:
+        click.echo(f"\nSettings ([rules.{r.id}] in dapaudit.toml):")
+        for key, value in sorted(r.params.items()):
+            click.echo(f"  {key} = {value}")
     if r.collect:
         click.echo("\nWhat to collect:\n  " + r.collect.replace("\n", "\n  "))
 
