@@ -1,11 +1,15 @@
 -- Views over the canonical tables: the effective access model the rules and reports read.
 -- Re-created (CREATE OR REPLACE) whenever the database is created or migrated.
 
--- GDAP relationships with their state at the snapshot's reference date.
+-- A timestamp as ISO-8601 UTC text, whatever the session time zone: evidence and titles must
+-- read the same on every machine.
+CREATE OR REPLACE MACRO utc_iso(ts) AS strftime(timezone('UTC', ts), '%Y-%m-%dT%H:%M:%SZ');
+
+-- GDAP relationships with their state at the snapshot's reference date (midnight UTC).
 CREATE OR REPLACE VIEW gdap_relationship_state AS
 SELECT g.*,
        lower(g.status) IN ('active', 'expiring', 'terminationrequested', 'terminating')
-           AND (g.end_at IS NULL OR g.end_at > s.as_of::TIMESTAMPTZ) AS is_active,
+           AND (g.end_at IS NULL OR g.end_at > timezone('UTC', s.as_of::TIMESTAMP)) AS is_active,
        starts_with(upper(coalesce(g.display_name, '')), 'MLT_') AS is_mlt
 FROM gdap_relationships g
 JOIN snapshots s USING (snapshot);

@@ -8,7 +8,7 @@ WITH mon AS (
            max(m.last_sign_in_at) AS last_sign_in_at,
            list(json_object('dataset', 'dap_monitoring', 'file', sf.path,
                             'record', m.source_record, 'dap_enabled', m.dap_enabled,
-                            'last_sign_in_at', m.last_sign_in_at,
+                            'last_sign_in_at', utc_iso(m.last_sign_in_at),
                             'partner_sign_in_count', m.partner_sign_in_count)
                 ORDER BY sf.path, m.source_record) AS refs
     FROM dap_monitoring m
@@ -28,7 +28,7 @@ SELECT pa.customer_tenant_id,
                                strftime(timezone('UTC', m.last_sign_in_at), '%Y-%m-%d'),
                                date_diff('day', timezone('UTC', m.last_sign_in_at)::DATE, $as_of::DATE),
                                strftime($as_of::DATE, '%Y-%m-%d')) END) AS title,
-       json_object('last_sign_in_at', m.last_sign_in_at,
+       json_object('last_sign_in_at', utc_iso(m.last_sign_in_at),
                    'days_inactive', CASE WHEN m.last_sign_in_at IS NOT NULL THEN
                        date_diff('day', timezone('UTC', m.last_sign_in_at)::DATE, $as_of::DATE) END,
                    'threshold_days', $days, 'as_of', $as_of::DATE,

@@ -20,7 +20,7 @@ dap_refs AS (
 gdap_refs AS (
     SELECT g.customer_tenant_id, g.partner_tenant_id,
            list(json_object('relationship_id', g.relationship_id, 'display_name', g.display_name,
-                            'status', g.status, 'end_at', g.end_at,
+                            'status', g.status, 'end_at', utc_iso(g.end_at),
                             'file', sf.path, 'record', g.source_record)
                 ORDER BY g.relationship_id) AS refs,
            list(g.display_name ORDER BY g.display_name) AS names

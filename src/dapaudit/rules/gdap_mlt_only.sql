@@ -15,7 +15,7 @@ SELECT g.customer_tenant_id,
               string_agg(g.display_name, ', ' ORDER BY g.display_name)) AS title,
        json_object('relationships', list(json_object(
                        'relationship_id', g.relationship_id, 'display_name', g.display_name,
-                       'status', g.status, 'end_at', g.end_at,
+                       'status', g.status, 'end_at', utc_iso(g.end_at),
                        'file', sf.path, 'record', g.source_record) ORDER BY g.relationship_id)
        ) AS evidence,
        NULL AS severity
