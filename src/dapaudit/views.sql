@@ -248,56 +248,63 @@ listed AS (
            h.principal_display_name AS listed_display_name, h.principal_upn AS listed_upn,
            h.source_file_id, h.source_record
     FROM directory_role_holders h
+),
+paths AS (
+    -- 1. Listed: the customer's own principals, foreign ones expanded to the partner group's
+    --    members where the partner side was exported.
+    SELECT l.snapshot, l.customer_tenant_id, l.role_template_id, l.path, l.access,
+           l.partner_tenant_id, l.relationship_id, l.via_group_id, l.via_group_name,
+           coalesce(x.member_id, l.listed_principal_id) AS principal_id,
+           coalesce(x.member_type, l.listed_principal_type) AS principal_type,
+           CASE WHEN x.member_id IS NULL THEN l.listed_display_name ELSE x.member_display_name END
+               AS principal_display_name,
+           CASE WHEN x.member_id IS NULL THEN l.listed_upn ELSE x.member_upn END AS principal_upn,
+           CASE WHEN l.via_group_id IS NULL THEN NULL ELSE coalesce(x.members_known, false) END
+               AS members_known,
+           l.source_file_id, l.source_record
+    FROM listed l
+    LEFT JOIN partner_group_expansion x
+           ON x.snapshot = l.snapshot AND x.partner_tenant_id = l.partner_tenant_id
+          AND x.group_id = l.via_group_id AND x.members_known
+    UNION ALL
+    -- 2. Implicit through DAP: AdminAgents and HelpdeskAgents of each partner holding DAP in C.
+    SELECT pa.snapshot, pa.customer_tenant_id, i.role_template_id, 'implicit_dap', 'implicit',
+           pa.partner_tenant_id, NULL, ag.group_id, ag.display_name,
+           coalesce(x.member_id, ag.group_id), coalesce(x.member_type, CASE WHEN ag.group_id IS NOT NULL THEN 'group' END),
+           coalesce(x.member_display_name, ag.display_name), x.member_upn,
+           coalesce(x.members_known, false),
+           coalesce(x.member_source_file_id, ag.source_file_id), coalesce(x.member_source_record, ag.source_record)
+    FROM partner_access pa
+    CROSS JOIN dap_implicit_roles i
+    LEFT JOIN partner_agent_groups ag
+           ON ag.snapshot = pa.snapshot AND ag.partner_tenant_id = pa.partner_tenant_id
+          AND ag.agent_role = i.agent_role
+    LEFT JOIN partner_group_expansion x
+           ON x.snapshot = ag.snapshot AND x.partner_tenant_id = ag.partner_tenant_id
+          AND x.group_id = ag.group_id AND x.members_known
+    WHERE pa.dap_enabled
+    UNION ALL
+    -- 3. GDAP: roles of active access assignments of active relationships, through their groups.
+    SELECT g.snapshot, g.customer_tenant_id, g.role_template_id, 'gdap_assignment', 'assigned',
+           g.partner_tenant_id, g.relationship_id, g.security_group_id, ag.display_name,
+           coalesce(x.member_id, g.security_group_id), coalesce(x.member_type, 'group'),
+           coalesce(x.member_display_name, ag.display_name), x.member_upn,
+           coalesce(x.members_known, false),
+           x.member_source_file_id, x.member_source_record
+    FROM gdap_groups g
+    LEFT JOIN partner_agent_groups ag
+           ON ag.snapshot = g.snapshot AND ag.partner_tenant_id = g.partner_tenant_id
+          AND ag.group_id = g.security_group_id
+    LEFT JOIN partner_group_expansion x
+           ON x.snapshot = g.snapshot AND x.partner_tenant_id = g.partner_tenant_id
+          AND x.group_id = g.security_group_id AND x.members_known
+    WHERE g.is_active AND lower(g.assignment_status) = 'active'
 )
--- 1. Listed: the customer's own principals, foreign ones expanded to the partner group's
---    members where the partner side was exported.
-SELECT l.snapshot, l.customer_tenant_id, l.role_template_id, l.path, l.access,
-       l.partner_tenant_id, l.relationship_id, l.via_group_id, l.via_group_name,
-       coalesce(x.member_id, l.listed_principal_id) AS principal_id,
-       coalesce(x.member_type, l.listed_principal_type) AS principal_type,
-       CASE WHEN x.member_id IS NULL THEN l.listed_display_name ELSE x.member_display_name END
-           AS principal_display_name,
-       CASE WHEN x.member_id IS NULL THEN l.listed_upn ELSE x.member_upn END AS principal_upn,
-       CASE WHEN l.via_group_id IS NULL THEN NULL ELSE coalesce(x.members_known, false) END
-           AS members_known,
-       l.source_file_id, l.source_record
-FROM listed l
-LEFT JOIN partner_group_expansion x
-       ON x.snapshot = l.snapshot AND x.partner_tenant_id = l.partner_tenant_id
-      AND x.group_id = l.via_group_id AND x.members_known
-UNION ALL
--- 2. Implicit through DAP: AdminAgents and HelpdeskAgents of each partner holding DAP in C.
-SELECT pa.snapshot, pa.customer_tenant_id, i.role_template_id, 'implicit_dap', 'implicit',
-       pa.partner_tenant_id, NULL, ag.group_id, ag.display_name,
-       coalesce(x.member_id, ag.group_id), coalesce(x.member_type, CASE WHEN ag.group_id IS NOT NULL THEN 'group' END),
-       coalesce(x.member_display_name, ag.display_name), x.member_upn,
-       coalesce(x.members_known, false),
-       coalesce(x.member_source_file_id, ag.source_file_id), coalesce(x.member_source_record, ag.source_record)
-FROM partner_access pa
-CROSS JOIN dap_implicit_roles i
-LEFT JOIN partner_agent_groups ag
-       ON ag.snapshot = pa.snapshot AND ag.partner_tenant_id = pa.partner_tenant_id
-      AND ag.agent_role = i.agent_role
-LEFT JOIN partner_group_expansion x
-       ON x.snapshot = ag.snapshot AND x.partner_tenant_id = ag.partner_tenant_id
-      AND x.group_id = ag.group_id AND x.members_known
-WHERE pa.dap_enabled
-UNION ALL
--- 3. GDAP: roles of active access assignments of active relationships, through their groups.
-SELECT g.snapshot, g.customer_tenant_id, g.role_template_id, 'gdap_assignment', 'assigned',
-       g.partner_tenant_id, g.relationship_id, g.security_group_id, ag.display_name,
-       coalesce(x.member_id, g.security_group_id), coalesce(x.member_type, 'group'),
-       coalesce(x.member_display_name, ag.display_name), x.member_upn,
-       coalesce(x.members_known, false),
-       x.member_source_file_id, x.member_source_record
-FROM gdap_groups g
-LEFT JOIN partner_agent_groups ag
-       ON ag.snapshot = g.snapshot AND ag.partner_tenant_id = g.partner_tenant_id
-      AND ag.group_id = g.security_group_id
-LEFT JOIN partner_group_expansion x
-       ON x.snapshot = g.snapshot AND x.partner_tenant_id = g.partner_tenant_id
-      AND x.group_id = g.security_group_id AND x.members_known
-WHERE g.is_active AND lower(g.assignment_status) = 'active';
+SELECT p.snapshot, p.customer_tenant_id, p.role_template_id, r.display_name AS role_name,
+       coalesce(r.privileged, false) AS is_privileged_role,
+       p.* EXCLUDE (snapshot, customer_tenant_id, role_template_id)
+FROM paths p
+LEFT JOIN ref_directory_roles r USING (role_template_id);
 COMMENT ON VIEW effective_directory_access IS 'Who holds which directory role in customer C, and how. path: listed_own (C''s own principal in its role listing), listed_partner (a known partner''s group or user in the listing, matched to its GDAP access assignment when the partner side was exported; expanded to the group''s members when known), listed_foreign (a principal of an unknown or unresolvable tenant), implicit_dap (AdminAgents -> Global Administrator, HelpdeskAgents -> Helpdesk Administrator of a partner holding DAP, never listed; expanded to members when known, else one row for the group), gdap_assignment (partner-side: an active access assignment of an active GDAP relationship). access: listed, implicit or assigned. via_group_*: the group the access flows through; members_known: FALSE when the row stands for a group whose members were not exported. source_*: the listing, group-member or agent-group row behind it.';
 
 -- Azure role assignments on C's subscriptions with who holds them and through which partner.
