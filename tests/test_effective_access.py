@@ -90,3 +90,17 @@ def test_every_view_has_a_comment():
     views = re.findall(r"CREATE OR REPLACE VIEW (\w+)", sql)
     commented = set(re.findall(r"COMMENT ON VIEW (\w+)", sql))
     assert views and set(views) <= commented
+
+
+def test_analyze_recreates_views_an_earlier_build_did_not_have(tmp_path):
+    from conftest import AS_OF, SAMPLE
+    from dapaudit import db
+    from dapaudit.analyze import analyze
+    from dapaudit.config import Config
+    from dapaudit.ingest import ingest
+
+    con = db.connect(tmp_path / "old.duckdb")
+    ingest(con, [SAMPLE], snapshot="2026-11", as_of=AS_OF)
+    con.execute("DROP VIEW effective_azure_access")
+    assert analyze(con, "2026-11", Config()).total > 0
+    con.close()

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import duckdb
 
 from .config import Config
-from .db import transaction
+from .db import refresh_views, transaction
 from .errors import DapauditError
 from .rules import SEVERITIES, all_rules
 
@@ -63,6 +63,9 @@ def analyze(
     as_of = con.execute("SELECT as_of FROM snapshots WHERE snapshot = ?", [snapshot]).fetchone()[0]
     rules = [r for r in all_rules() if config.enabled(r.id)]
     with transaction(con):
+        # The rules are written against the views of this version: a database created by an
+        # earlier build (same schema version) may hold older ones.
+        refresh_views(con)
         con.execute(
             """CREATE OR REPLACE TEMP TABLE rule_output (
                 rule_id VARCHAR, customer_tenant_id VARCHAR, partner_tenant_id VARCHAR,

@@ -93,7 +93,7 @@ def _create(con: duckdb.DuckDBPyConnection) -> None:
     with transaction(con):
         con.execute((PACKAGE_DIR / "schema.sql").read_text(encoding="utf-8"))
         _load_reference(con)
-        con.execute((PACKAGE_DIR / "views.sql").read_text(encoding="utf-8"))
+        refresh_views(con)
         con.execute(
             "INSERT INTO dapaudit_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
         )
@@ -106,10 +106,15 @@ def _migrate(con: duckdb.DuckDBPyConnection, version: int) -> None:
         for step in range(version, SCHEMA_VERSION):
             con.execute(migrations[step])
         _load_reference(con)
-        con.execute((PACKAGE_DIR / "views.sql").read_text(encoding="utf-8"))
+        refresh_views(con)
         con.execute(
             "UPDATE dapaudit_meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
         )
+
+
+def refresh_views(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)create the views and macros of views.sql: derived objects, safe to replace any time."""
+    con.execute((PACKAGE_DIR / "views.sql").read_text(encoding="utf-8"))
 
 
 def _load_reference(con: duckdb.DuckDBPyConnection) -> None:
