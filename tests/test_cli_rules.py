@@ -80,3 +80,18 @@ def test_findings_unknown_framework_is_a_user_error(runner, analysed):
     result = runner.invoke(cli, ["findings", "--db", analysed, "--framework", "sox"])
     assert result.exit_code == 2
     assert "Error: unknown framework 'sox'" in result.output
+
+
+def test_coverage_gap_evidence_names_the_missing_export_and_how_to_collect_it(runner, analysed):
+    result = runner.invoke(
+        cli, ["findings", "--db", analysed, "--rule", "COVERAGE-GAP", "--format", "json"]
+    )
+    gaps = {f["title"].split(" lacks ")[0]: f["evidence"] for f in json.loads(result.output)}
+    assert [m["dataset"] for m in gaps["VanArsdel Ltd"]["missing"]] == [
+        "directory_role_members",
+        "azure_role_assignments",
+    ]
+    assert [m["dataset"] for m in gaps["Relecloud"]["missing"]] == ["azure_role_assignments"]
+    for m in gaps["VanArsdel Ltd"]["missing"]:
+        assert m["collect"] and m["account"]
+    assert "Reader on every subscription" in gaps["Relecloud"]["missing"][0]["account"]
