@@ -12,8 +12,12 @@ SELECT g.*,
            AND (g.end_at IS NULL OR g.end_at > timezone('UTC', s.as_of::TIMESTAMP)) AS is_active,
        starts_with(upper(coalesce(g.display_name, '')), 'MLT_') AS is_mlt
 FROM gdap_relationships g
-JOIN snapshots s USING (snapshot);
-COMMENT ON VIEW gdap_relationship_state IS 'GDAP relationships with is_active (status active and not past its end at the snapshot reference date) and is_mlt (Microsoft-led transition).';
+JOIN snapshots s USING (snapshot)
+-- The same relationship exported twice (Graph JSON and a GDAP CSV, say) is one relationship:
+-- keep its first record so counts and findings do not double.
+QUALIFY row_number() OVER (PARTITION BY g.snapshot, g.relationship_id
+                           ORDER BY g.source_file_id, g.source_record) = 1;
+COMMENT ON VIEW gdap_relationship_state IS 'GDAP relationships, one row per relationship (its first record when exported twice), with is_active (status active and not past its end at the snapshot reference date, midnight UTC) and is_mlt (Microsoft-led transition).';
 
 -- Every partner known to a customer, from any partner-side or customer-side export,
 -- with whether it holds DAP and an active GDAP relationship there.

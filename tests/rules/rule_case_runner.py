@@ -10,7 +10,8 @@ A case file is tests/rule_cases/<rule_id_snake>.toml:
     name = "an MLT_ relationship alone fires"
     as_of = "2026-11-30"        # optional, the snapshot's reference date
     params = {days = 30}        # optional, the rule's [params] for this case
-    [cases.rows]                # canonical table name -> list of rows (column -> value)
+    [cases.rows]                # canonical table name -> list of rows (column -> value);
+                                # "table.2" is a second file of that table
     gdap_relationships = [...]
     [[cases.expect]]            # the EXACT findings of this rule; none = it must not fire
     customer = "..."
@@ -55,14 +56,18 @@ def load_case_files() -> dict[str, dict[str, Any]]:
 def write_rows(folder: Path, rows: dict[str, list[dict[str, Any]]]) -> None:
     """Each table's rows as one canonical CSV, columns in the layout's documented order."""
     folder.mkdir(parents=True, exist_ok=True)
-    for table, items in rows.items():
+    for name, items in rows.items():
+        # "table.2" writes a second file of the same table: the same fact in two exports.
+        table = name.partition(".")[0]
         if table not in LAYOUTS:
             raise ValueError(f"unknown canonical table {table!r}")
         columns = [c.name for c in LAYOUTS[table].columns]
+        if name != table:  # column order is free; it also keeps the bytes (and SHA-256) apart
+            columns.reverse()
         unknown = {k for item in items for k in item} - set(columns)
         if unknown:
             raise ValueError(f"{table}: unknown columns {sorted(unknown)}")
-        with (folder / f"{table}.csv").open("w", encoding="utf-8", newline="") as fh:
+        with (folder / f"{name}.csv").open("w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(columns)
             for item in items:
