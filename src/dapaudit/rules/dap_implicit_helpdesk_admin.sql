@@ -42,8 +42,8 @@ members AS (
                             'upn', m.member_upn, 'type', m.member_type,
                             'file', sf.path, 'record', m.source_record)
                 ORDER BY m.member_upn, m.member_id) AS members,
-           count(*) FILTER (WHERE m.member_type = 'user') AS users,
-           count(*) FILTER (WHERE m.member_type <> 'user') AS others
+           count(DISTINCT m.member_id) FILTER (WHERE m.member_type = 'user') AS users,
+           count(DISTINCT m.member_id) FILTER (WHERE m.member_type <> 'user') AS others
     FROM agent_groups g
     JOIN partner_group_members m
       ON m.snapshot = $snapshot AND m.partner_tenant_id = g.partner_tenant_id
