@@ -19,6 +19,17 @@ def test_rules_lists_every_rule_with_its_controls(runner):
         (line,) = [x for x in lines if x.startswith(rule.id + " ")]
         assert line.split()[1] == rule.severity
         assert line.split()[-1] == str(len(rule.controls))
+        assert line.split()[-2] == ",".join(sorted({c.split(":")[0] for c in rule.controls}))
+
+
+def test_rules_framework_lists_each_rules_controls_in_it(runner):
+    result = runner.invoke(cli, ["rules", "--framework", "cis-m365"])
+    assert result.exit_code == 0, result.output
+    rows = {x.split()[0]: x.split()[2:] for x in result.output.splitlines()[2:]}
+    assert rows["EXCESS-GLOBAL-ADMINS"] == ["1.1.3"]
+    assert rows["GDAP-MLT-ONLY"] == []
+    bad = runner.invoke(cli, ["rules", "--framework", "sox"])
+    assert bad.exit_code == 2 and "Error: unknown framework 'sox'" in bad.output
 
 
 def test_rules_id_shows_rationale_remediation_controls_settings(runner):

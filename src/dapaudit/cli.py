@@ -342,13 +342,30 @@ def demo(out_dir, formats) -> None:
 
 @cli.command()
 @click.argument("rule_id", required=False)
+@click.option("--framework", default=None,
+              help="List each rule's controls in this compliance framework (e.g. mitre-attack).")
 @with_example("dapaudit rules AZURE-LINGERING-PARTNER-ROLE")
-def rules(rule_id) -> None:
+def rules(rule_id, framework) -> None:
     """List the rules, or show one with its rationale, remediation and controls."""
+    if framework is not None:
+        if framework not in frameworks():
+            raise InputError(f"unknown framework {framework!r}; known: {', '.join(frameworks())}")
+        prefix = framework + ":"
+        click.echo(
+            table(["rule", "severity", f"{framework} controls"],
+                  [[r.id, r.severity,
+                    ", ".join(c.removeprefix(prefix) for c in r.controls if c.startswith(prefix))]
+                   for r in all_rules()],
+                  max_cell=100),
+            nl=False,
+        )
+        return
     if rule_id is None:
         click.echo(
-            table(["rule", "severity", "name", "controls"],
-                  [[r.id, r.severity, r.name, len(r.controls)] for r in all_rules()],
+            table(["rule", "severity", "name", "frameworks", "controls"],
+                  [[r.id, r.severity, r.name,
+                    ",".join(sorted({c.partition(":")[0] for c in r.controls})), len(r.controls)]
+                   for r in all_rules()],
                   max_cell=80),
             nl=False,
         )
