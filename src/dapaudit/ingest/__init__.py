@@ -8,6 +8,8 @@ database exactly as it was.
 
 from __future__ import annotations
 
+import csv
+import functools
 import hashlib
 import os
 import re
@@ -21,7 +23,15 @@ import duckdb
 
 from ..db import transaction
 from ..errors import DapauditError
-from . import canonical, detect  # noqa: F401  (registers the canonical kinds)
+from ..paths import REFERENCE_DIR
+from . import (  # noqa: F401  (importing a reader module registers its kinds)
+    azure,
+    canonical,
+    detect,
+    graph,
+    partner_center,
+    powershell,
+)
 from .base import REGISTRY, Batch, SourceFile
 from .text import csv_header, needs_transcoding, sniff_delimiter, sniff_text, transcode
 
@@ -113,12 +123,35 @@ def sha256_of(path: Path) -> str:
 
 
 def folder_hint(path: Path) -> str | None:
-    """The nearest parent folder named with a tenant id (GUID) or a domain."""
+    """The nearest parent folder named with a tenant id (GUID) or a domain.
+
+    A folder named by a directory role template id names the role of a member listing
+    (`<tenant>/62e90394-.../members.json`), not a tenant, so it is passed over."""
     for parent in path.resolve().parents:
         name = parent.name
+        if name.lower() in _role_template_ids():
+            continue
         if _GUID.match(name) or _DOMAIN.match(name):
             return name.lower()
     return None
+
+
+@functools.cache
+def _role_template_ids() -> frozenset[str]:
+    with open(REFERENCE_DIR / "directory_roles.csv", encoding="utf-8") as fh:
+        return frozenset(row["role_template_id"].lower() for row in csv.DictReader(fh))
+
+
+def parent_folders(path: Path, roots: list[Path]) -> list[str]:
+    """Names of the folders between the file and the input it was found under, nearest first
+    (readers match them against role and group names)."""
+    resolved = path.resolve()
+    names: list[str] = []
+    for parent in resolved.parents:
+        if any(parent == r for r in roots):
+            break
+        names.append(parent.name)
+    return names
 
 
 def ingest(
@@ -140,10 +173,14 @@ def ingest(
         raise DapauditError(f"--tenant {tenant!r} is neither a tenant id (GUID) nor a domain")
     db_file = Path(con.execute("SELECT path FROM duckdb_databases() WHERE database_name = "
                                "current_database()").fetchone()[0] or "")
-    paths = discover(inputs, exclude=[db_file, Path(f"{db_file}.wal")])
+    inputs_list = list(inputs)
+    paths = discover(inputs_list, exclude=[db_file, Path(f"{db_file}.wal")])
     report = IngestReport(snapshot)
     with tempfile.TemporaryDirectory(prefix="dapaudit-") as tmp:
         files = _prepare(paths, Path(tmp), kind, tenant, report, progress)
+        roots = [Path(i).resolve() for i in inputs_list if Path(i).is_dir()]
+        for f in files:
+            f.folders = tuple(parent_folders(f.path, roots))
         with transaction(con):
             _load(con, files, snapshot, as_of, report, progress)
     return report
@@ -237,32 +274,33 @@ def _load(
     con.execute(
         """CREATE OR REPLACE TEMP TABLE ingest_files (
             source_file_id INTEGER, read_path VARCHAR, display_path VARCHAR,
-            context_hint VARCHAR, context_tenant_id VARCHAR, type_line_offset INTEGER)"""
+            context_hint VARCHAR, context_tenant_id VARCHAR, type_line_offset INTEGER,
+            folders VARCHAR[])"""
     )
     con.executemany(
-        "INSERT INTO ingest_files VALUES (?, ?, ?, ?, NULL, ?)",
+        "INSERT INTO ingest_files VALUES (?, ?, ?, ?, NULL, ?, ?)",
         [
             (f.source_file_id, str(f.read_path), f.display_path, f.context_hint,
-             1 if f.text.type_line else 0)
+             1 if f.text.type_line else 0, list(f.folders))
             for f in todo
         ],
     )
     by_kind: dict[str, list[SourceFile]] = {}
     for f in todo:
         by_kind.setdefault(f.kind, []).append(f)
-    # Kinds that define tenants go first: a folder may be named by one of their domains.
-    order = sorted(by_kind, key=lambda k: (not REGISTRY.kinds[k].defines_tenants, k))
-    resolved = False
+    # Kinds that define tenants go first: a folder may be named by one of their domains. Each
+    # kind sees the contexts resolvable from everything loaded before it (a partner folder named
+    # by a GUID serves the partner's customer list, which names the customer folders' domains).
+    order = sorted(
+        by_kind,
+        key=lambda k: (REGISTRY.kinds[k].load_order, not REGISTRY.kinds[k].defines_tenants, k),
+    )
     for n, kind_name in enumerate(order, 1):
-        kind = REGISTRY.kinds[kind_name]
-        if not kind.defines_tenants and not resolved:
-            _resolve_contexts(con, snapshot)
-            resolved = True
-        _load_kind(con, kind, snapshot, by_kind[kind_name])
+        _resolve_contexts(con, snapshot)
+        _load_kind(con, REGISTRY.kinds[kind_name], snapshot, by_kind[kind_name])
         if progress:
             progress("load", n, len(order))
-    if not resolved:
-        _resolve_contexts(con, snapshot)
+    _resolve_contexts(con, snapshot)
     _record_files(con, snapshot, todo, now, report)
 
 
@@ -283,9 +321,9 @@ def _resolve_contexts(con: duckdb.DuckDBPyConnection, snapshot: str) -> None:
             WHEN regexp_full_match(context_hint, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
                 THEN context_hint
             ELSE (SELECT min(t.tenant_id) FROM tenants t
-                  WHERE t.snapshot = ? AND t.default_domain = ingest_files.context_hint)
+                  WHERE t.snapshot = ? AND lower(t.default_domain) = ingest_files.context_hint)
         END
-        WHERE context_hint IS NOT NULL""",
+        WHERE context_hint IS NOT NULL AND context_tenant_id IS NULL""",
         [snapshot],
     )
 

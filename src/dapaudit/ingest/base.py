@@ -37,6 +37,7 @@ class SourceFile:
     context_hint: str | None = None  # --tenant, or the nearest GUID/domain-named folder
     context_tenant_id: str | None = None  # the hint resolved to a tenant id
     source_file_id: int = 0
+    folders: tuple[str, ...] = ()  # parent folder names below the input, nearest first
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,21 @@ class Sniff:
     columns: frozenset[str]  # normalise_header() of CSV columns
     json_keys: frozenset[str]
     head: str
+    # JSON only: the top-level keys of the first record, and of the document around it
+    # (a Graph page's @odata.context), when the head holds a whole first record.
+    record: dict | None = field(default=None, compare=False)
+    doc_keys: frozenset[str] = frozenset()
+    odata_context: str = ""
+
+    def record_has(self, *names: str) -> bool:
+        return self.record is not None and all(n in self.record for n in names)
+
+    def record_type(self) -> str:
+        """The first record's @odata.type without the namespace, lower-case ('' when none)."""
+        if self.record is None:
+            return ""
+        value = str(self.record.get("@odata.type") or "")
+        return value.rsplit(".", 1)[-1].lower()
 
     def has_columns(self, *names: str) -> bool:
         return all(normalise_header(n) in self.columns for n in names)
@@ -81,6 +97,9 @@ class Kind:
     produces: str = ""  # the command that produces this export (README)
     defines_tenants: bool = False  # loaded first: folder names may be its domains
     priority: int = 0  # when two kinds match, the higher wins
+    # Kinds load in this order (then tenant-defining first, then by name): a kind that reads
+    # what another loads in the same ingest (subscription -> tenant, group names) comes later.
+    load_order: int = 50
 
 
 @dataclass
@@ -217,6 +236,8 @@ def stage_json(batch: Batch, name: str) -> StagedTable:
         f"""CREATE TEMP TABLE {name} AS
         WITH docs AS (
             SELECT f.source_file_id, d.rowid AS doc_no,
+                   json_extract_string(d.json, '$."@odata.context"') AS doc_context,
+                   json_extract_string(d.json, '$."@odata.nextLink"') AS doc_next_link,
                    CASE WHEN json_type(d.json) = 'ARRAY' THEN json_extract(d.json, '$[*]')
                         WHEN json_type(d.json, '$.value') = 'ARRAY'
                              THEN json_extract(d.json, '$.value[*]')
@@ -224,13 +245,13 @@ def stage_json(batch: Batch, name: str) -> StagedTable:
             FROM {name}_docs d JOIN {batch.file_table} f ON f.read_path = d.filename
         ),
         flat AS (
-            SELECT source_file_id, doc_no, unnest(recs) AS rec,
+            SELECT source_file_id, doc_no, doc_context, doc_next_link, unnest(recs) AS rec,
                    generate_subscripts(recs, 1) AS idx
             FROM docs
         )
         SELECT source_file_id,
                row_number() OVER (PARTITION BY source_file_id ORDER BY doc_no, idx) AS source_record,
-               rec
+               rec, doc_context, doc_next_link
         FROM flat"""
     )
     con.execute(f"DROP TABLE {name}_docs")
@@ -303,6 +324,15 @@ class StagedTable:
                 message, file=row[0], record=row[1], field=field, record_label=self.record_label
             )
 
+    def fail_file(self, where_sql: str, message: str) -> None:
+        """Raise for the first file of the batch (`f`) matching `where_sql`."""
+        row = self.batch.con.execute(
+            f"SELECT f.display_path FROM {self.batch.file_table} f WHERE {where_sql} "
+            "ORDER BY f.source_file_id LIMIT 1"
+        ).fetchone()
+        if row:
+            raise DapauditError(message, file=row[0])
+
     def require(self, expr: str, field: str) -> None:
         self.fail_first(f"({expr}) IS NULL", "required value is missing", field)
 
@@ -344,7 +374,7 @@ class StagedTable:
             f"""WITH d AS (
                 SELECT source_file_id, {self.record_column} AS rec,
                        min({self.record_column}) OVER (PARTITION BY source_file_id, {keys}) AS first_rec
-                FROM {self.name} JOIN {self.batch.file_table} f USING (source_file_id))
+                FROM {self.name} s JOIN {self.batch.file_table} f USING (source_file_id))
             SELECT f.display_path, d.rec, d.first_rec FROM d
             JOIN {self.batch.file_table} f USING (source_file_id)
             WHERE d.rec <> d.first_rec ORDER BY f.source_file_id, d.rec LIMIT 1"""
@@ -390,4 +420,49 @@ def trailing_guid(expr: str) -> str:
     return (
         f"nullif(lower(regexp_extract({expr}, '([0-9a-fA-F]{{8}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-"
         f"[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{12}})\\s*$', 1)), '')"
+    )
+
+
+def principal_type(expr: str) -> str:
+    """SQL: an exported principal type (`#microsoft.graph.user`, `User`, `ForeignGroup`,
+    `ServicePrincipal`, `MSI`...) as user, group, servicePrincipal, foreignGroup or unknown."""
+    bare = f"lower(regexp_replace(trim({expr}), '^#?microsoft\\.graph\\.', ''))"
+    return (
+        f"CASE {bare} WHEN 'user' THEN 'user' WHEN 'group' THEN 'group' "
+        "WHEN 'serviceprincipal' THEN 'servicePrincipal' WHEN 'msi' THEN 'servicePrincipal' "
+        "WHEN 'application' THEN 'servicePrincipal' WHEN 'foreigngroup' THEN 'foreignGroup' "
+        "ELSE 'unknown' END"
+    )
+
+
+def js(path: str, rec: str = "s.rec") -> str:
+    """SQL: a JSON string field of a staged record as trimmed text, '' as NULL.
+
+    `path` is a JSON path below the record, e.g. `principal.organizationId` or
+    `"@odata.type"`."""
+    return f"nullif(trim({rec}->>'$.{path}'), '')"
+
+
+def timestamp(expr: str) -> str:
+    """SQL: an ISO-8601 time with Z or an offset and up to 7 fractional digits."""
+    return f"TRY_CAST({expr} AS TIMESTAMPTZ)"
+
+
+DURATION_RE = "^-?P(\\d+Y)?(\\d+M)?(\\d+W)?(\\d+D)?(T(\\d+H)?(\\d+M)?(\\d+(\\.\\d+)?S)?)?$"
+
+
+def require_duration(stage: StagedTable, expr: str, field_name: str) -> None:
+    stage.fail_first(
+        f"({expr}) IS NOT NULL AND (NOT regexp_full_match(({expr}), '{DURATION_RE[1:-1]}') "
+        f"OR ({expr}) IN ('P', 'PT'))",
+        "not an ISO-8601 duration (e.g. P730D)",
+        field_name,
+    )
+
+
+def truthy(expr: str) -> str:
+    """SQL: PowerShell/CSV booleans (True/False, yes/no, 1/0) as BOOLEAN, else NULL."""
+    return (
+        f"CASE lower(trim({expr})) WHEN 'true' THEN true WHEN 'yes' THEN true WHEN '1' THEN true "
+        "WHEN 'false' THEN false WHEN 'no' THEN false WHEN '0' THEN false END"
     )

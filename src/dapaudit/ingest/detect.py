@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
 
 from ..errors import DapauditError
 from .base import REGISTRY, Kind, SourceFile, Sniff
@@ -14,12 +16,51 @@ def sniff(info: TextInfo) -> Sniff:
     head = info.head
     stripped = head.lstrip()
     if stripped[:1] in ("{", "["):
-        return Sniff("json", frozenset(), frozenset(json_keys(head)), head)
+        record, doc_keys, context = first_record(stripped)
+        return Sniff(
+            "json", frozenset(), frozenset(json_keys(head)), head,
+            record=record, doc_keys=frozenset(doc_keys), odata_context=context,
+        )
     delimiter = sniff_delimiter(head)
     columns = csv_header(head, delimiter)
     if len(columns) < 2:
         return Sniff("unknown", frozenset(), frozenset(), head)
     return Sniff("csv", frozenset(normalise_header(c) for c in columns), frozenset(), head)
+
+
+_DECODER = json.JSONDecoder()
+_VALUE = re.compile(r'"value"\s*:\s*\[\s*')
+
+
+def first_record(text: str) -> tuple[dict | None, set[str], str]:
+    """The first record of a JSON export, its document's top-level keys and @odata.context.
+
+    Reads only what the head holds: a Graph page (`{"@odata.context":..., "value":[{...}`), a
+    bare array (`az ... -o json`), NDJSON or a single object. Keys of the document that come
+    before `value` are seen even when the record is cut off by the end of the head.
+    """
+    try:
+        if text.startswith("["):
+            start = len(text) - len(text[1:].lstrip())
+            if text[start:start + 1] != "{":
+                return None, set(), ""
+            record, _ = _DECODER.raw_decode(text, start)
+            return (record if isinstance(record, dict) else None), set(), ""
+        match = _VALUE.search(text)
+        if match is None:
+            doc, _ = _DECODER.raw_decode(text)
+            return (doc if isinstance(doc, dict) else None), set(), ""
+        doc_keys = set(json_keys(text[: match.start()] + '"value":'))
+        context = ""
+        ctx = re.search(r'"@odata\.context"\s*:\s*"([^"]*)"', text[: match.start()])
+        if ctx:
+            context = ctx.group(1)
+        if text[match.end() : match.end() + 1] != "{":
+            return None, doc_keys, context
+        record, _ = _DECODER.raw_decode(text, match.end())
+        return (record if isinstance(record, dict) else None), doc_keys, context
+    except ValueError:
+        return None, set(), ""
 
 
 def detect_kind(s: Sniff, shown: str) -> Kind:
