@@ -143,14 +143,14 @@ def _role_template_ids() -> frozenset[str]:
 
 
 def parent_folders(path: Path, roots: list[Path]) -> list[str]:
-    """Names of the folders between the file and the input it was found under, nearest first
-    (readers match them against role and group names)."""
+    """Names of the folders from the file up to the input folder it was found under (that one
+    included), nearest first: readers match them against role and group names."""
     resolved = path.resolve()
     names: list[str] = []
     for parent in resolved.parents:
+        names.append(parent.name)
         if any(parent == r for r in roots):
             break
-        names.append(parent.name)
     return names
 
 

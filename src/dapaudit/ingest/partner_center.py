@@ -186,7 +186,8 @@ def load_gdap_csv(batch: Batch) -> None:
     )
     rows = StagedTable(batch, "stg_gdap_csv_rows", "line", "line")
     rows.fail_first(
-        "count(DISTINCT s.customer_tenant_id) OVER (PARTITION BY s.relationship_id) > 1",
+        "s.relationship_id IN (SELECT relationship_id FROM stg_gdap_csv_rows "
+        "GROUP BY relationship_id HAVING count(DISTINCT customer_tenant_id) > 1)",
         "the same relationship names two customers",
         "CustomerTenantId",
     )

@@ -1,0 +1,71 @@
+"""Azure readers: az CLI (flat, properties-nested), ARM REST, Get-AzRoleAssignment CSV, and
+az account list (subscription to tenant)."""
+
+from __future__ import annotations
+
+from loading import C, P, S1, load, rows
+
+COLS = (
+    "tenant_id, subscription_id, scope, role_definition_id, role_definition_name, principal_id, "
+    "principal_type, principal_display_name, foreign_partner_name, assignment_id"
+)
+SCOPE = f"/subscriptions/{S1}"
+OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+
+
+def test_az_cli_foreign_owner_tenant_from_the_account_list(tmp_path):
+    # No --tenant, no tenant folder: the subscription's tenant comes from az account list.
+    con, _ = load(tmp_path, "az_account_list.json", "az_role_assignments_foreign_owner.json")
+    assert rows(con, "azure_subscriptions", "subscription_id, tenant_id, display_name, state") == [
+        (S1, C, "Contoso Production", "Enabled"),
+    ]
+    assert rows(con, "azure_role_assignments", COLS) == [
+        (C, S1, SCOPE, OWNER, "Owner", "a1b2c3d4-0000-4000-8000-0000000000aa", "foreignGroup",
+         None, None, "2b7e0000-0000-4000-8000-000000000001"),
+        # A group named as a foreign principal is the partner's foreign group, whatever its type.
+        (C, S1, f"{SCOPE}/resourcegroups/rg1", "acdd72a7-3385-48ef-bd42-f606fba81ae7", "Reader",
+         "c1000000-0000-4000-8000-000000000001", "foreignGroup",
+         "Foreign Principal for 'Northwind Partners' in Role 'TenantAdmins' (Contoso Ltd)",
+         "Northwind Partners", "2b7e0000-0000-4000-8000-000000000002"),
+    ]
+
+
+def test_az_cli_properties_nested_with_tenant_from_context(tmp_path):
+    con, _ = load(tmp_path, "az_role_assignments_nested_old_cli.json", tenant=C)
+    assert rows(con, "azure_role_assignments", COLS) == [
+        (C, S1, SCOPE, "b24988ac-6180-42a0-ab88-20f7382dd24c", "Contributor",
+         "d1000000-0000-4000-8000-000000000001", "unknown", "alice@contoso.com", None,
+         "2b7e0000-0000-4000-8000-000000000003"),
+    ]
+
+
+def test_arm_rest_role_assignments(tmp_path):
+    con, _ = load(tmp_path, "arm_role_assignments_rest.json", tenant=C)
+    assert rows(con, "azure_role_assignments", COLS) == [
+        (C, S1, SCOPE, "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9", None,
+         "e1000000-0000-4000-8000-000000000001", "servicePrincipal", None, None,
+         "2b7e0000-0000-4000-8000-000000000004"),
+    ]
+
+
+def test_get_azroleassignment_csv_semicolon_utf8_bom(tmp_path):
+    con, _ = load(tmp_path, "get_azroleassignment_semicolon_utf8bom.csv", tenant=C)
+    assert rows(con, "azure_role_assignments", COLS) == [
+        (C, S1, SCOPE, OWNER, "Owner", "a1b2c3d4-0000-4000-8000-0000000000aa", "foreignGroup",
+         "Foreign Principal for 'Northwind Partners' in Role 'TenantAdmins' (Contoso Ltd)",
+         "Northwind Partners", "2b7e0000-0000-4000-8000-000000000005"),
+    ]
+
+
+def test_foreign_owner_is_tied_to_the_partner_by_name_and_group_id(tmp_path):
+    """The foreign principal's partner is resolved from whichever is present."""
+    con, _ = load(tmp_path, "az_account_list.json", "az_role_assignments_foreign_owner.json",
+                  "aadint_ms_partners_utf16.csv", tenant=C)
+    got = con.execute(
+        "SELECT principal_id, partner_tenant_id, matched_by FROM azure_assignment_partners "
+        "ORDER BY ALL"
+    ).fetchall()
+    assert got == [
+        ("a1b2c3d4-0000-4000-8000-0000000000aa", None, None),
+        ("c1000000-0000-4000-8000-000000000001", P, "foreign_principal_name"),
+    ]

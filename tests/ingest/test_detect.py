@@ -1,0 +1,67 @@
+"""Detection by content: every fixture, canonical sample file and real-format estate file is
+detected as exactly one kind, the one it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, ROOT, SAMPLE
+
+from dapaudit.ingest import detect
+from dapaudit.ingest.base import REGISTRY
+from dapaudit.ingest.text import sniff_text
+
+EXPECTED = {
+    "aadint_ms_partners_utf16.csv": "aadinternals.ms_partners",
+    "arm_role_assignments_rest.json": "azure.role_assignments",
+    "az_account_list.json": "azure.accounts",
+    "az_role_assignments_foreign_owner.json": "azure.role_assignments",
+    "az_role_assignments_nested_old_cli.json": "azure.role_assignments",
+    "crt_admins_cp1252.csv": "crt.admin_group_members",
+    "gdap_export_community.csv": "community.gdap_export",
+    "gdap_paged/graph_gdap_relationships_page1.json": "graph.gdap_relationships",
+    "gdap_paged/graph_gdap_relationships_page2.json": "graph.gdap_relationships",
+    "get_azroleassignment_semicolon_utf8bom.csv": "azure.ps_role_assignments",
+    "graph_autopilot_devices.json": "graph.autopilot_devices",
+    "graph_contracts.json": "graph.contracts",
+    "graph_directory_role_members_paged_by_object_id.json": "graph.members",
+    "graph_directory_role_members_zero_trust.json": "graph.members",
+    "graph_directory_roles_listing.json": "graph.directory_roles",
+    "graph_gdap_access_assignments.json": "graph.gdap_access_assignments",
+    "graph_group_transitive_members_nextlink.json": "graph.members",
+    "graph_groups_agents_expand_members.json": "graph.groups",
+    "graph_organization_partner.json": "graph.organization",
+    "graph_role_assignments_expand_gdap_group.json": "graph.role_assignments",
+    "graph_role_assignments_no_expand.json": "graph.role_assignments",
+    "msol_partner_contract.csv": "powershell.msol_partner_contract",
+    "pc_customers.csv": "partner_center.customers",
+    "pc_delegated_admin_customers.json": "partner_center.dap_monitoring",
+    "role_folders/Company Administrator/msol_role_member_cp1252_type_line.csv":
+        "powershell.msol_role_member",
+    "role_folders/Global Administrator/graph_directory_role_members_role_from_folder.json":
+        "graph.members",
+}
+
+
+def kinds_of(path: Path) -> list[str]:
+    return [k.name for k in REGISTRY.detect(detect.sniff(sniff_text(path)))]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_is_detected_as_exactly_its_kind(name):
+    assert kinds_of(FIXTURES / name) == [EXPECTED[name]]
+
+
+def test_every_fixture_is_listed_and_every_real_kind_has_a_fixture():
+    on_disk = {p.relative_to(FIXTURES).as_posix() for p in FIXTURES.rglob("*") if p.is_file()
+               and not p.relative_to(FIXTURES).as_posix().startswith("broken/")}
+    assert on_disk == set(EXPECTED)
+    real = {k for k in REGISTRY.kinds if not k.startswith("canonical.")}
+    assert real == set(EXPECTED.values())
+
+
+@pytest.mark.parametrize("folder", [SAMPLE, ROOT / "sample_data" / "real-format"])
+def test_sample_estate_files_are_each_one_kind(folder):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        assert len(kinds_of(path)) == 1, path
