@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import AS_OF, FIXTURES
-
 from dapaudit import db
 from dapaudit.ingest import IngestReport, ingest
 

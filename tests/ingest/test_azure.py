@@ -3,7 +3,7 @@ az account list (subscription to tenant)."""
 
 from __future__ import annotations
 
-from loading import C, P, S1, load, rows
+from loading import S1, C, P, load, rows
 
 COLS = (
     "tenant_id, subscription_id, scope, role_definition_id, role_definition_name, principal_id, "
@@ -20,47 +20,97 @@ def test_az_cli_foreign_owner_tenant_from_the_account_list(tmp_path):
         (S1, C, "Contoso Production", "Enabled"),
     ]
     assert rows(con, "azure_role_assignments", COLS) == [
-        (C, S1, SCOPE, OWNER, "Owner", "a1b2c3d4-0000-4000-8000-0000000000aa", "foreignGroup",
-         None, None, "2b7e0000-0000-4000-8000-000000000001"),
+        (
+            C,
+            S1,
+            SCOPE,
+            OWNER,
+            "Owner",
+            "a1b2c3d4-0000-4000-8000-0000000000aa",
+            "foreignGroup",
+            None,
+            None,
+            "2b7e0000-0000-4000-8000-000000000001",
+        ),
         # A group named as a foreign principal is the partner's foreign group, whatever its type.
-        (C, S1, f"{SCOPE}/resourcegroups/rg1", "acdd72a7-3385-48ef-bd42-f606fba81ae7", "Reader",
-         "c1000000-0000-4000-8000-000000000001", "foreignGroup",
-         "Foreign Principal for 'Northwind Partners' in Role 'TenantAdmins' (Contoso Ltd)",
-         "Northwind Partners", "2b7e0000-0000-4000-8000-000000000002"),
+        (
+            C,
+            S1,
+            f"{SCOPE}/resourcegroups/rg1",
+            "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+            "Reader",
+            "c1000000-0000-4000-8000-000000000001",
+            "foreignGroup",
+            "Foreign Principal for 'Northwind Partners' in Role 'TenantAdmins' (Contoso Ltd)",
+            "Northwind Partners",
+            "2b7e0000-0000-4000-8000-000000000002",
+        ),
     ]
 
 
 def test_az_cli_properties_nested_with_tenant_from_context(tmp_path):
     con, _ = load(tmp_path, "az_role_assignments_nested_old_cli.json", tenant=C)
     assert rows(con, "azure_role_assignments", COLS) == [
-        (C, S1, SCOPE, "b24988ac-6180-42a0-ab88-20f7382dd24c", "Contributor",
-         "d1000000-0000-4000-8000-000000000001", "unknown", "alice@contoso.com", None,
-         "2b7e0000-0000-4000-8000-000000000003"),
+        (
+            C,
+            S1,
+            SCOPE,
+            "b24988ac-6180-42a0-ab88-20f7382dd24c",
+            "Contributor",
+            "d1000000-0000-4000-8000-000000000001",
+            "unknown",
+            "alice@contoso.com",
+            None,
+            "2b7e0000-0000-4000-8000-000000000003",
+        ),
     ]
 
 
 def test_arm_rest_role_assignments(tmp_path):
     con, _ = load(tmp_path, "arm_role_assignments_rest.json", tenant=C)
     assert rows(con, "azure_role_assignments", COLS) == [
-        (C, S1, SCOPE, "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9", None,
-         "e1000000-0000-4000-8000-000000000001", "servicePrincipal", None, None,
-         "2b7e0000-0000-4000-8000-000000000004"),
+        (
+            C,
+            S1,
+            SCOPE,
+            "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+            None,
+            "e1000000-0000-4000-8000-000000000001",
+            "servicePrincipal",
+            None,
+            None,
+            "2b7e0000-0000-4000-8000-000000000004",
+        ),
     ]
 
 
 def test_get_azroleassignment_csv_semicolon_utf8_bom(tmp_path):
     con, _ = load(tmp_path, "get_azroleassignment_semicolon_utf8bom.csv", tenant=C)
     assert rows(con, "azure_role_assignments", COLS) == [
-        (C, S1, SCOPE, OWNER, "Owner", "a1b2c3d4-0000-4000-8000-0000000000aa", "foreignGroup",
-         "Foreign Principal for 'Northwind Partners' in Role 'TenantAdmins' (Contoso Ltd)",
-         "Northwind Partners", "2b7e0000-0000-4000-8000-000000000005"),
+        (
+            C,
+            S1,
+            SCOPE,
+            OWNER,
+            "Owner",
+            "a1b2c3d4-0000-4000-8000-0000000000aa",
+            "foreignGroup",
+            "Foreign Principal for 'Northwind Partners' in Role 'TenantAdmins' (Contoso Ltd)",
+            "Northwind Partners",
+            "2b7e0000-0000-4000-8000-000000000005",
+        ),
     ]
 
 
 def test_foreign_owner_is_tied_to_the_partner_by_name_and_group_id(tmp_path):
     """The foreign principal's partner is resolved from whichever is present."""
-    con, _ = load(tmp_path, "az_account_list.json", "az_role_assignments_foreign_owner.json",
-                  "aadint_ms_partners_utf16.csv", tenant=C)
+    con, _ = load(
+        tmp_path,
+        "az_account_list.json",
+        "az_role_assignments_foreign_owner.json",
+        "aadint_ms_partners_utf16.csv",
+        tenant=C,
+    )
     got = con.execute(
         "SELECT principal_id, partner_tenant_id, matched_by FROM azure_assignment_partners "
         "ORDER BY ALL"

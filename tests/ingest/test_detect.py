@@ -6,12 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, ROOT, SAMPLE
 
+from conftest import FIXTURES, ROOT, SAMPLE
 from dapaudit.ingest import detect
 from dapaudit.ingest.base import REGISTRY
 from dapaudit.ingest.text import sniff_text
 
+GA_FOLDER = "role_folders/Company Administrator"
+GLOBAL_FOLDER = "role_folders/Global Administrator"
 EXPECTED = {
     "aadint_ms_partners_utf16.csv": "aadinternals.ms_partners",
     "arm_role_assignments_rest.json": "azure.role_assignments",
@@ -37,10 +39,8 @@ EXPECTED = {
     "msol_partner_contract.csv": "powershell.msol_partner_contract",
     "pc_customers.csv": "partner_center.customers",
     "pc_delegated_admin_customers.json": "partner_center.dap_monitoring",
-    "role_folders/Company Administrator/msol_role_member_cp1252_type_line.csv":
-        "powershell.msol_role_member",
-    "role_folders/Global Administrator/graph_directory_role_members_role_from_folder.json":
-        "graph.members",
+    f"{GA_FOLDER}/msol_role_member_cp1252_type_line.csv": "powershell.msol_role_member",
+    f"{GLOBAL_FOLDER}/graph_directory_role_members_role_from_folder.json": "graph.members",
 }
 
 
@@ -54,8 +54,11 @@ def test_fixture_is_detected_as_exactly_its_kind(name):
 
 
 def test_every_fixture_is_listed_and_every_real_kind_has_a_fixture():
-    on_disk = {p.relative_to(FIXTURES).as_posix() for p in FIXTURES.rglob("*") if p.is_file()
-               and not p.relative_to(FIXTURES).as_posix().startswith("broken/")}
+    on_disk = {
+        p.relative_to(FIXTURES).as_posix()
+        for p in FIXTURES.rglob("*")
+        if p.is_file() and not p.relative_to(FIXTURES).as_posix().startswith("broken/")
+    }
     assert on_disk == set(EXPECTED)
     real = {k for k in REGISTRY.kinds if not k.startswith("canonical.")}
     assert real == set(EXPECTED.values())

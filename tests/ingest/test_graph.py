@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from loading import C, DR, GA, HD, P, REL1, REL2, load, rows
+from loading import DR, GA, HD, REL1, REL2, C, P, load, rows
 
 ROLE_COLS = (
     "tenant_id, role_template_id, principal_id, principal_type, principal_display_name, "
@@ -15,13 +15,37 @@ ROLE_COLS = (
 def test_role_assignments_with_principal_keep_organization_id_of_other_tenants(tmp_path):
     con, _ = load(tmp_path, "graph_role_assignments_expand_gdap_group.json", tenant=C)
     assert rows(con, "directory_role_members", ROLE_COLS) == [
-        (C, GA, "227a2f44-2682-4831-a021-f8d69a34bcba", "group", "Northwind GDAP Admins", None,
-         P, "/"),
-        (C, GA, "ace08ec9-aa11-4ada-9145-addf0398233e", "user", "Joey Cruz", "joeyc@contoso.com",
-         None, "/"),
+        (
+            C,
+            GA,
+            "227a2f44-2682-4831-a021-f8d69a34bcba",
+            "group",
+            "Northwind GDAP Admins",
+            None,
+            P,
+            "/",
+        ),
+        (
+            C,
+            GA,
+            "ace08ec9-aa11-4ada-9145-addf0398233e",
+            "user",
+            "Joey Cruz",
+            "joeyc@contoso.com",
+            None,
+            "/",
+        ),
         # organizationId equal to the listing tenant is not foreign: stored as NULL.
-        (C, HD, "6b1f0d2e-3c4a-4e5f-9a8b-7c6d5e4f3a2b", "servicePrincipal", "Helpdesk automation",
-         None, None, "/administrativeUnits/0b7e6f1a-2c3d-4e5f-8a9b-1c2d3e4f5a6b"),
+        (
+            C,
+            HD,
+            "6b1f0d2e-3c4a-4e5f-9a8b-7c6d5e4f3a2b",
+            "servicePrincipal",
+            "Helpdesk automation",
+            None,
+            None,
+            "/administrativeUnits/0b7e6f1a-2c3d-4e5f-8a9b-1c2d3e4f5a6b",
+        ),
     ]
 
 
@@ -34,8 +58,10 @@ def test_role_assignments_without_expand_have_unknown_principal_type(tmp_path):
 
 def test_role_members_role_from_the_listing_by_object_id_in_next_link(tmp_path):
     con, report = load(
-        tmp_path, "graph_directory_roles_listing.json",
-        "graph_directory_role_members_paged_by_object_id.json", tenant=C,
+        tmp_path,
+        "graph_directory_roles_listing.json",
+        "graph_directory_role_members_paged_by_object_id.json",
+        tenant=C,
     )
     assert rows(con, "directory_role_members", "role_template_id, principal_id, principal_upn") == [
         (GA, "f10bc459-55e1-4c4f-9a2b-1f0e3d2c4b5a", "AlexW@contoso.com"),
@@ -53,40 +79,65 @@ def test_role_members_role_from_the_record(tmp_path):
 def test_role_members_role_from_the_folder_name(tmp_path):
     con, _ = load(tmp_path, "role_folders/Global Administrator", tenant=C)
     assert rows(con, "directory_role_members", "role_template_id, principal_type") == [
-        (GA, "servicePrincipal"), (GA, "user"),
+        (GA, "servicePrincipal"),
+        (GA, "user"),
     ]
 
 
 def test_groups_with_members_give_agent_groups_and_members(tmp_path):
     con, _ = load(tmp_path, "graph_groups_agents_expand_members.json", tenant=P)
-    assert rows(con, "partner_agent_groups", "partner_tenant_id, group_id, display_name, agent_role") == [
+    assert rows(
+        con, "partner_agent_groups", "partner_tenant_id, group_id, display_name, agent_role"
+    ) == [
         (P, "9b1e0000-0000-4000-8000-000000000002", "Azure Managers", None),
         (P, "b0000001-0000-4000-8000-000000000001", "AdminAgents", "admin_agents"),
         (P, "b0000002-0000-4000-8000-000000000002", "HelpDeskAgents", "helpdesk_agents"),
         (P, "b0000003-0000-4000-8000-000000000003", "salesagents", "sales_agents"),
     ]
     assert rows(con, "partner_group_members", "group_id, member_id, member_type, member_upn") == [
-        ("b0000001-0000-4000-8000-000000000001", "3f9a0000-0000-4000-8000-000000000001", "user",
-         "tech1@northwindpartners.example"),
-        ("b0000001-0000-4000-8000-000000000001", "5c000000-0000-4000-8000-000000000003",
-         "servicePrincipal", None),
-        ("b0000001-0000-4000-8000-000000000001", "9b1e0000-0000-4000-8000-000000000002", "group",
-         None),
+        (
+            "b0000001-0000-4000-8000-000000000001",
+            "3f9a0000-0000-4000-8000-000000000001",
+            "user",
+            "tech1@northwindpartners.example",
+        ),
+        (
+            "b0000001-0000-4000-8000-000000000001",
+            "5c000000-0000-4000-8000-000000000003",
+            "servicePrincipal",
+            None,
+        ),
+        (
+            "b0000001-0000-4000-8000-000000000001",
+            "9b1e0000-0000-4000-8000-000000000002",
+            "group",
+            None,
+        ),
     ]
 
 
 def test_group_members_group_from_the_next_link(tmp_path):
     con, _ = load(tmp_path, "graph_group_transitive_members_nextlink.json", tenant=P)
-    assert rows(con, "partner_group_members", "partner_tenant_id, group_id, member_id, member_type") == [
+    assert rows(
+        con, "partner_group_members", "partner_tenant_id, group_id, member_id, member_type"
+    ) == [
         (P, "b0000001-0000-4000-8000-000000000001", "3f9a0000-0000-4000-8000-000000000001", "user"),
-        (P, "b0000001-0000-4000-8000-000000000001", "9b1e0000-0000-4000-8000-000000000002", "group"),
+        (
+            P,
+            "b0000001-0000-4000-8000-000000000001",
+            "9b1e0000-0000-4000-8000-000000000002",
+            "group",
+        ),
     ]
 
 
 def test_contracts_give_relationships_and_customer_tenants(tmp_path):
     con, _ = load(tmp_path, "graph_contracts.json", tenant=P)
-    assert rows(con, "partner_relationships", "customer_tenant_id, partner_tenant_id, "
-                "relationship_type, dap_enabled") == [(C, P, "reseller", None)]
+    assert rows(
+        con,
+        "partner_relationships",
+        "customer_tenant_id, partner_tenant_id, relationship_type, dap_enabled",
+    ) == [(C, P, "reseller", None)]
     assert rows(con, "tenants", "tenant_id, display_name, default_domain, tenant_type") == [
         (C, "Contoso Ltd", "contoso.onmicrosoft.com", "customer"),
     ]
@@ -94,39 +145,87 @@ def test_contracts_give_relationships_and_customer_tenants(tmp_path):
 
 def test_gdap_relationships_paged_over_two_files(tmp_path):
     con, _ = load(tmp_path, "gdap_paged", tenant=P)
-    got = rows(con, "gdap_relationships", "relationship_id, partner_tenant_id, customer_tenant_id, "
-               "display_name, status, duration, auto_extend_duration, created_at, end_at")
-    utc = timezone.utc
+    got = rows(
+        con,
+        "gdap_relationships",
+        "relationship_id, partner_tenant_id, customer_tenant_id, "
+        "display_name, status, duration, auto_extend_duration, created_at, end_at",
+    )
+    utc = UTC
     assert got == [
-        (REL1, P, C, "Contoso admin relationship", "active", "P730D", "P180D",
-         datetime(2025, 2, 10, 11, 24, 42, 314826, tzinfo=utc),
-         datetime(2027, 2, 10, 11, 24, 42, 314826, tzinfo=utc)),
-        (REL2, P, C, "MLT_Contoso", "expired", "P730D", "PT0S",
-         datetime(2023, 1, 10, 7, 0, 0, 123456, tzinfo=utc),
-         datetime(2025, 1, 10, 7, 0, tzinfo=utc)),
+        (
+            REL1,
+            P,
+            C,
+            "Contoso admin relationship",
+            "active",
+            "P730D",
+            "P180D",
+            datetime(2025, 2, 10, 11, 24, 42, 314826, tzinfo=utc),
+            datetime(2027, 2, 10, 11, 24, 42, 314826, tzinfo=utc),
+        ),
+        (
+            REL2,
+            P,
+            C,
+            "MLT_Contoso",
+            "expired",
+            "P730D",
+            "PT0S",
+            datetime(2023, 1, 10, 7, 0, 0, 123456, tzinfo=utc),
+            datetime(2025, 1, 10, 7, 0, tzinfo=utc),
+        ),
     ]
     assert rows(con, "gdap_relationship_roles", "relationship_id, role_template_id") == [
-        (REL1, GA), (REL1, DR), (REL2, DR),
+        (REL1, GA),
+        (REL1, DR),
+        (REL2, DR),
     ]
 
 
 def test_access_assignments_relationship_from_the_odata_context(tmp_path):
     con, _ = load(tmp_path, "graph_gdap_access_assignments.json", tenant=P)
-    assert rows(con, "gdap_access_assignments", "relationship_id, assignment_id, "
-                "security_group_id, status, role_template_id") == [
-        (REL1, "84c586df-0943-416e-b95f-7289cb8d3bd5", "227a2f44-2682-4831-a021-f8d69a34bcba",
-         "active", GA),
-        (REL1, "84c586df-0943-416e-b95f-7289cb8d3bd5", "227a2f44-2682-4831-a021-f8d69a34bcba",
-         "active", DR),
+    assert rows(
+        con,
+        "gdap_access_assignments",
+        "relationship_id, assignment_id, security_group_id, status, role_template_id",
+    ) == [
+        (
+            REL1,
+            "84c586df-0943-416e-b95f-7289cb8d3bd5",
+            "227a2f44-2682-4831-a021-f8d69a34bcba",
+            "active",
+            GA,
+        ),
+        (
+            REL1,
+            "84c586df-0943-416e-b95f-7289cb8d3bd5",
+            "227a2f44-2682-4831-a021-f8d69a34bcba",
+            "active",
+            DR,
+        ),
     ]
 
 
 def test_autopilot_devices(tmp_path):
     con, _ = load(tmp_path, "graph_autopilot_devices.json", tenant=C)
-    assert rows(con, "autopilot_devices", "tenant_id, device_id, serial_number, manufacturer, "
-                "model, group_tag, purchase_order_identifier, enrollment_state, added_by") == [
-        (C, "7c141ea9-2816-4e15-a819-53f6856499ff", "2R9-ZNP67", "Dell Inc.", "Precision 7560",
-         "SALES", "PO-1", "enrolled", None),
+    assert rows(
+        con,
+        "autopilot_devices",
+        "tenant_id, device_id, serial_number, manufacturer, "
+        "model, group_tag, purchase_order_identifier, enrollment_state, added_by",
+    ) == [
+        (
+            C,
+            "7c141ea9-2816-4e15-a819-53f6856499ff",
+            "2R9-ZNP67",
+            "Dell Inc.",
+            "Precision 7560",
+            "SALES",
+            "PO-1",
+            "enrolled",
+            None,
+        ),
     ]
 
 

@@ -3,31 +3,55 @@ customer-side partner list, the community GDAP export CSV."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from loading import C, DR, GA, P, REL1, load, rows
+from loading import DR, GA, REL1, C, P, load, rows
 
 X = "5b7c9d1e-2f3a-4b5c-8d6e-7f8091a2b3c4"
 
 
 def test_dap_monitoring_with_sign_in_fields(tmp_path):
     con, _ = load(tmp_path, "pc_delegated_admin_customers.json", tenant=P)
-    utc = timezone.utc
-    assert rows(con, "dap_monitoring", "partner_tenant_id, customer_tenant_id, dap_enabled, "
-                "partner_agent_count, partner_sign_in_count, global_admin_sign_in_count, "
-                "start_at, end_at, last_sign_in_at") == [
-        (P, C, False, 2, 14, 3, datetime(2019, 3, 1, tzinfo=utc), datetime(2025, 6, 1, tzinfo=utc),
-         None),
-        (P, "6fc468f5-b399-4e05-a6f1-da8a33da9a6c", True, 0, 0, 0,
-         datetime(2022, 4, 20, 6, 11, 11, 722795, tzinfo=utc), None,
-         datetime(2022, 4, 20, 6, 11, 11, 722795, tzinfo=utc)),
+    utc = UTC
+    assert rows(
+        con,
+        "dap_monitoring",
+        "partner_tenant_id, customer_tenant_id, dap_enabled, "
+        "partner_agent_count, partner_sign_in_count, global_admin_sign_in_count, "
+        "start_at, end_at, last_sign_in_at",
+    ) == [
+        (
+            P,
+            C,
+            False,
+            2,
+            14,
+            3,
+            datetime(2019, 3, 1, tzinfo=utc),
+            datetime(2025, 6, 1, tzinfo=utc),
+            None,
+        ),
+        (
+            P,
+            "6fc468f5-b399-4e05-a6f1-da8a33da9a6c",
+            True,
+            0,
+            0,
+            0,
+            datetime(2022, 4, 20, 6, 11, 11, 722795, tzinfo=utc),
+            None,
+            datetime(2022, 4, 20, 6, 11, 11, 722795, tzinfo=utc),
+        ),
     ]
 
 
 def test_partner_center_customers_csv(tmp_path):
     con, _ = load(tmp_path, "pc_customers.csv", tenant=P)
-    assert rows(con, "partner_relationships", "customer_tenant_id, partner_tenant_id, "
-                "relationship_type, dap_enabled") == [
+    assert rows(
+        con,
+        "partner_relationships",
+        "customer_tenant_id, partner_tenant_id, relationship_type, dap_enabled",
+    ) == [
         (C, P, "reseller", None),
         ("6fc468f5-b399-4e05-a6f1-da8a33da9a6c", P, "indirect_reseller", None),
     ]
@@ -39,8 +63,11 @@ def test_partner_center_customers_csv(tmp_path):
 
 def test_customer_side_partner_list_utf16_can_remove_dap(tmp_path):
     con, _ = load(tmp_path, "aadint_ms_partners_utf16.csv", tenant=C)
-    assert rows(con, "partner_relationships", "customer_tenant_id, partner_tenant_id, "
-                "partner_name, relationship_type, dap_enabled") == [
+    assert rows(
+        con,
+        "partner_relationships",
+        "customer_tenant_id, partner_tenant_id, partner_name, relationship_type, dap_enabled",
+    ) == [
         (C, X, "Fabrikam Advisory", "advisor", False),
         (C, P, "Northwind Partners", "indirect_reseller", True),
     ]
@@ -48,17 +75,30 @@ def test_customer_side_partner_list_utf16_can_remove_dap(tmp_path):
 
 def test_community_gdap_export_csv(tmp_path):
     con, _ = load(tmp_path, "gdap_export_community.csv", tenant=P)
-    assert rows(con, "gdap_relationships", "relationship_id, partner_tenant_id, "
-                "customer_tenant_id, display_name, status") == [
+    assert rows(
+        con,
+        "gdap_relationships",
+        "relationship_id, partner_tenant_id, customer_tenant_id, display_name, status",
+    ) == [
         (REL1, P, C, "Contoso admin relationship", "active"),
     ]
     assert rows(con, "gdap_relationship_roles", "relationship_id, role_template_id") == [
-        (REL1, GA), (REL1, DR),
+        (REL1, GA),
+        (REL1, DR),
     ]
-    assert rows(con, "gdap_access_assignments", "assignment_id, security_group_id, status, "
-                "role_template_id") == [
-        ("84c586df-0943-416e-b95f-7289cb8d3bd5", "227a2f44-2682-4831-a021-f8d69a34bcba", "active",
-         GA),
-        ("84c586df-0943-416e-b95f-7289cb8d3bd5", "227a2f44-2682-4831-a021-f8d69a34bcba", "active",
-         DR),
+    assert rows(
+        con, "gdap_access_assignments", "assignment_id, security_group_id, status, role_template_id"
+    ) == [
+        (
+            "84c586df-0943-416e-b95f-7289cb8d3bd5",
+            "227a2f44-2682-4831-a021-f8d69a34bcba",
+            "active",
+            GA,
+        ),
+        (
+            "84c586df-0943-416e-b95f-7289cb8d3bd5",
+            "227a2f44-2682-4831-a021-f8d69a34bcba",
+            "active",
+            DR,
+        ),
     ]

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
-from loading import C, GA, HD, P, load, rows
+from loading import GA, HD, C, P, load, rows
 
 
 def test_msol_role_members_cp1252_with_type_line_role_from_legacy_folder_name(tmp_path):
     con, report = load(tmp_path, "role_folders/Company Administrator", tenant=C)
-    assert rows(con, "directory_role_members", "tenant_id, role_template_id, principal_id, "
-                "principal_type, principal_display_name, principal_upn, directory_scope_id") == [
-        (C, GA, "5b6d0000-0000-4000-8000-000000000001", "user", "Zoë Müller", "zoe@contoso.com",
-         "/"),
-        (C, GA, "5b6d0000-0000-4000-8000-000000000002", "servicePrincipal", "Sync account", None,
-         "/"),
+    assert rows(
+        con,
+        "directory_role_members",
+        "tenant_id, role_template_id, principal_id, "
+        "principal_type, principal_display_name, principal_upn, directory_scope_id",
+    ) == [
+        (
+            C,
+            GA,
+            "5b6d0000-0000-4000-8000-000000000001",
+            "user",
+            "Zoë Müller",
+            "zoe@contoso.com",
+            "/",
+        ),
+        (
+            C,
+            GA,
+            "5b6d0000-0000-4000-8000-000000000002",
+            "servicePrincipal",
+            "Sync account",
+            None,
+            "/",
+        ),
     ]
     # The unserialised ExtensionData column is named in a warning.
     assert any("'ExtensionData'" in w and "System.Runtime" in w for w in report.warnings)
@@ -21,20 +39,36 @@ def test_msol_role_members_cp1252_with_type_line_role_from_legacy_folder_name(tm
 
 def test_crt_admins_cp1252_roles_by_legacy_name(tmp_path):
     con, _ = load(tmp_path, "crt_admins_cp1252.csv", tenant=C)
-    assert rows(con, "directory_role_members", "role_template_id, principal_id, principal_type, "
-                "principal_display_name, principal_upn") == [
-        ("29232cdf-9323-42fd-ade2-1d097af3e4de", "mail@contoso.onmicrosoft.com", "user",
-         "Mail Admin", "mail@contoso.onmicrosoft.com"),
-        (GA, "alice@contoso.onmicrosoft.com", "user", "Alice Admin",
-         "Alice@Contoso.onmicrosoft.com"),
+    assert rows(
+        con,
+        "directory_role_members",
+        "role_template_id, principal_id, principal_type, principal_display_name, principal_upn",
+    ) == [
+        (
+            "29232cdf-9323-42fd-ade2-1d097af3e4de",
+            "mail@contoso.onmicrosoft.com",
+            "user",
+            "Mail Admin",
+            "mail@contoso.onmicrosoft.com",
+        ),
+        (
+            GA,
+            "alice@contoso.onmicrosoft.com",
+            "user",
+            "Alice Admin",
+            "Alice@Contoso.onmicrosoft.com",
+        ),
         (HD, "jose@contoso.onmicrosoft.com", "user", "José Núñez", "jose@contoso.onmicrosoft.com"),
     ]
 
 
 def test_msol_partner_contract_is_read_as_dap(tmp_path):
     con, _ = load(tmp_path, "msol_partner_contract.csv", tenant=P)
-    assert rows(con, "partner_relationships", "customer_tenant_id, partner_tenant_id, "
-                "relationship_type, dap_enabled") == [(C, P, "other", True)]
+    assert rows(
+        con,
+        "partner_relationships",
+        "customer_tenant_id, partner_tenant_id, relationship_type, dap_enabled",
+    ) == [(C, P, "other", True)]
     assert rows(con, "tenants", "tenant_id, display_name, default_domain, tenant_type") == [
         (C, "Contoso Ltd", "contoso.onmicrosoft.com", "customer"),
     ]

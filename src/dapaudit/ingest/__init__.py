@@ -206,6 +206,7 @@ def _prepare(
         if not info.head.strip():
             raise DapauditError("empty file", file=shown)
         sniff = detect.sniff(info)
+        detect.check_whole_json(sniff, path, shown)
         if forced_kind:
             kind = REGISTRY.kinds[forced_kind]
         else:

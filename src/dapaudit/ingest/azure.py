@@ -15,11 +15,11 @@ from .base import (
     StagedTable,
     js,
     principal_type,
-    stage_csv,
     stage_json,
     trailing_guid,
 )
 from .canonical import foreign_partner_name, subscription_of
+from .shared import stage_export_csv
 
 
 def _prop(name: str) -> str:
@@ -88,7 +88,8 @@ def load_az_role_assignments(batch: Batch) -> None:
         "scope": _prop("scope"),
         "principal_id": _prop("principalId"),
         "role_definition_id": (
-            f"coalesce({trailing_guid(role_def)}, CASE WHEN {role_def} IS NOT NULL THEN {role_def} END)"
+            f"coalesce({trailing_guid(role_def)}, "
+            f"CASE WHEN {role_def} IS NOT NULL THEN {role_def} END)"
         ),
         "role_definition_name": _prop("roleDefinitionName"),
         "principal_type": principal_type(_prop("principalType")),
@@ -117,7 +118,9 @@ def _is_ps_role_assignments(s: Sniff) -> bool:
 def load_ps_role_assignments(batch: Batch) -> None:
     """`Get-AzRoleAssignment | Export-Csv`: RoleDefinitionId is the bare GUID; an export that
     kept only RoleDefinitionName is matched to the built-in role of that name."""
-    stage = stage_csv(batch, "stg_ps_role_assignments")
+    stage = stage_export_csv(
+        batch, "stg_ps_role_assignments", {"Scope": ("Scope",), "ObjectId": ("ObjectId",)}
+    )
     name = stage.col("RoleDefinitionName")
     by_name = (
         f"(SELECT r.role_definition_id FROM ref_azure_roles r "

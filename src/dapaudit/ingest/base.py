@@ -201,8 +201,12 @@ def _csv_error(exc: duckdb.Error, files: Sequence[SourceFile]) -> DapauditError:
         culprit = files[0]
     line = re.search(r"CSV Error on Line: (\d+)", text)
     problem = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    explained = re.search(r"^([A-Z][a-z][^\n]* found)\.?\s*$", text, re.MULTILINE)
     if problem:
         what = f"expected {problem.group(1)} fields as in the header, found {problem.group(2)}"
+    elif explained:
+        # e.g. "Value with unterminated quote found": a row written with another delimiter.
+        what = explained.group(1).strip().rstrip(".").lower() + " (is the delimiter the header's?)"
     else:
         what = next((ln.strip() for ln in text.splitlines() if ln.strip()), "unreadable CSV")
     shown = culprit.display_path if culprit else ", ".join(f.display_path for f in files)

@@ -6,10 +6,11 @@ import csv
 import io
 import json
 import re
+from pathlib import Path
 
 from ..errors import DapauditError
 from .base import REGISTRY, Kind, SourceFile, Sniff
-from .text import TextInfo, csv_header, json_keys, normalise_header, sniff_delimiter
+from .text import HEAD_BYTES, TextInfo, csv_header, json_keys, normalise_header, sniff_delimiter
 
 
 def sniff(info: TextInfo) -> Sniff:
@@ -61,6 +62,22 @@ def first_record(text: str) -> tuple[dict | None, set[str], str]:
         return (record if isinstance(record, dict) else None), doc_keys, context
     except ValueError:
         return None, set(), ""
+
+
+def check_whole_json(s: Sniff, path: Path, shown: str) -> None:
+    """A JSON file whose first record cannot be read, and which the head holds entirely, is
+    malformed (typically cut short): say where, rather than that its kind is unknown."""
+    if s.format != "json" or s.record is not None or path.stat().st_size > HEAD_BYTES:
+        return
+    try:
+        json.loads(s.head)
+    except ValueError as exc:
+        line = getattr(exc, "lineno", None)
+        what = getattr(exc, "msg", str(exc))
+        raise DapauditError(
+            f"malformed JSON: {what}" + (" (the file ends early)" if "Expecting" in what else ""),
+            file=shown, record=line, record_label="line",
+        ) from None
 
 
 def detect_kind(s: Sniff, shown: str) -> Kind:

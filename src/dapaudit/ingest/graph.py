@@ -44,7 +44,15 @@ def _url_guid(pattern: str) -> str:
 # ---------------------------------------------------------------- role assignments
 
 
+def _empty_page(s: Sniff, context_part: str) -> bool:
+    """An empty Graph page has no record to look at: its @odata.context tells the collection
+    (an empty export is still evidence that the tenant was exported)."""
+    return s.record is None and context_part in s.odata_context
+
+
 def _is_role_assignments(s: Sniff) -> bool:
+    if _empty_page(s, "roleManagement/directory/roleAssignments"):
+        return True
     return s.record_has("roleDefinitionId", "principalId") and (
         s.record_has("directoryScopeId") or "roleManagement/directory" in s.odata_context
     )
@@ -95,6 +103,8 @@ def _join_files(stage: StagedTable) -> StagedTable:
 
 
 def _is_directory_roles(s: Sniff) -> bool:
+    if _empty_page(s, "#directoryRoles"):
+        return True
     return s.record_has("roleTemplateId", "displayName") and not s.record_has("principalId")
 
 
@@ -119,6 +129,8 @@ def load_directory_roles(batch: Batch) -> None:
 
 
 def _is_members(s: Sniff) -> bool:
+    if _empty_page(s, "#directoryObjects"):
+        return True
     return (
         s.record_type() in MEMBER_TYPES
         and s.record_has("id")
@@ -268,7 +280,8 @@ def load_groups(batch: Batch) -> None:
     stage.reject_duplicates([f"lower({js('id')})"])
     stage.insert(
         "partner_agent_groups",
-        f"""SELECT s.source_file_id, s.source_record, lower(s.context_tenant_id) AS partner_tenant_id,
+        f"""SELECT s.source_file_id, s.source_record,
+               lower(s.context_tenant_id) AS partner_tenant_id,
                lower({js("id")}) AS group_id, {js("displayName")} AS display_name,
                {agent_role(js("displayName"))} AS agent_role
         FROM {stage.name} s""",
@@ -296,6 +309,8 @@ CONTRACT_TYPE = (
 
 
 def _is_contracts(s: Sniff) -> bool:
+    if _empty_page(s, "#contracts"):
+        return True
     return s.record_has("contractType", "customerId")
 
 
@@ -320,7 +335,8 @@ def load_contracts(batch: Batch) -> None:
     stage.insert(
         "tenants",
         f"""SELECT s.source_file_id, s.source_record, lower({customer}) AS tenant_id,
-               {js("displayName")} AS display_name, lower({js("defaultDomainName")}) AS default_domain,
+               {js("displayName")} AS display_name,
+               lower({js("defaultDomainName")}) AS default_domain,
                'customer' AS tenant_type
         FROM {stage.name} s""",
     )
@@ -346,6 +362,8 @@ ASSIGNMENT_STATUSES = ("pending", "active", "deleting", "deleted", "error", "unk
 
 
 def _is_gdap_relationships(s: Sniff) -> bool:
+    if s.record is None and s.odata_context.endswith("/delegatedAdminRelationships"):
+        return True
     return s.record_has("customer", "accessDetails") and not s.record_has("accessContainer")
 
 
@@ -375,7 +393,8 @@ def load_gdap_relationships(batch: Batch) -> None:
     stage.insert(
         "gdap_relationships",
         f"""SELECT s.source_file_id, s.source_record, {rel} AS relationship_id,
-               lower(s.context_tenant_id) AS partner_tenant_id, lower({customer}) AS customer_tenant_id,
+               lower(s.context_tenant_id) AS partner_tenant_id,
+               lower({customer}) AS customer_tenant_id,
                {js("displayName")} AS display_name, {js("status")} AS status,
                {js("duration")} AS duration, {js("autoExtendDuration")} AS auto_extend_duration,
                {timestamp(js("createdDateTime"))} AS created_at,
@@ -398,12 +417,15 @@ def load_gdap_relationships(batch: Batch) -> None:
     roles.reject_duplicates(["s.relationship_id", role_id])
     roles.insert(
         "gdap_relationship_roles",
-        f"SELECT s.source_file_id, s.source_record, s.relationship_id, {role_id} AS role_template_id "
+        f"SELECT s.source_file_id, s.source_record, s.relationship_id, "
+        f"{role_id} AS role_template_id "
         "FROM stg_graph_gdap_roles s",
     )
 
 
 def _is_access_assignments(s: Sniff) -> bool:
+    if _empty_page(s, "/accessAssignments"):
+        return True
     return s.record_has("accessContainer", "accessDetails")
 
 
@@ -464,6 +486,8 @@ def load_access_assignments(batch: Batch) -> None:
 
 
 def _is_autopilot(s: Sniff) -> bool:
+    if _empty_page(s, "windowsAutopilotDeviceIdentities"):
+        return True
     return s.record_has("serialNumber") and any(
         k in (s.record or {}) for k in ("enrollmentState", "groupTag", "purchaseOrderIdentifier")
     )
@@ -491,6 +515,8 @@ def load_autopilot(batch: Batch) -> None:
 
 
 def _is_organization(s: Sniff) -> bool:
+    if _empty_page(s, "#organization"):
+        return True
     return s.record_has("verifiedDomains", "id")
 
 
@@ -501,7 +527,8 @@ def load_organization(batch: Batch) -> None:
     stage.require_guid(js("id"), "id")
     stage.reject_duplicates([f"lower({js('id')})"])
     default_domain = (
-        "(SELECT lower(d->>'$.name') FROM (SELECT unnest(json_extract(s.rec, '$.verifiedDomains[*]')) AS d) "
+        "(SELECT lower(d->>'$.name') "
+        "FROM (SELECT unnest(json_extract(s.rec, '$.verifiedDomains[*]')) AS d) "
         "WHERE (d->>'$.isDefault') = 'true' LIMIT 1)"
     )
     stage.insert(
@@ -601,7 +628,8 @@ for _kind in (
         ("gdap_access_assignments",),
         _is_access_assignments,
         load_access_assignments,
-        f"{GRAPH}: GET /v1.0/tenantRelationships/delegatedAdminRelationships/{{id}}/accessAssignments",
+        f"{GRAPH}: GET /v1.0/tenantRelationships/delegatedAdminRelationships/{{id}}"
+        "/accessAssignments",
     ),
     Kind(
         "graph.autopilot_devices",

@@ -11,14 +11,13 @@ from .base import (
     Sniff,
     StagedTable,
     js,
-    stage_csv,
     stage_json,
     timestamp,
     trailing_guid,
     truthy,
 )
 from .graph import ASSIGNMENT_STATUSES, _join_files
-from .shared import GUID_PATTERN, RELATIONSHIP_ID_PATTERN
+from .shared import GUID_PATTERN, RELATIONSHIP_ID_PATTERN, stage_export_csv
 
 
 def relationship_type(expr: str) -> str:
@@ -79,7 +78,7 @@ def _is_customers_csv(s: Sniff) -> bool:
 
 def load_customers_csv(batch: Batch) -> None:
     """Partner Center > Customers > Export customers (partner side)."""
-    stage = stage_csv(batch, "stg_pc_customers")
+    stage = stage_export_csv(batch, "stg_pc_customers", {"Microsoft ID": ("Microsoft ID",)})
     customer = stage.col("Microsoft ID")
     stage.require_tenant("f.context_tenant_id", "tenant")
     stage.require(customer, "Microsoft ID")
@@ -88,7 +87,8 @@ def load_customers_csv(batch: Batch) -> None:
     rows = f"FROM {stage.name} s JOIN {batch.file_table} f USING (source_file_id)"
     stage.insert(
         "partner_relationships",
-        f"""SELECT s.source_file_id, s.line AS source_record, lower({customer}) AS customer_tenant_id,
+        f"""SELECT s.source_file_id, s.line AS source_record,
+               lower({customer}) AS customer_tenant_id,
                lower(f.context_tenant_id) AS partner_tenant_id, NULL AS partner_name,
                {relationship_type(stage.col("Relationship"))} AS relationship_type,
                NULL::BOOLEAN AS dap_enabled {rows}""",
@@ -112,7 +112,7 @@ def _is_ms_partners(s: Sniff) -> bool:
 def load_ms_partners(batch: Batch) -> None:
     """`Get-AADIntMSPartners | Export-Csv` in the customer tenant (Settings > Partner
     relationships): each partner, its relationship and whether it holds DAP (CanRemoveDap)."""
-    stage = stage_csv(batch, "stg_aadint_partners")
+    stage = stage_export_csv(batch, "stg_aadint_partners", {"Identity": ("Identity",)})
     partner = stage.col("Identity")
     stage.require_tenant("f.context_tenant_id", "tenant")
     stage.require(partner, "Identity")
@@ -127,7 +127,8 @@ def load_ms_partners(batch: Batch) -> None:
     stage.insert(
         "partner_relationships",
         f"""SELECT s.source_file_id, s.line AS source_record,
-               lower(f.context_tenant_id) AS customer_tenant_id, lower({partner}) AS partner_tenant_id,
+               lower(f.context_tenant_id) AS customer_tenant_id,
+               lower({partner}) AS partner_tenant_id,
                {stage.col("DisplayName")} AS partner_name,
                {relationship_type(stage.col("Relationship"))} AS relationship_type,
                {truthy(can_remove)} AS dap_enabled
@@ -147,7 +148,9 @@ def load_gdap_csv(batch: Batch) -> None:
     is read as the access assignment's status and, for want of another column, the
     relationship's."""
     con = batch.con
-    stage = stage_csv(batch, "stg_gdap_csv")
+    stage = stage_export_csv(
+        batch, "stg_gdap_csv", {c: (c,) for c in ("RelationshipId", "RoleId", "Status")}
+    )
     rel, customer = stage.col("RelationshipId"), stage.col("CustomerTenantId")
     role, group = stage.col("RoleId"), stage.col("SecurityGroupId")
     assignment, status = stage.col("AssignmentId"), stage.col("Status")
@@ -177,7 +180,8 @@ def load_gdap_csv(batch: Batch) -> None:
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE stg_gdap_csv_rows AS
         SELECT s.source_file_id, s.line, lower({rel}) AS relationship_id,
-               lower({customer}) AS customer_tenant_id, lower(f.context_tenant_id) AS partner_tenant_id,
+               lower({customer}) AS customer_tenant_id,
+               lower(f.context_tenant_id) AS partner_tenant_id,
                {stage.col("RelationshipName")} AS display_name, {status} AS status,
                {trailing_guid(role)} AS role_template_id, lower({group}) AS security_group_id,
                lower({assignment}) AS assignment_id,
@@ -193,7 +197,8 @@ def load_gdap_csv(batch: Batch) -> None:
     )
     rows.insert(
         "gdap_relationships",
-        """SELECT min(source_file_id) AS source_file_id, min(line) AS source_record, relationship_id,
+        """SELECT min(source_file_id) AS source_file_id, min(line) AS source_record,
+               relationship_id,
                any_value(partner_tenant_id) AS partner_tenant_id,
                any_value(customer_tenant_id) AS customer_tenant_id,
                min(display_name) AS display_name, min(status) AS status,
@@ -206,11 +211,12 @@ def load_gdap_csv(batch: Batch) -> None:
                relationship_id, role_template_id
         FROM stg_gdap_csv_rows GROUP BY relationship_id, role_template_id""",
     )
+    known_statuses = ", ".join(f"'{v.lower()}'" for v in ASSIGNMENT_STATUSES)
     rows.insert(
         "gdap_access_assignments",
         f"""SELECT source_file_id, line AS source_record, relationship_id, assignment_id,
                security_group_id,
-               CASE WHEN lower(status) IN ({", ".join(f"'{v.lower()}'" for v in ASSIGNMENT_STATUSES)})
+               CASE WHEN lower(status) IN ({known_statuses})
                     THEN lower(status) ELSE status END AS status, role_template_id
         FROM stg_gdap_csv_rows WHERE security_group_id IS NOT NULL""",
     )

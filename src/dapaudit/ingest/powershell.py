@@ -5,7 +5,7 @@ through reference/directory_roles.csv and reference/directory_role_aliases.csv."
 
 from __future__ import annotations
 
-from .base import REGISTRY, Batch, Kind, Sniff, principal_type, stage_csv
+from .base import REGISTRY, Batch, Kind, Sniff, principal_type
 from .graph import CONTRACT_TYPE
 from .shared import (
     check_directory_role_rows,
@@ -13,6 +13,7 @@ from .shared import (
     folder_role,
     role_by_name,
     role_names,
+    stage_export_csv,
 )
 
 
@@ -23,7 +24,7 @@ def _is_msol_role_member(s: Sniff) -> bool:
 def load_msol_role_member(batch: Batch) -> None:
     """`Get-MsolRoleMember -RoleObjectId ... | Export-Csv`: no role column, so the role comes
     from a RoleName/Role column a script added, else the nearest folder named by the role."""
-    stage = stage_csv(batch, "stg_msol_role_member")
+    stage = stage_export_csv(batch, "stg_msol_role_member", {"ObjectId": ("ObjectId",)})
     folder_role(batch)
     _with_folder_role(batch, stage)
     named = stage.col("RoleName", "Role")
@@ -66,7 +67,7 @@ def _is_crt(s: Sniff) -> bool:
 def load_crt(batch: Batch) -> None:
     """CrowdStrike CRT Office365AdminGroupMembers.csv (ANSI). The export has no object id: the
     user principal name (lower case) stands in for it, else the display name."""
-    stage = stage_csv(batch, "stg_crt_admins")
+    stage = stage_export_csv(batch, "stg_crt_admins", {"Role": ("Role",)})
     role_names(batch.con)
     upn = stage.col("User Principal Name")
     exprs = {
@@ -104,7 +105,9 @@ def _is_msol_partner_contract(s: Sniff) -> bool:
 def load_msol_partner_contract(batch: Batch) -> None:
     """`Get-MsolPartnerContract -All | Export-Csv` (partner tenant), or AADInternals'
     Get-AADIntMSPartnerContracts. formats.md 9.5 reads an MSOnline contract as DAP."""
-    stage = stage_csv(batch, "stg_msol_contracts")
+    stage = stage_export_csv(
+        batch, "stg_msol_contracts", {"TenantId": ("TenantId", "CustomerTenantId")}
+    )
     customer = stage.col("TenantId", "CustomerTenantId")
     field = "TenantId" if stage.has("TenantId") else "CustomerTenantId"
     stage.require_tenant("f.context_tenant_id", "tenant")
@@ -114,7 +117,8 @@ def load_msol_partner_contract(batch: Batch) -> None:
     rows = f"FROM {stage.name} s JOIN {batch.file_table} f USING (source_file_id)"
     stage.insert(
         "partner_relationships",
-        f"""SELECT s.source_file_id, s.line AS source_record, lower({customer}) AS customer_tenant_id,
+        f"""SELECT s.source_file_id, s.line AS source_record,
+               lower({customer}) AS customer_tenant_id,
                lower(f.context_tenant_id) AS partner_tenant_id, NULL AS partner_name,
                {CONTRACT_TYPE.format(stage.col("ContractType"))} AS relationship_type,
                true AS dap_enabled {rows}""",

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import duckdb
 
+from ..errors import DapauditError
 from ..paths import REFERENCE_DIR
-from .base import GUID_RE, Batch, StagedTable
+from .base import GUID_RE, Batch, StagedTable, stage_csv
+from .text import normalise_header
 
 GUID_PATTERN = GUID_RE[1:-1]
 # A GDAP relationship id: two GUIDs joined by a hyphen.
@@ -114,3 +116,32 @@ def directory_role_projection(exprs: dict[str, str]) -> str:
         f"lower({exprs['tenant_id']})) AS principal_organization_id, "
         f"coalesce({exprs['directory_scope_id']}, '/') AS directory_scope_id"
     )
+
+
+def stage_export_csv(batch: Batch, name: str, required: dict[str, tuple[str, ...]]) -> StagedTable:
+    """stage_csv for a tool's Export-Csv output, refusing what such a tool never writes: a file
+    lacking a required column (`required`: field shown -> accepted spellings), or a header with
+    no records (Export-Csv of nothing writes no file at all, so a bare header is a cut file)."""
+    for f in batch.files:
+        have = {normalise_header(c) for c in f.header}
+        for field_name, aliases in required.items():
+            if not any(normalise_header(a) in have for a in aliases):
+                raise DapauditError(
+                    "required column is missing from the header",
+                    file=f.display_path,
+                    record=1 + (1 if f.text.type_line else 0),
+                    field=field_name,
+                )
+    stage = stage_csv(batch, name)
+    row = batch.con.execute(
+        f"""SELECT f.display_path, 2 + f.type_line_offset FROM {batch.file_table} f
+        WHERE f.source_file_id NOT IN (SELECT source_file_id FROM {name})
+        ORDER BY f.source_file_id LIMIT 1"""
+    ).fetchone()
+    if row:
+        raise DapauditError(
+            "header only, no records (an export of nothing has no file at all)",
+            file=row[0],
+            record=row[1],
+        )
+    return stage

@@ -1,0 +1,178 @@
+"""Broken real exports: each fails with exit code 2, a message naming the file, the line or
+record and (where there is one) the field, and leaves the database exactly as it was."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, SAMPLE, db_dump
+from dapaudit.cli import cli
+
+C = "3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01"
+
+
+def _fixture(name: str) -> str:
+    raw = (FIXTURES / name).read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252")
+
+
+def _role_assignments(**changes) -> str:
+    doc = json.loads(_fixture("graph_role_assignments_expand_gdap_group.json"))
+    doc["value"][1].update(changes)
+    return json.dumps(doc, indent=1)
+
+
+AZ_CSV = _fixture("get_azroleassignment_semicolon_utf8bom.csv")
+AZ_HEADER, AZ_ROW = AZ_CSV.splitlines()[0], AZ_CSV.splitlines()[1]
+CONTRACTS = _fixture("msol_partner_contract.csv")
+
+# name -> (file name, content (str, or bytes written as is), extra CLI args, expected message)
+CASES = {
+    "truncated_json_first_record": (
+        "roles.json",
+        _fixture("graph_role_assignments_expand_gdap_group.json")[:300],
+        [],
+        "roles.json, line 8: malformed JSON",
+    ),
+    "truncated_json_later_record": (
+        "roles.json",
+        _fixture("graph_role_assignments_expand_gdap_group.json")[:1200],
+        [],
+        "roles.json: malformed JSON",
+    ),
+    "empty_file": ("roles.json", "", [], "roles.json: empty file"),
+    "header_only": (
+        "assignments.csv",
+        AZ_HEADER + "\r\n",
+        [],
+        "assignments.csv, line 2: header only, no records",
+    ),
+    "missing_required_column": (
+        "assignments.csv",
+        AZ_CSV.replace('"ObjectId";', '"PrincipalId";'),
+        ["--kind", "azure.ps_role_assignments"],
+        "assignments.csv, line 1, field 'ObjectId': required column is missing",
+    ),
+    "missing_required_value": (
+        "roles.json",
+        _role_assignments(principalId=None),
+        [],
+        "roles.json, record 2, field 'principalId': required value is missing",
+    ),
+    "invalid_guid": (
+        "roles.json",
+        _role_assignments(principalId="not-a-guid"),
+        [],
+        "roles.json, record 2, field 'principalId': not a GUID",
+    ),
+    "invalid_guid_csv": (
+        "assignments.csv",
+        AZ_CSV.replace("a1b2c3d4-0000-4000-8000-0000000000aa", "a1b2c3d4"),
+        [],
+        "assignments.csv, line 2, field 'ObjectId': not a GUID",
+    ),
+    "duplicate_rows": (
+        "contracts.csv",
+        CONTRACTS + CONTRACTS.splitlines()[-1] + "\n",
+        [],
+        "contracts.csv, line 4: duplicate record (same as line 3)",
+    ),
+    "unknown_role_guid": (
+        "roles.json",
+        _role_assignments(roleDefinitionId="00000000-1111-4222-8333-444444444444"),
+        [],
+        "roles.json, record 2, field 'roleDefinitionId': unknown directory role template id",
+    ),
+    "unknown_role_name": (
+        "crt.csv",
+        _fixture("crt_admins_cp1252.csv").replace("Company Administrator", "Wizard"),
+        [],
+        "crt.csv, line 2, field 'Role': unknown directory role name",
+    ),
+    "mixed_delimiters": (
+        "assignments.csv",
+        AZ_CSV + AZ_ROW.replace(";", ",") + "\r\n",
+        [],
+        "assignments.csv, line 3: malformed CSV: value with unterminated quote found",
+    ),
+    "binary_file": ("roles.json", bytes(range(256)) * 8, [], "roles.json: binary file"),
+    "no_tenant_context": (
+        "roles.json",
+        _fixture("graph_role_assignments_expand_gdap_group.json"),
+        ["--no-tenant"],
+        "roles.json, record 1, field 'tenant': no tenant id",
+    ),
+    "members_of_unknown_owner": (
+        "members.json",
+        _fixture("graph_directory_role_members_zero_trust.json").replace(
+            '"roleDefinitionId"', '"somethingElse"'
+        ),
+        [],
+        "members.json, record 1, field '@odata.context': cannot tell whose members these are",
+    ),
+    "bad_gdap_status": (
+        "rels.json",
+        _fixture("gdap_paged/graph_gdap_relationships_page1.json").replace('"active"', '"happy"'),
+        [],
+        "rels.json, record 1, field 'status': unexpected value",
+    ),
+    "bad_duration": (
+        "rels.json",
+        _fixture("gdap_paged/graph_gdap_relationships_page1.json").replace('"P730D"', '"730 days"'),
+        [],
+        "rels.json, record 1, field 'duration': not an ISO-8601 duration",
+    ),
+    "bad_timestamp": (
+        "dap.json",
+        _fixture("pc_delegated_admin_customers.json").replace(
+            '"2019-03-01T00:00:00Z"', '"last spring"'
+        ),
+        [],
+        "dap.json, record 2, field 'startDateTime': not a valid ISO-8601 date-time",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_broken_input_exits_2_names_the_place_and_changes_nothing(runner, tmp_path, case):
+    name, content, extra, message = CASES[case]
+    dbfile = tmp_path / "x.duckdb"
+    ok = runner.invoke(cli, ["ingest", str(SAMPLE), "--db", str(dbfile), "--as-of", "2026-11-30"])
+    assert ok.exit_code == 0, ok.output
+    before = db_dump(dbfile)
+    bad = tmp_path / "in" / name
+    bad.parent.mkdir()
+    if isinstance(content, bytes):
+        bad.write_bytes(content)
+    else:
+        bad.write_text(content, encoding="utf-8")
+    tenant = [] if "--no-tenant" in extra else ["--tenant", C]
+    args = [a for a in extra if a != "--no-tenant"]
+    # A forced --kind applies to every input: give it the broken file alone.
+    inputs = [str(bad)] if "--kind" in extra else [str(SAMPLE), str(bad)]
+    result = runner.invoke(
+        cli,
+        [
+            "ingest",
+            *inputs,
+            "--db",
+            str(dbfile),
+            "--as-of",
+            "2026-11-30",
+            "--snapshot",
+            "2026-12",
+            *tenant,
+            *args,
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    shown = str(Path("in") / name)
+    assert f"Error: {tmp_path.as_posix()}/{shown}" in result.output or shown in result.output
+    assert message in result.output
+    assert db_dump(dbfile) == before
