@@ -122,6 +122,30 @@ CASES = {
         [],
         "rels.json, record 1, field 'status': unexpected value",
     ),
+    "gdap_csv_role_not_a_guid": (
+        "gdap.csv",
+        _fixture("gdap_export_community.csv").replace(
+            "88d8e3e3-8f55-4a1e-953a-9b9898b8876b", "Directory Readers"
+        ),
+        [],
+        "gdap.csv, line 2, field 'RoleId': not a GUID",
+    ),
+    "gdap_csv_group_without_assignment": (
+        "gdap.csv",
+        _fixture("gdap_export_community.csv").replace(
+            ",84c586df-0943-416e-b95f-7289cb8d3bd5,", ",,", 1
+        ),
+        [],
+        "gdap.csv, line 2, field 'AssignmentId': required value is missing",
+    ),
+    "dap_monitoring_flag_not_boolean": (
+        "dap.json",
+        _fixture("pc_delegated_admin_customers.json").replace(
+            '"dapEnabled": true', '"dapEnabled": "maybe"'
+        ),
+        [],
+        "dap.json, record 1, field 'dapEnabled': unexpected value",
+    ),
     "bad_duration": (
         "rels.json",
         _fixture("gdap_paged/graph_gdap_relationships_page1.json").replace('"P730D"', '"730 days"'),

@@ -72,3 +72,22 @@ def test_msol_partner_contract_is_read_as_dap(tmp_path):
     assert rows(con, "tenants", "tenant_id, display_name, default_domain, tenant_type") == [
         (C, "Contoso Ltd", "contoso.onmicrosoft.com", "customer"),
     ]
+
+
+def test_unserialised_object_in_a_one_row_export_warns_naming_the_column(runner, tmp_path):
+    from dapaudit.cli import cli
+
+    folder = tmp_path / "Company Administrator"
+    folder.mkdir()
+    (folder / "members.csv").write_text(
+        '"ObjectId","DisplayName","RoleMemberType","StrongAuthenticationMethods"\n'
+        '"5b6d0000-0000-4000-8000-000000000001","Zoe","User","System.Object[]"\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(
+        cli, ["ingest", str(folder), "--tenant", C, "--db", str(tmp_path / "x.duckdb")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Warning: " in result.output
+    assert "column 'StrongAuthenticationMethods'" in result.output
+    assert "System.Object[]" in result.output

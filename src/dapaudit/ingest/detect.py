@@ -109,7 +109,9 @@ def unserialised_warnings(f: SourceFile, s: Sniff) -> list[str]:
         return []
     header = rows[0]
     flagged: list[str] = []
-    for row in rows[1:-1]:  # the last row of the head may be cut short
+    # The last row of the head may be cut short, unless the head ends at a line end.
+    complete = rows[1:] if s.head.endswith(("\n", "\r")) else rows[1:-1]
+    for row in complete:
         for name, value in zip(header, row, strict=False):
             if value.startswith("System.") and name not in flagged:
                 flagged.append(name)

@@ -163,7 +163,7 @@ def load_gdap_csv(batch: Batch) -> None:
         "RelationshipId",
     )
     stage.require_guid(customer, "CustomerTenantId")
-    stage.require_guid(trailing_guid(role), "RoleId")
+    stage.require_guid(role, "RoleId")
     stage.require_known_directory_role(trailing_guid(role), "RoleId")
     stage.require_guid(group, "SecurityGroupId", optional=True)
     stage.require_guid(assignment, "AssignmentId", optional=True)
