@@ -119,3 +119,29 @@ def test_foreign_owner_is_tied_to_the_partner_by_name_and_group_id(tmp_path):
         ("a1b2c3d4-0000-4000-8000-0000000000aa", None, None),
         ("c1000000-0000-4000-8000-000000000001", P, "foreign_principal_name"),
     ]
+
+
+def test_aobo_checker_tab_utf16_groups_then_headerless_role_rows(tmp_path):
+    con, _ = load(tmp_path, "aobo_checker_utf16_tab.csv")
+    assert rows(con, "partner_agent_groups", "partner_tenant_id, group_id, agent_role") == [
+        (P, "a1b2c3d4-0000-4000-8000-0000000000aa", "admin_agents"),
+        (P, "a1b2c3d4-0000-4000-8000-0000000000bb", "helpdesk_agents"),
+    ]
+    assert rows(con, "azure_role_assignments", COLS) == [
+        (
+            C,
+            S1,
+            SCOPE,
+            OWNER,
+            "Owner",
+            "a1b2c3d4-0000-4000-8000-0000000000aa",
+            "foreignGroup",
+            "Foreign Principal for 'Northwind Partners' in role 'TenantAdmins' (Contoso Ltd)",
+            "Northwind Partners",
+            None,
+        ),
+    ]
+    # Both ways of tying it to the partner hold: the agent group's object id wins.
+    assert con.execute(
+        "SELECT partner_tenant_id, agent_role, matched_by FROM azure_assignment_partners"
+    ).fetchall() == [(P, "admin_agents", "agent_group_object_id")]

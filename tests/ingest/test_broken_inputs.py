@@ -148,6 +148,14 @@ CASES = {
         [],
         "dap.json, record 1, field 'dapEnabled': unexpected value",
     ),
+    "aobo_checker_row_of_five_fields": (
+        "aobo.txt",
+        "GroupName\tObjectID\tPartnerTenantName\tPartnerTenantID\n"
+        "AdminAgents\ta1b2c3d4-0000-4000-8000-0000000000aa\tNorthwind\t" + C + "\n"
+        "contoso.onmicrosoft.com\t" + C + "\tnot-a-sub\tX\tOwner\n",
+        [],
+        "aobo.txt, line 3, field 'line': expected 4 fields",
+    ),
     "bad_duration": (
         "rels.json",
         _fixture("gdap_paged/graph_gdap_relationships_page1.json").replace('"P730D"', '"730 days"'),

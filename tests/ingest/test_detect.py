@@ -16,6 +16,7 @@ GA_FOLDER = "role_folders/Company Administrator"
 GLOBAL_FOLDER = "role_folders/Global Administrator"
 EXPECTED = {
     "aadint_ms_partners_utf16.csv": "aadinternals.ms_partners",
+    "aobo_checker_utf16_tab.csv": "azure.aobo_checker",
     "arm_role_assignments_rest.json": "azure.role_assignments",
     "az_account_list.json": "azure.accounts",
     "az_role_assignments_foreign_owner.json": "azure.role_assignments",

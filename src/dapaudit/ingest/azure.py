@@ -19,7 +19,7 @@ from .base import (
     trailing_guid,
 )
 from .canonical import foreign_partner_name, subscription_of
-from .shared import stage_export_csv
+from .shared import GUID_PATTERN, agent_role, stage_export_csv
 
 
 def _prop(name: str) -> str:
@@ -171,7 +171,102 @@ def load_az_accounts(batch: Batch) -> None:
     )
 
 
+def _is_aobo_checker(s: Sniff) -> bool:
+    return s.has_columns("GroupName", "ObjectID", "PartnerTenantName", "PartnerTenantID")
+
+
+def load_aobo_checker(batch: Batch) -> None:
+    """Microsoft's AOBO checker script (partner-earned-credit-troubleshoot): a TAB file whose
+    header names the partner's agent groups (GroupName, ObjectID, PartnerTenantName,
+    PartnerTenantID), followed by header-less rows of six fields: customer domain, customer
+    tenant id, subscription id, foreign principal name, its object id, role name. Rows of two
+    widths defeat a CSV reader, so each line is read whole and split in SQL."""
+    con = batch.con
+    con.execute("DROP TABLE IF EXISTS stg_aobo_lines")
+    con.execute(
+        """CREATE TEMP TABLE stg_aobo_lines AS
+        SELECT filename, line_text FROM read_csv(?, header = false, auto_detect = false,
+            columns = {'line_text': 'VARCHAR'}, delim = '\x01', quote = '', escape = '',
+            filename = true, strict_mode = false)""",
+        [[str(f.read_path) for f in batch.files]],
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE stg_aobo AS
+        SELECT f.source_file_id, f.context_tenant_id,
+               row_number() OVER (PARTITION BY f.source_file_id ORDER BY l.rowid) AS line,
+               string_split(rtrim(l.line_text, chr(13)), chr(9)) AS cells
+        FROM stg_aobo_lines l JOIN {batch.file_table} f ON f.read_path = l.filename"""
+    )
+    con.execute("DELETE FROM stg_aobo WHERE line = 1 OR trim(array_to_string(cells, '')) = ''")
+    stage = StagedTable(batch, "stg_aobo", "line", "line")
+    stage.fail_first(
+        "len(s.cells) NOT IN (4, 6)",
+        "expected 4 fields (an agent group) or 6 (a foreign principal's role)",
+        "line",
+    )
+
+    def cell(n: int) -> str:
+        return f"nullif(trim(s.cells[{n}]), '')"
+
+    groups, roles = "len(s.cells) = 4", "len(s.cells) = 6"
+    checks = (
+        (groups, 2, "ObjectID"),
+        (groups, 4, "PartnerTenantID"),
+        (roles, 2, "CustomerTenantId"),
+        (roles, 3, "SubscriptionId"),
+        (roles, 5, "ObjectID"),
+    )
+    for rows, n, field in checks:
+        stage.fail_first(
+            f"{rows} AND NOT regexp_full_match(coalesce({cell(n)}, ''), '{GUID_PATTERN}')",
+            "not a GUID",
+            field,
+        )
+    by_name = (
+        "(SELECT r.role_definition_id FROM ref_azure_roles r "
+        f"WHERE lower(r.display_name) = lower({cell(6)}) LIMIT 1)"
+    )
+    stage.fail_first(
+        f"{roles} AND {by_name} IS NULL",
+        "unknown Azure role name (not a built-in role)",
+        "RoleDefinitionName",
+    )
+    stage.insert(
+        "partner_agent_groups",
+        f"""SELECT s.source_file_id, s.line AS source_record,
+               lower({cell(4)}) AS partner_tenant_id, lower({cell(2)}) AS group_id,
+               {cell(1)} AS display_name, {agent_role(cell(1))} AS agent_role
+        FROM stg_aobo s WHERE {groups}""",
+    )
+    partner = foreign_partner_name(cell(4))
+    stage.insert(
+        "azure_role_assignments",
+        f"""SELECT s.source_file_id, s.line AS source_record, lower({cell(2)}) AS tenant_id,
+               lower({cell(3)}) AS subscription_id,
+               '/subscriptions/' || lower({cell(3)}) AS scope,
+               {by_name} AS role_definition_id, {cell(6)} AS role_definition_name,
+               lower({cell(5)}) AS principal_id,
+               CASE WHEN {partner} IS NOT NULL THEN 'foreignGroup' ELSE 'unknown' END
+                   AS principal_type,
+               {cell(4)} AS principal_display_name, {partner} AS foreign_partner_name,
+               NULL AS assignment_id
+        FROM stg_aobo s WHERE {roles}""",
+    )
+
+
 for _kind in (
+    Kind(
+        "azure.aobo_checker",
+        "Microsoft's AOBO checker output (TAB): the partner's agent groups, then each foreign "
+        "principal's role on each customer subscription",
+        "csv",
+        ("partner_agent_groups", "azure_role_assignments"),
+        _is_aobo_checker,
+        load_aobo_checker,
+        "Partner Center docs' AOBO checker script (Get-AzureADGroup ... Agents, "
+        "Get-AzRoleAssignment per customer subscription, written with >>)",
+        load_order=70,
+    ),
     Kind(
         "azure.accounts",
         "Azure CLI subscription list: subscription to tenant",
