@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 
 from loading import DR, GA, HD, REL1, REL2, C, P, load, rows
+
+from conftest import AS_OF, FIXTURES
+from dapaudit import db
+from dapaudit.ingest import ingest
 
 ROLE_COLS = (
     "tenant_id, role_template_id, principal_id, principal_type, principal_display_name, "
@@ -234,3 +239,12 @@ def test_organization_defines_a_partner_tenant_and_its_domain_names_folders(tmp_
     assert rows(con, "tenants", "tenant_id, display_name, default_domain, tenant_type") == [
         (P, "Northwind Partners", "northwindpartners.example", "partner"),
     ]
+
+
+def test_role_folder_named_by_template_id_is_not_taken_for_a_tenant(tmp_path):
+    members = FIXTURES / "role_folders/Global Administrator"
+    target = tmp_path / "in" / C / "directoryRoles" / GA
+    shutil.copytree(members, target)
+    con = db.connect(tmp_path / "x.duckdb")
+    ingest(con, [tmp_path / "in"], snapshot="s", as_of=AS_OF)
+    assert rows(con, "directory_role_members", "DISTINCT tenant_id, role_template_id") == [(C, GA)]

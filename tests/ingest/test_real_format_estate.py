@@ -4,8 +4,8 @@ drifts from it, and it gives exactly the canonical estate's findings (same finge
 from __future__ import annotations
 
 import filecmp
-import shutil
 import importlib.util
+import shutil
 from pathlib import Path
 
 from conftest import AS_OF, ROOT, SAMPLE
@@ -145,3 +145,15 @@ def test_converter_carries_every_canonical_table(tmp_path):
     want = _tables(tmp_path, canonical)
     assert all(want[t] for t in TABLES), "every table has rows to carry"
     assert _tables(tmp_path, real) == want
+
+
+def test_ingesting_the_real_format_estate_twice_adds_nothing(tmp_path):
+    con = db.connect(tmp_path / "twice.duckdb")
+    try:
+        first = ingest(con, [REAL], snapshot="s", as_of=AS_OF)
+        counts = [con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES]
+        second = ingest(con, [REAL], snapshot="s", as_of=AS_OF)
+        assert first.rows > 0 and all(f.skipped for f in second.files)
+        assert [con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES] == counts
+    finally:
+        con.close()

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from ..errors import DapauditError
-from .base import REGISTRY, Kind, SourceFile, Sniff
+from .base import REGISTRY, Kind, Sniff, SourceFile
 from .text import HEAD_BYTES, TextInfo, csv_header, json_keys, normalise_header, sniff_delimiter
 
 
