@@ -26,7 +26,7 @@ EXPECTED = {
     "gdap_paged/graph_gdap_relationships_page1.json": "graph.gdap_relationships",
     "gdap_paged/graph_gdap_relationships_page2.json": "graph.gdap_relationships",
     "get_azroleassignment_semicolon_utf8bom.csv": "azure.ps_role_assignments",
-    "graph_autopilot_devices.json": "graph.autopilot_devices",
+    "graph_autopilot_devices_utf16be.json": "graph.autopilot_devices",
     "graph_contracts.json": "graph.contracts",
     "graph_directory_role_members_paged_by_object_id.json": "graph.members",
     "graph_directory_role_members_zero_trust.json": "graph.members",

@@ -213,7 +213,7 @@ def test_access_assignments_relationship_from_the_odata_context(tmp_path):
 
 
 def test_autopilot_devices(tmp_path):
-    con, _ = load(tmp_path, "graph_autopilot_devices.json", tenant=C)
+    con, _ = load(tmp_path, "graph_autopilot_devices_utf16be.json", tenant=C)
     assert rows(
         con,
         "autopilot_devices",
@@ -248,3 +248,16 @@ def test_role_folder_named_by_template_id_is_not_taken_for_a_tenant(tmp_path):
     con = db.connect(tmp_path / "x.duckdb")
     ingest(con, [tmp_path / "in"], snapshot="s", as_of=AS_OF)
     assert rows(con, "directory_role_members", "DISTINCT tenant_id, role_template_id") == [(C, GA)]
+
+
+def test_graph_pages_concatenated_in_one_file(tmp_path):
+    pages = [(FIXTURES / "gdap_paged" / f"graph_gdap_relationships_page{n}.json") for n in (1, 2)]
+    both = tmp_path / "in" / "relationships.json"
+    both.parent.mkdir()
+    both.write_text("".join(p.read_text(encoding="utf-8") for p in pages), encoding="utf-8")
+    con = db.connect(tmp_path / "x.duckdb")
+    ingest(con, [both], snapshot="s", as_of=AS_OF, tenant=P)
+    assert rows(con, "gdap_relationships", "relationship_id, source_record") == [
+        (REL1, 1),
+        (REL2, 2),
+    ]
