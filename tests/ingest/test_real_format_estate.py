@@ -106,6 +106,11 @@ EXTRA = {
         "11111111-2222-4333-8444-555555555555,group,Unknown GDAP Admins,,"
         "99999999-8888-4777-8666-555555555555,/\n"
     ),
+    "loose_members.csv": (
+        "partner_tenant_id,group_id,member_id,member_type,member_display_name,member_upn\n"
+        "d6f7fc44-c24f-50b5-803c-2a06b9253355,77777777-6666-4555-8444-333333333333,"
+        "22222222-3333-4444-8555-666666666666,user,Dana Lee,dana@northwindpartners.example\n"
+    ),
     "more_gdap.csv": (
         "relationship_id,partner_tenant_id,customer_tenant_id,display_name,status,duration,"
         "auto_extend_duration,created_at,activated_at,end_at\n"

@@ -35,7 +35,7 @@ OUT = ROOT / "sample_data" / "real-format"
 GRAPH = "https://graph.microsoft.com/v1.0/"
 FOREIGN = re.compile(r"(?i)^Foreign Principal for '(.+)' in role '.+' \(.+\)$")
 
-TABLES = (
+HANDLED = (
     "tenants",
     "partner_relationships",
     "directory_role_members",
@@ -86,11 +86,8 @@ def read_table(folder: Path, table: str) -> list[dict[str, str]]:
 
 def _table_of(header: list[str]) -> str | None:
     """Which canonical table a header is (by its required columns, as the reader decides)."""
-    sys.path.insert(0, str(ROOT / "src"))
-    from dapaudit.ingest.canonical import CANONICAL as LAYOUTS
-
     cols = {h.strip().lower() for h in header}
-    for layout in LAYOUTS:
+    for layout in _layouts():
         allowed = {c.name for c in layout.columns}
         if set(layout.required()) <= cols <= allowed:
             return layout.table
@@ -188,8 +185,24 @@ def graph_pages(
 # ---------------------------------------------------------------- the estate
 
 
+def _layouts():
+    sys.path.insert(0, str(ROOT / "src"))
+    from dapaudit.ingest.canonical import CANONICAL as LAYOUTS
+
+    return LAYOUTS
+
+
 def build(canonical: Path, out: Path) -> None:
-    t = {name: read_table(canonical, name) for name in TABLES}
+    tables = [layout.table for layout in _layouts()]
+    unhandled = sorted(set(tables) - set(HANDLED))
+    if unhandled:
+        raise SystemExit(f"no real export written for canonical table(s): {', '.join(unhandled)}")
+    for path in sorted(canonical.rglob("*.csv")):
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            if _table_of(next(csv.reader(fh), [])) is None:
+                raise SystemExit(f"{path}: not a canonical CSV")
+    t = {name: read_table(canonical, name) for name in tables}
+    _refuse_orphans(t)
     names, legacy = role_names()
     if out.exists():
         shutil.rmtree(out)
@@ -251,6 +264,16 @@ def build(canonical: Path, out: Path) -> None:
         write_customer(folder(customer), customer, t, n, names, legacy)
 
 
+def _refuse_orphans(t: dict) -> None:
+    """Rows no real export could carry without their parent: stop rather than drop them."""
+    rels = {r["relationship_id"].lower() for r in t["gdap_relationships"]}
+    for table in ("gdap_relationship_roles", "gdap_access_assignments"):
+        orphans = sorted({r["relationship_id"] for r in t[table]} - rels, key=str.lower)
+        orphans = [o for o in orphans if o.lower() not in rels]
+        if orphans:
+            raise SystemExit(f"{table}: relationship(s) not in gdap_relationships: {orphans}")
+
+
 def by(rows: list[dict[str, str]], column: str, value: str) -> list[dict[str, str]]:
     return [r for r in rows if r[column].lower() == value]
 
@@ -276,6 +299,23 @@ def write_partner(home: Path, partner: str, t: dict, n: int) -> None:
             home / "groups.json",
             {"@odata.context": GRAPH + "$metadata#groups(members())", "value": records},
             "utf-8-sig",
+        )
+
+    known = {g["group_id"].lower() for g in groups}
+    loose: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for m in members:
+        if m["group_id"].lower() not in known:
+            loose[m["group_id"].lower()].append(m)
+    for group_id, mine in sorted(loose.items()):
+        # A group the export did not list: its members page names it in @odata.nextLink. (Not
+        # in a folder named by the group id: the nearest GUID folder names the tenant.)
+        write_json(
+            home / "groups" / f"{group_id}-members.json",
+            {
+                "@odata.context": GRAPH + "$metadata#directoryObjects",
+                "@odata.nextLink": f"{GRAPH}groups/{group_id}/members?$skiptoken=page2",
+                "value": [_member(m) for m in mine],
+            },
         )
 
     rels = by(t["gdap_relationships"], "partner_tenant_id", partner)

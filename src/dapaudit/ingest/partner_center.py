@@ -28,7 +28,7 @@ def relationship_type(expr: str) -> str:
         f"CASE WHEN {text} LIKE '%indirect%' THEN 'indirect_reseller' "
         f"WHEN {text} LIKE '%reseller%' THEN 'reseller' "
         f"WHEN {text} LIKE '%advisor%' THEN 'advisor' "
-        f"WHEN {text} LIKE '%admin%' OR {text} LIKE '%delegated%' THEN 'delegated_admin' "
+        f"WHEN {text} LIKE '%delegated%' OR {text} LIKE '%admin%' THEN 'delegated_admin' "
         f"WHEN {text} LIKE '%partner%' THEN 'partner' ELSE 'other' END"
     )
 
