@@ -17,6 +17,8 @@ GLOBAL_FOLDER = "role_folders/Global Administrator"
 EXPECTED = {
     "aadint_ms_partners_utf16.csv": "aadinternals.ms_partners",
     "aobo_checker_utf16_tab.csv": "azure.aobo_checker",
+    "azuread_role_members_with_role_name.csv": "powershell.members",
+    "partner_groups/AdminAgents/azuread_group_members_utf16.csv": "powershell.members",
     "arm_role_assignments_rest.json": "azure.role_assignments",
     "az_account_list.json": "azure.accounts",
     "az_role_assignments_foreign_owner.json": "azure.role_assignments",
@@ -40,7 +42,7 @@ EXPECTED = {
     "msol_partner_contract.csv": "powershell.msol_partner_contract",
     "pc_customers.csv": "partner_center.customers",
     "pc_delegated_admin_customers.json": "partner_center.dap_monitoring",
-    f"{GA_FOLDER}/msol_role_member_cp1252_type_line.csv": "powershell.msol_role_member",
+    f"{GA_FOLDER}/msol_role_member_cp1252_type_line.csv": "powershell.members",
     f"{GLOBAL_FOLDER}/graph_directory_role_members_role_from_folder.json": "graph.members",
 }
 

@@ -91,3 +91,50 @@ def test_unserialised_object_in_a_one_row_export_warns_naming_the_column(runner,
     assert "Warning: " in result.output
     assert "column 'StrongAuthenticationMethods'" in result.output
     assert "System.Object[]" in result.output
+
+
+def test_azuread_role_members_with_a_role_name_column(tmp_path):
+    con, _ = load(tmp_path, "azuread_role_members_with_role_name.csv", tenant=C)
+    got = rows(
+        con,
+        "directory_role_members",
+        "role_template_id, principal_id, principal_type, principal_upn",
+    )
+    assert got == [
+        (
+            "5d6b6bb7-de71-4623-b4af-96380a352509",
+            "5b6d0000-0000-4000-8000-000000000003",
+            "servicePrincipal",
+            None,
+        ),
+        (GA, "5b6d0000-0000-4000-8000-000000000001", "user", "zoe@contoso.com"),
+    ]
+
+
+def test_azuread_group_members_group_from_the_folder_named_by_the_partner_group(tmp_path):
+    # The groups listing in the same ingest tells which group 'AdminAgents' is.
+    con, _ = load(tmp_path, "graph_groups_agents_expand_members.json", "partner_groups", tenant=P)
+    assert rows(
+        con, "partner_group_members", "group_id, member_id, member_upn, source_file_id"
+    ) == [
+        (
+            "b0000001-0000-4000-8000-000000000001",
+            "3f9a0000-0000-4000-8000-000000000001",
+            "tech1@northwindpartners.example",
+            1,
+        ),
+        (
+            "b0000001-0000-4000-8000-000000000001",
+            "3f9a0000-0000-4000-8000-000000000001",
+            "tech1@northwindpartners.example",
+            2,
+        ),
+        (
+            "b0000001-0000-4000-8000-000000000001",
+            "4f9a0000-0000-4000-8000-000000000004",
+            "tech4@northwindpartners.example",
+            2,
+        ),
+        ("b0000001-0000-4000-8000-000000000001", "5c000000-0000-4000-8000-000000000003", None, 1),
+        ("b0000001-0000-4000-8000-000000000001", "9b1e0000-0000-4000-8000-000000000002", None, 1),
+    ]

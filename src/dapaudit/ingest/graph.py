@@ -23,10 +23,12 @@ from .base import (
 from .shared import (
     GUID_PATTERN,
     RELATIONSHIP_ID_PATTERN,
+    UNKNOWN_OWNER,
     agent_role,
     check_directory_role_rows,
     directory_role_projection,
     file_folders,
+    folder_group,
     folder_role,
 )
 
@@ -153,18 +155,7 @@ def load_members(batch: Batch) -> None:
         """CREATE TEMP TABLE IF NOT EXISTS ingest_directory_roles (
             source_file_id INTEGER, role_object_id VARCHAR, role_template_id VARCHAR)"""
     )
-    # A folder named by a group of the file's partner tenant (this ingest or the snapshot).
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE ingest_folder_group AS
-        SELECT d.source_file_id, arg_min(g.group_id, d.depth) AS group_id
-        FROM ingest_file_folders d
-        JOIN {batch.file_table} f USING (source_file_id)
-        JOIN partner_agent_groups g
-          ON g.snapshot = ? AND g.partner_tenant_id = f.context_tenant_id
-         AND (lower(trim(g.display_name)) = lower(trim(d.name)) OR g.group_id = lower(d.name))
-        GROUP BY d.source_file_id""",
-        [batch.snapshot],
-    )
+    folder_group(batch)
     role_object = _url_guid(f"directoryRoles(?:/|\\(''?)({GUID_PATTERN})")
     record_role = trailing_guid(f"coalesce({js('roleDefinitionId')}, {js('roleTemplateId')})")
     url_template = _url_guid(f"roleTemplateId=''({GUID_PATTERN})''")
@@ -188,9 +179,10 @@ def load_members(batch: Batch) -> None:
     owned = StagedTable(batch, "stg_graph_members_owned", "record", "source_record")
     owned.fail_first(
         "s.role_template_id IS NULL AND s.group_id IS NULL",
-        "cannot tell whose members these are: no roleDefinitionId in the record, no role or "
-        "group in the page's @odata.context or nextLink, and no parent folder named by a "
-        "directory role (e.g. 'Global Administrator') or by one of the partner's groups",
+        UNKNOWN_OWNER.format(
+            how="no roleDefinitionId in the record, no role or group in the page's "
+            "@odata.context or nextLink"
+        ),
         "@odata.context",
     )
     owned.require_guid(js("id"), "id")

@@ -1,62 +1,123 @@
-"""PowerShell `Export-Csv` exports of directory roles and partner contracts: MSOnline
-Get-MsolRoleMember and Get-MsolPartnerContract, and CrowdStrike CRT's
-Office365AdminGroupMembers.csv (AzureAD module). Roles named by name map to template GUIDs
+"""PowerShell `Export-Csv` exports of role and group members and partner contracts (MSOnline,
+AzureAD, Graph PowerShell) and CrowdStrike CRT's Office365AdminGroupMembers.csv. Roles named by name map to template GUIDs
 through reference/directory_roles.csv and reference/directory_role_aliases.csv."""
 
 from __future__ import annotations
 
-from .base import REGISTRY, Batch, Kind, Sniff, principal_type
+from .base import REGISTRY, Batch, Kind, Sniff, StagedTable, principal_type
 from .graph import CONTRACT_TYPE
 from .shared import (
+    UNKNOWN_OWNER,
     check_directory_role_rows,
     directory_role_projection,
+    folder_group,
     folder_role,
     role_by_name,
     role_names,
     stage_export_csv,
 )
 
+MEMBER_ID = ("ObjectId", "Id")
+MEMBER_TYPE = ("RoleMemberType", "ObjectType", "Type", "@odata.type")
+# Columns that make a file something else (role assignments, partner lists, contracts...).
+NOT_MEMBERS = (
+    "Scope",
+    "RoleDefinitionName",
+    "RoleDefinitionId",
+    "GroupName",
+    "Identity",
+    "Microsoft ID",
+    "ContractType",
+    "TenantId",
+    "PrincipalId",
+)
 
-def _is_msol_role_member(s: Sniff) -> bool:
-    return s.has_columns("ObjectId", "RoleMemberType")
 
-
-def load_msol_role_member(batch: Batch) -> None:
-    """`Get-MsolRoleMember -RoleObjectId ... | Export-Csv`: no role column, so the role comes
-    from a RoleName/Role column a script added, else the nearest folder named by the role."""
-    stage = stage_export_csv(batch, "stg_msol_role_member", {"ObjectId": ("ObjectId",)})
-    folder_role(batch)
-    _with_folder_role(batch, stage)
-    named = stage.col("RoleName", "Role")
-    exprs = {
-        "tenant_id": "f.context_tenant_id",
-        "role_template_id": f"coalesce({role_by_name(named)}, s.folder_role_template_id)",
-        "principal_id": stage.col("ObjectId"),
-        "principal_type": principal_type(stage.col("RoleMemberType")),
-        "principal_display_name": stage.col("DisplayName"),
-        "principal_upn": stage.col("EmailAddress"),
-        "directory_scope_id": "NULL",
-    }
-    fields = {
-        "tenant_id": "tenant",
-        "role_template_id": "RoleName" if stage.has("RoleName", "Role") else "role (folder)",
-        "principal_id": "ObjectId",
-    }
-    stage.require(exprs["principal_id"], "ObjectId")
-    check_directory_role_rows(stage, exprs, fields)
-    stage.insert(
-        "directory_role_members",
-        f"SELECT s.source_file_id, s.line AS source_record, {directory_role_projection(exprs)} "
-        f"FROM {stage.name} s JOIN {batch.file_table} f USING (source_file_id)",
+def _is_ps_members(s: Sniff) -> bool:
+    return (
+        any(s.has_columns(c) for c in MEMBER_ID)
+        and any(s.has_columns(c) for c in MEMBER_TYPE)
+        and not any(s.has_columns(c) for c in NOT_MEMBERS)
     )
 
 
-def _with_folder_role(batch: Batch, stage) -> None:
-    """Make `fr.role_template_id` usable in the stage's checks (which join only `f`)."""
-    batch.con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {stage.name} AS
-        SELECT s.*, fr.role_template_id AS folder_role_template_id
-        FROM {stage.name} s LEFT JOIN ingest_folder_role fr USING (source_file_id)"""
+def load_ps_members(batch: Batch) -> None:
+    """A member listing exported from PowerShell: `Get-MsolRoleMember`,
+    `Get-AzureADDirectoryRoleMember`, a projected `Get-MgDirectoryRoleMember`, or the same for
+    a partner group (`Get-AzureADGroupMember`). None carries whose members they are: a
+    RoleName/Role column a script added, else the nearest folder named by a role (template id,
+    name, legacy name such as 'Company Administrator') or by one of the partner's groups."""
+    con = batch.con
+    stage = stage_export_csv(batch, "stg_ps_members", {"ObjectId": MEMBER_ID})
+    folder_role(batch)
+    folder_group(batch)
+    named = stage.col("RoleName", "Role")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE stg_ps_members_owned AS
+        SELECT s.*, f.context_tenant_id,
+               coalesce({role_by_name(named)}, fr.role_template_id) AS owner_role,
+               fg.group_id AS owner_group
+        FROM stg_ps_members s JOIN {batch.file_table} f USING (source_file_id)
+        LEFT JOIN ingest_folder_role fr USING (source_file_id)
+        LEFT JOIN ingest_folder_group fg USING (source_file_id)"""
+    )
+    owned = StagedTable(batch, "stg_ps_members_owned", "line", "line")
+    if stage.has("RoleName", "Role"):
+        owned.fail_first(
+            f"{named} IS NOT NULL AND {role_by_name(named)} IS NULL",
+            "unknown directory role name (not a built-in Entra role or a known legacy name)",
+            "RoleName",
+        )
+    owned.fail_first(
+        "s.owner_role IS NULL AND s.owner_group IS NULL",
+        UNKNOWN_OWNER.format(how="no RoleName column"),
+        "role",
+    )
+    member_id = owned.col(*MEMBER_ID)
+    owned.require(member_id, "ObjectId")
+    kind_of = principal_type(owned.col(*MEMBER_TYPE))
+    display = owned.col("DisplayName", "Display Name", "Member")
+    upn = owned.col("UserPrincipalName", "EmailAddress", "UPN")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE stg_ps_role_members AS "
+        "SELECT * FROM stg_ps_members_owned WHERE owner_role IS NOT NULL"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE stg_ps_group_members AS "
+        "SELECT * FROM stg_ps_members_owned WHERE owner_role IS NULL"
+    )
+
+    roles = StagedTable(batch, "stg_ps_role_members", "line", "line")
+    exprs = {
+        "tenant_id": "s.context_tenant_id",
+        "role_template_id": "s.owner_role",
+        "principal_id": member_id,
+        "principal_type": kind_of,
+        "principal_display_name": display,
+        "principal_upn": upn,
+        "directory_scope_id": "NULL",
+    }
+    fields = {"tenant_id": "tenant", "role_template_id": "role", "principal_id": "ObjectId"}
+    check_directory_role_rows(roles, exprs, fields)
+    roles.insert(
+        "directory_role_members",
+        f"SELECT s.source_file_id, s.line AS source_record, {directory_role_projection(exprs)} "
+        "FROM stg_ps_role_members s",
+    )
+
+    groups = StagedTable(batch, "stg_ps_group_members", "line", "line")
+    groups.require_tenant("s.context_tenant_id", "tenant")
+    groups.require_guid(member_id, "ObjectId")
+    groups.reject_duplicates(["s.owner_group", f"lower({member_id})"])
+    groups.insert(
+        "partner_group_members",
+        f"""SELECT s.source_file_id, s.line AS source_record,
+               lower(s.context_tenant_id) AS partner_tenant_id, s.owner_group AS group_id,
+               lower({member_id}) AS member_id,
+               CASE WHEN {kind_of} = 'foreignGroup' THEN 'group' ELSE {kind_of} END
+                   AS member_type,
+               {display} AS member_display_name, {upn} AS member_upn
+        FROM stg_ps_group_members s""",
     )
 
 
@@ -134,14 +195,17 @@ def load_msol_partner_contract(batch: Batch) -> None:
 
 for _kind in (
     Kind(
-        "powershell.msol_role_member",
-        "MSOnline role members (no role column: role from the "
-        "folder name, e.g. 'Company Administrator')",
+        "powershell.members",
+        "PowerShell member listing of a directory role (customer) or a partner group: ObjectId "
+        "or Id, member type, name, UPN; whose members from a RoleName column or the folder name "
+        "(e.g. 'Company Administrator', 'AdminAgents')",
         "csv",
-        ("directory_role_members",),
-        _is_msol_role_member,
-        load_msol_role_member,
-        "MSOnline: Get-MsolRoleMember -RoleObjectId <id> -All | Export-Csv",
+        ("directory_role_members", "partner_group_members"),
+        _is_ps_members,
+        load_ps_members,
+        "MSOnline: Get-MsolRoleMember -All | Export-Csv; AzureAD: Get-AzureADDirectoryRoleMember"
+        " / Get-AzureADGroupMember | Export-Csv; Graph PowerShell: Get-MgDirectoryRoleMember "
+        "projected with Select-Object",
         load_order=60,
     ),
     Kind(

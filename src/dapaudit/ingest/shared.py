@@ -78,6 +78,31 @@ def folder_role(batch: Batch) -> str:
     return "ingest_folder_role"
 
 
+def folder_group(batch: Batch) -> str:
+    """TEMP table `ingest_folder_group` (source_file_id, group_id): the partner group named by
+    the nearest parent folder (display name such as AdminAgents, or object id), among the
+    groups of the file's tenant loaded in this ingest or earlier into the snapshot."""
+    file_folders(batch)
+    batch.con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE ingest_folder_group AS
+        SELECT d.source_file_id, arg_min(g.group_id, d.depth) AS group_id
+        FROM ingest_file_folders d
+        JOIN {batch.file_table} f USING (source_file_id)
+        JOIN partner_agent_groups g
+          ON g.snapshot = ? AND g.partner_tenant_id = f.context_tenant_id
+         AND (lower(trim(g.display_name)) = lower(trim(d.name)) OR g.group_id = lower(d.name))
+        GROUP BY d.source_file_id""",
+        [batch.snapshot],
+    )
+    return "ingest_folder_group"
+
+
+UNKNOWN_OWNER = (
+    "cannot tell whose members these are: {how}, and no parent folder named by a directory "
+    "role (e.g. 'Global Administrator') or by one of the partner's groups (e.g. 'AdminAgents')"
+)
+
+
 def check_directory_role_rows(
     stage: StagedTable, exprs: dict[str, str], fields: dict[str, str]
 ) -> None:
