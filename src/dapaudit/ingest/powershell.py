@@ -1,6 +1,7 @@
 """PowerShell `Export-Csv` exports of role and group members and partner contracts (MSOnline,
-AzureAD, Graph PowerShell) and CrowdStrike CRT's Office365AdminGroupMembers.csv. Roles named by name map to template GUIDs
-through reference/directory_roles.csv and reference/directory_role_aliases.csv."""
+AzureAD, Graph PowerShell) and CrowdStrike CRT's Office365AdminGroupMembers.csv. Roles given
+by name map to template GUIDs through reference/directory_roles.csv and
+reference/directory_role_aliases.csv."""
 
 from __future__ import annotations
 
