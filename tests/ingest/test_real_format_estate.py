@@ -162,3 +162,17 @@ def test_ingesting_the_real_format_estate_twice_adds_nothing(tmp_path):
         assert [con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES] == counts
     finally:
         con.close()
+
+
+def test_cli_ingest_reports_each_files_detected_kind(runner, tmp_path):
+    from dapaudit.cli import cli
+
+    result = runner.invoke(
+        cli, ["ingest", str(REAL), "--db", str(tmp_path / "cli.duckdb"), "--as-of", "2026-11-30"]
+    )
+    assert result.exit_code == 0, result.output
+    files = [p for p in REAL.rglob("*") if p.is_file()]
+    kind_lines = [ln for ln in result.output.splitlines() if ln.startswith(("sample_data/", "/"))]
+    assert len(kind_lines) == len(files)
+    assert any("groups.json: graph.groups, " in ln for ln in kind_lines)
+    assert any("partners.csv: aadinternals.ms_partners, " in ln for ln in kind_lines)
