@@ -14,11 +14,13 @@ from dapaudit.ingest.text import sniff_text
 
 GA_FOLDER = "role_folders/Company Administrator"
 GLOBAL_FOLDER = "role_folders/Global Administrator"
+HD_FOLDER = "role_folders/Helpdesk Administrator"
 EXPECTED = {
     "aadint_ms_partners_utf16.csv": "aadinternals.ms_partners",
     "aobo_checker_utf16_tab.csv": "azure.aobo_checker",
     "azuread_role_members_with_role_name.csv": "powershell.members",
     "partner_groups/AdminAgents/azuread_group_members_utf16.csv": "powershell.members",
+    f"{HD_FOLDER}/mg_directory_role_member_raw_export.csv": "powershell.members",
     "arm_role_assignments_rest.json": "azure.role_assignments",
     "az_account_list.json": "azure.accounts",
     "az_role_assignments_foreign_owner.json": "azure.role_assignments",

@@ -138,3 +138,13 @@ def test_azuread_group_members_group_from_the_folder_named_by_the_partner_group(
         ("b0000001-0000-4000-8000-000000000001", "5c000000-0000-4000-8000-000000000003", None, 1),
         ("b0000001-0000-4000-8000-000000000001", "9b1e0000-0000-4000-8000-000000000002", None, 1),
     ]
+
+
+def test_raw_get_mgdirectoryrolemember_export_keeps_the_id_and_warns(tmp_path):
+    con, report = load(tmp_path, "role_folders/Helpdesk Administrator", tenant=C)
+    assert rows(
+        con, "directory_role_members", "role_template_id, principal_id, principal_type"
+    ) == [
+        (HD, "6a1f0000-0000-4000-8000-000000000001", "unknown"),
+    ]
+    assert any("'AdditionalProperties'" in w for w in report.warnings)

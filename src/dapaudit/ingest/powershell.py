@@ -37,7 +37,9 @@ NOT_MEMBERS = (
 def _is_ps_members(s: Sniff) -> bool:
     return (
         any(s.has_columns(c) for c in MEMBER_ID)
-        and any(s.has_columns(c) for c in MEMBER_TYPE)
+        # A raw Get-Mg*Member | Export-Csv has no type column, only Id, DeletedDateTime and
+        # the unserialised AdditionalProperties (formats.md 2.1): still a member listing.
+        and any(s.has_columns(c) for c in (*MEMBER_TYPE, "AdditionalProperties"))
         and not any(s.has_columns(c) for c in NOT_MEMBERS)
     )
 
