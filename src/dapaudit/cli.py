@@ -21,7 +21,7 @@ from .findings import load_findings, to_csv, to_json
 from .ingest import ingest as run_ingest
 from .paths import SAMPLE_DATA_DIR
 from .progress import progress_printer
-from .report.service import write_monthly
+from .report.service import write_monthly, write_tenant_reviews
 from .rules import SEVERITIES, all_rules, frameworks, rules_by_id
 from .textout import printable, table
 
@@ -278,19 +278,68 @@ def report() -> None:
     """Write reports: the monthly compliance report, a customer security review."""
 
 
+def report_paper_options(f: Callable) -> Callable:
+    f = click.option("--pdf-limit", "pdf_limit", type=click.IntRange(min=1), default=None,
+                     help="Most findings per rule (and rows per long list) in the PDF; the HTML "
+                          "and findings.csv hold all (default: [report] pdf_max_findings, 25).")(f)
+    return click.option("--paper", type=click.Choice(["a4", "letter"], case_sensitive=False),
+                        default="a4", show_default=True, help="PDF paper size.")(f)
+
+
+def _out_option(f: Callable) -> Callable:
+    return click.option("--out", "out_dir", type=click.Path(file_okay=False),
+                        default="dapaudit-report", show_default=True,
+                        help="Folder to write the report into.")(f)
+
+
 @report.command("monthly")
 @db_option
 @snapshot_option
 @config_option
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="dapaudit-report",
-              show_default=True, help="Folder to write the report into.")
+@_out_option
 @report_format_option
+@report_paper_options
+@click.option("--framework", default=None,
+              help="Narrow the report to the rules mapped to this framework id.")
 @with_example("dapaudit report monthly --snapshot 2026-11 --format html,pdf --out reports/")
-def report_monthly(db_path, snapshot, config_path, out_dir, formats) -> None:
-    """The estate-wide monthly compliance report."""
+def report_monthly(db_path, snapshot, config_path, out_dir, formats, paper, pdf_limit,
+                   framework) -> None:
+    """The estate-wide monthly compliance report (report.html, report.pdf)."""
+    if framework is not None and framework not in frameworks():
+        raise InputError(f"unknown framework {framework!r}; known: {', '.join(frameworks())}")
     config = load_config(config_path)
     with dbmod.opened(db_path, read_only=True) as con:
-        written = write_monthly(con, resolve_snapshot(con, snapshot), Path(out_dir), formats, config)
+        written = write_monthly(con, resolve_snapshot(con, snapshot), Path(out_dir), formats,
+                                config, paper=paper.lower(), framework=framework,
+                                max_pdf_findings=pdf_limit)
+    for path in written:
+        click.echo(f"Wrote {path}")
+
+
+@report.command("tenant")
+@click.argument("tenant", required=False)
+@db_option
+@snapshot_option
+@config_option
+@_out_option
+@report_format_option
+@report_paper_options
+@click.option("--all-tenants", is_flag=True, help="Write one review per customer tenant.")
+@with_example("dapaudit report tenant contoso.onmicrosoft.com --format html,pdf --out reviews/")
+def report_tenant(tenant, db_path, snapshot, config_path, out_dir, formats, paper, pdf_limit,
+                  all_tenants) -> None:
+    """A customer security review for one customer tenant (id or domain), or for each one.
+
+    The review holds nothing about any other customer: hand it to the customer as it is.
+    """
+    if (tenant is None) == (not all_tenants):
+        raise InputError("give one TENANT (id or domain) or --all-tenants")
+    config = load_config(config_path)
+    with dbmod.opened(db_path, read_only=True) as con:
+        written = write_tenant_reviews(
+            con, resolve_snapshot(con, snapshot), None if all_tenants else [tenant],
+            Path(out_dir), formats, config, paper=paper.lower(), max_pdf_findings=pdf_limit,
+        )
     for path in written:
         click.echo(f"Wrote {path}")
 

@@ -1,16 +1,245 @@
-"""The monthly report's model: plain dataclasses built from the database; templates only display."""
+"""The report models: typed dataclasses built from the database; templates only display them.
+
+`build_monthly` gives the estate-wide compliance report, `build_tenant_review` the security
+review of one customer. The review reads only rows WHERE customer/tenant = that customer (and
+the partner-side rows of that customer's own partners), so it cannot show another customer.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from functools import cache
 from typing import Any
 
 import duckdb
 
 from .. import __version__
+from ..errors import DapauditError
 from ..findings import load_findings
-from ..rules import SEVERITIES, Rule, rules_by_id
+from ..paths import PACKAGE_DIR
+from ..rules import SEVERITIES, Rule, frameworks, rules_by_id
+
+# The exports without which a customer cannot be fully assessed (COVERAGE-GAP reads the same).
+REQUIRED_CUSTOMER_DATASETS = ("directory_role_members", "azure_role_assignments")
+DATASET_LABELS = {
+    "directory_role_members": "directory role listing",
+    "azure_role_assignments": "Azure role assignments",
+    "azure_subscriptions": "Azure subscriptions",
+    "partner_relationships": "partner relationships",
+    "gdap_relationships": "GDAP relationships",
+    "dap_monitoring": "DAP monitoring",
+    "tenants": "tenant list",
+}
+PATH_LABELS = {
+    "listed_own": "listed: the tenant's own principal",
+    "listed_partner": "listed: partner group or user (GDAP)",
+    "listed_foreign": "listed: principal of a tenant with no known partner relationship",
+    "implicit_dap": "implicit through DAP (not in the role listing)",
+    "gdap_unlisted": "GDAP access assignment (not in the exported role listing)",
+}
+
+
+@cache
+def _sql(name: str) -> str:
+    return (PACKAGE_DIR / "report" / "sql" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------ shared pieces
+
+
+@dataclass
+class Branding:
+    """Who the report is from: shown in the header of every report."""
+
+    title: str  # report title (the tenant review adds the customer's name)
+    organisation: str  # organisation issuing the report; may be empty
+    logo_data_uri: str | None = None  # the configured logo as a data: URI, embedded in HTML
+
+
+@dataclass
+class ReportView:
+    """How one rendering shows the model: the same template serves screen and paper."""
+
+    medium: str = "html"  # "html" (full lists) or "pdf" (lists cut at `limit`)
+    paper: str = "A4"  # CSS page size for print: "A4" or "letter"
+    limit: int | None = None  # most rows per long list in the PDF; None shows everything
+
+    @property
+    def full(self) -> bool:
+        return self.limit is None
+
+
+@dataclass
+class Bar:
+    """One bar of a horizontal bar chart; `fraction` is value / largest value (0..1)."""
+
+    label: str
+    value: int
+    fraction: float
+    css: str = ""  # severity or change name, for the fill colour
+    href: str | None = None  # anchor the label links to
+
+
+@dataclass
+class BarChart:
+    """A horizontal bar chart drawn as inline SVG by the template."""
+
+    title: str
+    bars: list[Bar]
+
+    @property
+    def height(self) -> int:
+        return 24 * len(self.bars) + 8
+
+
+def bar_chart(title: str, items: list[tuple[str, int, str, str | None]]) -> BarChart:
+    top = max((v for _, v, _, _ in items), default=0) or 1
+    return BarChart(title, [Bar(label, v, v / top, css, href) for label, v, css, href in items])
+
+
+@dataclass
+class ControlRef:
+    """A compliance control a rule supports."""
+
+    framework_id: str
+    framework_name: str
+    control_id: str
+    title: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.framework_id}:{self.control_id}"
+
+
+def control_refs(keys: tuple[str, ...] | list[str]) -> list[ControlRef]:
+    fw = frameworks()
+    out = []
+    for key in keys:
+        fid, _, cid = key.partition(":")
+        f = fw.get(fid)
+        out.append(ControlRef(fid, f.name if f else fid, cid, f.controls.get(cid, "") if f else ""))
+    return out
+
+
+@dataclass
+class EvidenceRef:
+    """A source row that proves a finding."""
+
+    file: str
+    record: int | str
+
+
+def evidence_refs(evidence: Any) -> list[EvidenceRef]:
+    """Every (file, record) pair anywhere in a finding's evidence object, in order, once."""
+    found: list[EvidenceRef] = []
+    seen: set[tuple[str, str]] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "file" in node and "record" in node:
+                key = (str(node["file"]), str(node["record"]))
+                if key not in seen:
+                    seen.add(key)
+                    found.append(EvidenceRef(str(node["file"]), node["record"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(evidence)
+    return found
+
+
+@dataclass
+class FindingRow:
+    """One finding as the reports show it."""
+
+    rule_id: str
+    severity: str
+    status: str  # open or suppressed
+    customer_tenant_id: str | None
+    customer_name: str  # display name, else domain, else id
+    partner_tenant_id: str | None
+    partner_name: str  # display name, else id; "" when the finding names no partner
+    subject: str
+    title: str
+    first_seen: str
+    fingerprint: str
+    controls: list[str]
+    suppression_reason: str = ""
+    suppression_owner: str = ""
+    suppression_expires: str = ""
+    evidence: list[EvidenceRef] = field(default_factory=list)
+
+
+def _finding_rows(items: list[dict[str, Any]], names: dict[str, str]) -> list[FindingRow]:
+    rows = []
+    for f in items:
+        sup = f["suppression"] or {}
+        cust = f["customer_tenant_id"]
+        part = f["partner_tenant_id"]
+        rows.append(
+            FindingRow(
+                rule_id=f["rule_id"],
+                severity=f["severity"],
+                status=f["status"],
+                customer_tenant_id=cust,
+                customer_name=names.get(cust or "", cust or ""),
+                partner_tenant_id=part,
+                partner_name=names.get(part or "", part or ""),
+                subject=f["subject"],
+                title=f["title"],
+                first_seen=f["first_seen"],
+                fingerprint=f["fingerprint"],
+                controls=f["controls"],
+                suppression_reason=sup.get("reason") or "",
+                suppression_owner=sup.get("owner") or "",
+                suppression_expires=str(sup.get("expires") or ""),
+                evidence=evidence_refs(f["evidence"]),
+            )
+        )
+    return rows
+
+
+@dataclass
+class RuleSection:
+    """One rule: why it matters, numbered remediation steps, controls, its findings."""
+
+    rule: Rule
+    controls: list[ControlRef]
+    findings: list[FindingRow]  # open findings, sorted by customer name, partner, subject
+
+    @property
+    def anchor(self) -> str:
+        return f"rule-{self.rule.id}"
+
+
+def _rule_sections(open_rows: list[FindingRow]) -> list[RuleSection]:
+    rules = rules_by_id()
+    by_rule: dict[str, list[FindingRow]] = {}
+    for row in open_rows:
+        by_rule.setdefault(row.rule_id, []).append(row)
+    sections = []
+    for rule_id, rows in by_rule.items():
+        rule = rules[rule_id]
+        rows.sort(key=lambda r: (r.customer_name.lower(), r.customer_tenant_id or "",
+                                 r.partner_name.lower(), r.subject))
+        sections.append(RuleSection(rule, control_refs(rule.controls), rows))
+    sections.sort(key=lambda s: (SEVERITIES.index(s.rule.severity), s.rule.id))
+    return sections
+
+
+def _as_of(con: duckdb.DuckDBPyConnection, snapshot: str) -> date:
+    return con.execute("SELECT as_of FROM snapshots WHERE snapshot = ?", [snapshot]).fetchone()[0]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# ------------------------------------------------------------------ monthly report
 
 
 @dataclass
@@ -24,53 +253,276 @@ class ManifestEntry:
 
 
 @dataclass
-class RuleSection:
-    """One rule's findings with its rationale and remediation."""
+class CoverageGap:
+    """A customer tenant with a required export missing."""
 
-    rule: Rule
-    findings: list[dict[str, Any]]
+    tenant_id: str
+    name: str
+    domain: str
+    missing: list[str]  # human labels of the missing exports
+
+
+@dataclass
+class CustomerRow:
+    """One customer in the per-customer table: open findings by severity."""
+
+    tenant_id: str
+    name: str
+    domain: str
+    counts: list[int]  # open findings per severity, in SEVERITIES order
+    total: int
+    suppressed: int
+    missing: list[str]  # missing export labels
+
+    @property
+    def anchor(self) -> str:
+        return f"customer-{self.tenant_id}"
+
+
+@dataclass
+class CustomerFindings:
+    """One customer's open findings, for the findings-by-customer section (HTML)."""
+
+    customer: CustomerRow
+    findings: list[FindingRow]
+
+
+@dataclass
+class Changes:
+    """The change since the previous analysed snapshot (views finding_changes/snapshot_deltas)."""
+
+    previous_snapshot: str | None  # None: this is the first analysed snapshot
+    new: int
+    still_open: int
+    resolved: int
+    resolved_findings: list[FindingRow]  # findings of the previous snapshot no longer present
+    chart: BarChart
+
+
+@dataclass
+class ControlRow:
+    """One control of a framework, the rules that support it and its open findings."""
+
+    control_id: str
+    title: str
+    rules: list[str]  # rule ids mapped to this control
+    open_findings: int
+    findings: list[FindingRow]  # the open findings of those rules
+
+
+@dataclass
+class FrameworkSection:
+    """A compliance framework: every control with its rules and open findings."""
+
+    id: str
+    name: str
+    url: str
+    controls: list[ControlRow]
+
+    @property
+    def anchor(self) -> str:
+        return f"framework-{self.id}"
 
 
 @dataclass
 class MonthlyReport:
     """Everything the monthly template shows."""
 
-    title: str
-    organisation: str
+    branding: Branding
     snapshot: str
     as_of: date
     generated_at: str
     tool_version: str
+    framework: str | None  # the framework the report is narrowed to, or None
     customers_assessed: int
+    customers_fully_covered: int
     partners_seen: int
+    coverage_gaps: list[CoverageGap]
+    total_open: int
     severity_counts: list[tuple[str, int]]  # open findings, every severity in order
     rule_counts: list[tuple[str, int]]  # open findings by rule, rules with findings
+    severity_chart: BarChart
+    rule_chart: BarChart
+    changes: Changes
     sections: list[RuleSection]
-    suppressed: list[dict[str, Any]]
+    customers: list[CustomerRow]  # sorted by open findings (worst first), then name
+    by_customer: list[CustomerFindings]  # customers with open findings, sorted by name
+    frameworks: list[FrameworkSection]
+    suppressed: list[FindingRow]
     manifest: list[ManifestEntry]
-    total_open: int
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return self.branding.title
+
+    @property
+    def organisation(self) -> str:
+        return self.branding.organisation
+
+
+def _tenant_names(con: duckdb.DuckDBPyConnection, snapshot: str) -> dict[str, str]:
+    return dict(
+        con.execute(
+            """SELECT tenant_id, coalesce(display_name, default_domain, tenant_id)
+               FROM tenant_directory WHERE snapshot = ? ORDER BY tenant_id""",
+            [snapshot],
+        ).fetchall()
+    )
+
+
+def _customers(con: duckdb.DuckDBPyConnection, snapshot: str) -> list[tuple]:
+    """Customer tenants in scope with their missing exports, sorted by name."""
+    return con.execute(
+        """WITH customers AS (
+               SELECT tenant_id FROM tenant_directory
+               WHERE snapshot = $snapshot AND tenant_type = 'customer'
+               UNION
+               SELECT customer_tenant_id FROM partner_access WHERE snapshot = $snapshot
+               UNION
+               SELECT customer_tenant_id FROM findings
+               WHERE snapshot = $snapshot AND customer_tenant_id IS NOT NULL
+           ),
+           covered AS (
+               SELECT DISTINCT tenant_id, dataset FROM export_coverage WHERE snapshot = $snapshot
+           ),
+           required AS (SELECT unnest($required::VARCHAR[]) AS dataset),
+           gaps AS (
+               SELECT c.tenant_id,
+                      coalesce(list(r.dataset ORDER BY r.dataset)
+                               FILTER (WHERE v.tenant_id IS NULL), []) AS missing
+               FROM customers c
+               CROSS JOIN required r
+               LEFT JOIN covered v ON v.tenant_id = c.tenant_id AND v.dataset = r.dataset
+               GROUP BY c.tenant_id
+           )
+           SELECT g.tenant_id,
+                  coalesce(d.display_name, d.default_domain, g.tenant_id) AS name,
+                  coalesce(d.default_domain, '') AS domain,
+                  g.missing
+           FROM gaps g
+           LEFT JOIN tenant_directory d ON d.snapshot = $snapshot AND d.tenant_id = g.tenant_id
+           ORDER BY lower(name), g.tenant_id""",
+        {"snapshot": snapshot, "required": list(REQUIRED_CUSTOMER_DATASETS)},
+    ).fetchall()
+
+
+def _changes(
+    con: duckdb.DuckDBPyConnection, snapshot: str, names: dict[str, str], rule_ids: set[str] | None
+) -> Changes:
+    rows = con.execute(
+        """SELECT previous_snapshot, change, rule_id, severity, customer_tenant_id,
+                  partner_tenant_id, subject, title, fingerprint
+           FROM finding_changes WHERE snapshot = ?
+           ORDER BY change, rule_id, customer_tenant_id, partner_tenant_id, subject, fingerprint""",
+        [snapshot],
+    ).fetchall()
+    if rule_ids is not None:
+        rows = [r for r in rows if r[2] in rule_ids]
+    previous = next((r[0] for r in rows), None)
+    if previous is None:
+        previous = con.execute(
+            "SELECT any_value(previous_snapshot) FROM finding_changes WHERE snapshot = ?",
+            [snapshot],
+        ).fetchone()[0]
+    counts = {c: sum(1 for r in rows if r[1] == c) for c in ("new", "still_open", "resolved")}
+    resolved = [
+        FindingRow(
+            rule_id=r[2], severity=r[3], status="resolved", customer_tenant_id=r[4],
+            customer_name=names.get(r[4] or "", r[4] or ""), partner_tenant_id=r[5],
+            partner_name=names.get(r[5] or "", r[5] or ""), subject=r[6], title=r[7],
+            first_seen="", fingerprint=r[8], controls=[],
+        )
+        for r in rows
+        if r[1] == "resolved"
+    ]
+    chart = bar_chart(
+        "Change since " + (previous or "the previous snapshot"),
+        [("new", counts["new"], "new", None), ("still open", counts["still_open"], "still", None),
+         ("resolved", counts["resolved"], "resolved", "#resolved" if resolved else None)],
+    )
+    return Changes(previous, counts["new"], counts["still_open"], counts["resolved"], resolved,
+                   chart)
+
+
+def _framework_sections(
+    sections: list[RuleSection], only: str | None
+) -> list[FrameworkSection]:
+    rules = {r.id: r for r in rules_by_id().values()}
+    open_by_rule = {s.rule.id: s.findings for s in sections}
+    out = []
+    for fid, fw in frameworks().items():
+        if only is not None and fid != only:
+            continue
+        controls = []
+        for cid, title in fw.controls.items():
+            mapped = sorted(r.id for r in rules.values() if f"{fid}:{cid}" in r.controls)
+            found = [f for rid in mapped for f in open_by_rule.get(rid, [])]
+            controls.append(ControlRow(cid, title, mapped, len(found), found))
+        out.append(FrameworkSection(fid, fw.name, fw.url, controls))
+    return out
 
 
 def build_monthly(
-    con: duckdb.DuckDBPyConnection, snapshot: str, *, title: str, organisation: str
+    con: duckdb.DuckDBPyConnection,
+    snapshot: str,
+    *,
+    branding: Branding | None = None,
+    framework: str | None = None,
+    title: str | None = None,
+    organisation: str | None = None,
 ) -> MonthlyReport:
-    as_of = con.execute("SELECT as_of FROM snapshots WHERE snapshot = ?", [snapshot]).fetchone()[0]
-    findings = load_findings(con, snapshot)
-    open_ = [f for f in findings if f["status"] == "open"]
-    rules = rules_by_id()
-    sections = []
-    for rule_id in sorted({f["rule_id"] for f in open_}):
-        sections.append(
-            RuleSection(rules[rule_id], [f for f in open_ if f["rule_id"] == rule_id])
+    """The monthly report of `snapshot`; `framework` narrows it to rules mapped to one framework."""
+    if branding is None:
+        branding = Branding(title or "Partner access compliance report", organisation or "")
+    if framework is not None and framework not in frameworks():
+        raise DapauditError(
+            f"unknown framework {framework!r}; known: {', '.join(frameworks())}"
         )
-    sections.sort(key=lambda s: (SEVERITIES.index(s.rule.severity), s.rule.id))
-    customers, partners = con.execute(
-        """SELECT count(DISTINCT tenant_id) FILTER (WHERE tenant_type = 'customer'),
-                  count(DISTINCT tenant_id) FILTER (WHERE tenant_type = 'partner')
-           FROM tenant_directory WHERE snapshot = ?""",
-        [snapshot],
-    ).fetchone()
+    names = _tenant_names(con, snapshot)
+    rows = _finding_rows(load_findings(con, snapshot, framework=framework), names)
+    open_rows = [f for f in rows if f.status == "open"]
+    sections = _rule_sections(open_rows)
+    rule_ids = None
+    if framework is not None:
+        rule_ids = {r.id for r in rules_by_id().values()
+                    if any(c.startswith(framework + ":") for c in r.controls)}
+
+    customer_rows = []
+    per_customer: dict[str, list[FindingRow]] = {}
+    for f in open_rows:
+        per_customer.setdefault(f.customer_tenant_id or "", []).append(f)
+    suppressed_by: dict[str, int] = {}
+    for f in rows:
+        if f.status == "suppressed":
+            suppressed_by[f.customer_tenant_id or ""] = suppressed_by.get(f.customer_tenant_id or "", 0) + 1
+    gaps = []
+    for tenant_id, name, domain, missing in _customers(con, snapshot):
+        labels = [DATASET_LABELS.get(m, m) for m in missing]
+        mine = per_customer.get(tenant_id, [])
+        counts = [sum(1 for f in mine if f.severity == s) for s in SEVERITIES]
+        customer_rows.append(CustomerRow(tenant_id, name, domain, counts, len(mine),
+                                         suppressed_by.get(tenant_id, 0), labels))
+        if labels:
+            gaps.append(CoverageGap(tenant_id, name, domain, labels))
+    by_name = list(customer_rows)
+    customer_rows.sort(key=lambda c: ([-n for n in c.counts], c.name.lower(), c.tenant_id))
+    by_customer = []
+    for c in by_name:
+        mine = per_customer.get(c.tenant_id)
+        if mine:
+            mine.sort(key=lambda f: (SEVERITIES.index(f.severity), f.rule_id, f.partner_name,
+                                     f.subject))
+            by_customer.append(CustomerFindings(c, mine))
+
+    severity_counts = [(s, sum(1 for f in open_rows if f.severity == s)) for s in SEVERITIES]
+    rule_counts = [(s.rule.id, len(s.findings)) for s in sections]
+    partners = con.execute(
+        """SELECT count(DISTINCT tenant_id) FROM (
+               SELECT tenant_id FROM tenant_directory
+               WHERE snapshot = $s AND tenant_type = 'partner'
+               UNION SELECT partner_tenant_id FROM partner_access WHERE snapshot = $s)""",
+        {"s": snapshot},
+    ).fetchone()[0]
     manifest = [
         ManifestEntry(*row)
         for row in con.execute(
@@ -80,18 +532,377 @@ def build_monthly(
         ).fetchall()
     ]
     return MonthlyReport(
-        title=title,
-        organisation=organisation,
+        branding=branding,
         snapshot=snapshot,
-        as_of=as_of,
-        generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        as_of=_as_of(con, snapshot),
+        generated_at=_now(),
         tool_version=__version__,
-        customers_assessed=customers,
+        framework=framework,
+        customers_assessed=len(customer_rows),
+        customers_fully_covered=len(customer_rows) - len(gaps),
         partners_seen=partners,
-        severity_counts=[(s, sum(1 for f in open_ if f["severity"] == s)) for s in SEVERITIES],
-        rule_counts=[(s.rule.id, len(s.findings)) for s in sections],
+        coverage_gaps=gaps,
+        total_open=len(open_rows),
+        severity_counts=severity_counts,
+        rule_counts=rule_counts,
+        severity_chart=bar_chart("Open findings by severity",
+                                 [(s, n, s, None) for s, n in severity_counts]),
+        rule_chart=bar_chart("Open findings by rule",
+                             [(s.rule.id, len(s.findings), s.rule.severity, "#" + s.anchor)
+                              for s in sections]),
+        changes=_changes(con, snapshot, names, rule_ids),
         sections=sections,
-        suppressed=[f for f in findings if f["status"] == "suppressed"],
+        customers=customer_rows,
+        by_customer=by_customer,
+        frameworks=_framework_sections(sections, framework),
+        suppressed=[f for f in rows if f.status == "suppressed"],
         manifest=manifest,
-        total_open=len(open_),
+    )
+
+
+# ------------------------------------------------------------------ customer security review
+
+
+@dataclass
+class PartnerUser:
+    """A member of a partner group: a partner user who acts in the customer tenant."""
+
+    member_id: str
+    display_name: str
+    upn: str
+    member_type: str
+
+
+@dataclass
+class AccessGrant:
+    """One holder of one directory role in the customer tenant, and how it holds it."""
+
+    role_template_id: str
+    role_name: str
+    is_global_admin: bool
+    is_privileged: bool
+    path: str  # listed_own, listed_partner, listed_foreign, implicit_dap, gdap_unlisted
+    path_label: str
+    holder_id: str | None  # None when the partner's agent group was not exported
+    holder_type: str
+    holder_name: str
+    holder_upn: str
+    partner_tenant_id: str | None
+    relationship_id: str | None  # the GDAP relationship whose access assignment grants it
+    relationship_name: str
+    members_known: bool  # the partner side (group members) was exported
+    members: list[PartnerUser]
+    partner_name: str = ""  # the partner's name, or the foreign tenant id
+    partner_anchor: str | None = None  # the partner's section in the review, if it has one
+
+    @property
+    def implicit(self) -> bool:
+        return self.path == "implicit_dap"
+
+
+@dataclass
+class GdapRelationship:
+    """A GDAP relationship between a partner and this customer."""
+
+    relationship_id: str
+    display_name: str
+    status: str
+    is_active: bool
+    is_mlt: bool
+    end_at: str
+    roles: list[str]  # role names it grants
+
+
+@dataclass
+class AzureRole:
+    """A partner-held (or foreign) Azure role assignment on a scope of the customer."""
+
+    scope: str
+    role_name: str
+    privileged: bool
+    principal_id: str
+    principal_type: str
+    principal_name: str
+    partner_tenant_id: str | None  # None: cannot be tied to a known partner
+    partner_name: str
+    matched_by: str
+
+
+@dataclass
+class Subscription:
+    """An Azure subscription of the customer with the roles partners hold on it."""
+
+    subscription_id: str
+    display_name: str
+    state: str
+    partner_roles: list[AzureRole]
+
+
+@dataclass
+class PartnerSection:
+    """One partner with access: relationship, DAP, GDAP and what it can effectively do."""
+
+    partner_tenant_id: str
+    name: str
+    domain: str
+    relationship_types: list[str]
+    dap_enabled: bool
+    dap_granted_on: str
+    dap_removed_on: str
+    relationship_ended_on: str
+    active_gdap_relationships: int
+    gdap: list[GdapRelationship]
+    grants: list[AccessGrant]  # effective directory access, Global Administrator first
+    azure_roles: list[AzureRole]
+    partner_users: int  # distinct partner users behind its grants (where exported)
+
+    @property
+    def anchor(self) -> str:
+        return f"partner-{self.partner_tenant_id}"
+
+
+@dataclass
+class CoverageItem:
+    """One export for this customer: present or missing."""
+
+    dataset: str
+    label: str
+    present: bool
+    required: bool
+    files: list[str]
+
+
+@dataclass
+class TenantReview:
+    """Everything the customer security review shows: about ONE customer tenant only."""
+
+    branding: Branding
+    snapshot: str
+    as_of: date
+    generated_at: str
+    tool_version: str
+    tenant_id: str
+    name: str
+    domain: str
+    partners: list[PartnerSection]
+    global_admins: list[AccessGrant]  # every path to Global Administrator
+    effective_global_admins: int  # distinct people/principals behind global_admins
+    own_grants: list[AccessGrant]  # the tenant's own listed principals, all roles
+    foreign_grants: list[AccessGrant]  # principals of tenants that are not known partners
+    subscriptions: list[Subscription]
+    unattributed_azure_roles: list[AzureRole]  # foreign principals tied to no known partner
+    findings: list[FindingRow]  # open, worst first
+    suppressed: list[FindingRow]
+    rules: dict[str, RuleSection]  # rule id -> rationale and remediation for its findings
+    coverage: list[CoverageItem]
+
+    @property
+    def title(self) -> str:
+        return self.branding.title
+
+    @property
+    def organisation(self) -> str:
+        return self.branding.organisation
+
+
+def customer_tenants(con: duckdb.DuckDBPyConnection, snapshot: str) -> list[tuple[str, str, str]]:
+    """(tenant id, name, domain) of every customer tenant in scope, sorted by name."""
+    return [(t, n, d) for t, n, d, _ in _customers(con, snapshot)]
+
+
+def resolve_customer(con: duckdb.DuckDBPyConnection, snapshot: str, text: str) -> str:
+    """The customer tenant id named by `text`: its id or its domain, case-insensitively."""
+    wanted = text.strip().lower()
+    for tenant_id, _, domain in customer_tenants(con, snapshot):
+        if wanted in (tenant_id.lower(), domain.lower()):
+            return tenant_id
+    raise DapauditError(
+        f"no customer tenant {text!r} in snapshot {snapshot} (give its tenant id or domain)"
+    )
+
+
+def _str(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def build_tenant_review(
+    con: duckdb.DuckDBPyConnection, snapshot: str, tenant_id: str, *, branding: Branding
+) -> TenantReview:
+    """The security review of one customer. Every query is filtered on `tenant_id`."""
+    params = {"snapshot": snapshot, "tenant": tenant_id}
+    me = con.execute(
+        """SELECT coalesce(display_name, default_domain, tenant_id), coalesce(default_domain, '')
+           FROM tenant_directory WHERE snapshot = $snapshot AND tenant_id = $tenant""",
+        params,
+    ).fetchone() or (tenant_id, "")
+
+    grants = [
+        AccessGrant(
+            role_template_id=r[0], role_name=r[1], is_global_admin=r[2], is_privileged=r[3],
+            path=r[4], path_label=PATH_LABELS[r[4]], holder_id=r[5], holder_type=_str(r[6]),
+            holder_name=_str(r[7]), holder_upn=_str(r[8]), partner_tenant_id=r[9],
+            relationship_id=r[10], relationship_name=_str(r[11]), members_known=r[12],
+            members=[PartnerUser(m["member_id"], _str(m["display_name"]), _str(m["upn"]),
+                                 _str(m["member_type"])) for m in r[13]],
+        )
+        for r in con.execute(_sql("tenant_access"), params).fetchall()
+    ]
+
+    partner_rows = con.execute(
+        """SELECT p.partner_tenant_id,
+                  coalesce(p.partner_name, d.display_name, p.partner_tenant_id),
+                  coalesce(d.default_domain, ''),
+                  p.dap_enabled, p.dap_removed_on, p.relationship_ended_on,
+                  p.active_gdap_relationships,
+                  (SELECT list(DISTINCT r.relationship_type ORDER BY r.relationship_type)
+                   FROM partner_relationships r
+                   WHERE r.snapshot = p.snapshot AND r.customer_tenant_id = p.customer_tenant_id
+                     AND r.partner_tenant_id = p.partner_tenant_id),
+                  (SELECT max(r.dap_granted_on) FROM partner_relationships r
+                   WHERE r.snapshot = p.snapshot AND r.customer_tenant_id = p.customer_tenant_id
+                     AND r.partner_tenant_id = p.partner_tenant_id)
+           FROM partner_access p
+           LEFT JOIN tenant_directory d
+                  ON d.snapshot = p.snapshot AND d.tenant_id = p.partner_tenant_id
+           WHERE p.snapshot = $snapshot AND p.customer_tenant_id = $tenant
+           ORDER BY lower(coalesce(p.partner_name, d.display_name, p.partner_tenant_id)),
+                    p.partner_tenant_id""",
+        params,
+    ).fetchall()
+    partner_names = {r[0]: r[1] for r in partner_rows}
+    for g in grants:
+        if g.partner_tenant_id in partner_names:
+            g.partner_name = partner_names[g.partner_tenant_id]
+            g.partner_anchor = f"partner-{g.partner_tenant_id}"
+        else:
+            g.partner_name = g.partner_tenant_id or ""
+
+    gdap: dict[str, list[GdapRelationship]] = {}
+    for r in con.execute(
+        """SELECT g.partner_tenant_id, g.relationship_id, coalesce(g.display_name, ''), g.status,
+                  g.is_active, g.is_mlt, coalesce(strftime(g.end_at, '%Y-%m-%d'), ''),
+                  coalesce((SELECT list(coalesce(d.display_name, x.role_template_id)
+                                        ORDER BY coalesce(d.display_name, x.role_template_id))
+                            FROM gdap_relationship_roles x
+                            LEFT JOIN ref_directory_roles d USING (role_template_id)
+                            WHERE x.snapshot = g.snapshot
+                              AND x.relationship_id = g.relationship_id), [])
+           FROM gdap_relationship_state g
+           WHERE g.snapshot = $snapshot AND g.customer_tenant_id = $tenant
+           ORDER BY g.partner_tenant_id, g.is_active DESC, g.relationship_id""",
+        params,
+    ).fetchall():
+        gdap.setdefault(r[0], []).append(GdapRelationship(*r[1:7], roles=list(r[7])))
+
+    azure = [
+        AzureRole(
+            scope=r[1], role_name=_str(r[2]), privileged=r[3], principal_id=r[4],
+            principal_type=r[5], principal_name=_str(r[6]), partner_tenant_id=r[7],
+            partner_name=partner_names.get(r[7] or "", _str(r[7])), matched_by=_str(r[8]),
+        )
+        for r in con.execute(
+            """SELECT a.subscription_id, a.scope, a.role_name, a.is_privileged_role,
+                      a.principal_id, a.principal_type, a.principal_display_name,
+                      a.partner_tenant_id, a.matched_by
+               FROM azure_assignment_partners a
+               WHERE a.snapshot = $snapshot AND a.tenant_id = $tenant AND a.is_foreign
+               ORDER BY a.scope, a.role_name, a.principal_id""",
+            params,
+        ).fetchall()
+    ]
+    scope_sub = {
+        r[1]: r[0]
+        for r in con.execute(
+            """SELECT subscription_id, scope FROM azure_role_assignments
+               WHERE snapshot = $snapshot AND tenant_id = $tenant ORDER BY scope""",
+            params,
+        ).fetchall()
+    }
+    subscriptions = [
+        Subscription(r[0], _str(r[1]) or r[0], _str(r[2]),
+                     [a for a in azure if scope_sub.get(a.scope) == r[0]])
+        for r in con.execute(
+            """SELECT DISTINCT subscription_id, display_name, state FROM azure_subscriptions
+               WHERE snapshot = $snapshot AND tenant_id = $tenant
+               ORDER BY lower(display_name), subscription_id""",
+            params,
+        ).fetchall()
+    ]
+
+    partners = []
+    for pid, name, domain, dap, removed, ended, active_gdap, types, granted in partner_rows:
+        mine = [g for g in grants if g.partner_tenant_id == pid]
+        users = {m.member_id for g in mine for m in g.members if m.member_type == "user"}
+        partners.append(
+            PartnerSection(
+                partner_tenant_id=pid, name=name, domain=domain,
+                relationship_types=list(types or []), dap_enabled=dap,
+                dap_granted_on=_str(granted), dap_removed_on=_str(removed),
+                relationship_ended_on=_str(ended), active_gdap_relationships=active_gdap,
+                gdap=gdap.get(pid, []), grants=mine,
+                azure_roles=[a for a in azure if a.partner_tenant_id == pid],
+                partner_users=len(users),
+            )
+        )
+
+    global_admins = [g for g in grants if g.is_global_admin]
+    people: set[str] = set()
+    for g in global_admins:
+        if g.members_known and g.path != "listed_own":
+            people |= {f"m:{m.member_id}" for m in g.members if m.member_type != "group"}
+        else:
+            people.add(f"h:{g.holder_id or g.partner_tenant_id}:{g.path}")
+
+    names = {tenant_id: me[0], **partner_names}
+    rows = _finding_rows(load_findings(con, snapshot, tenant=tenant_id), names)
+    open_rows = [f for f in rows if f.status == "open"]
+    open_rows.sort(key=lambda f: (SEVERITIES.index(f.severity), f.rule_id, f.partner_name,
+                                  f.subject))
+    rules = rules_by_id()
+    rule_sections = {
+        rid: RuleSection(rules[rid], control_refs(rules[rid].controls),
+                         [f for f in open_rows if f.rule_id == rid])
+        for rid in sorted({f.rule_id for f in rows})
+    }
+
+    present = dict(
+        con.execute(
+            """SELECT c.dataset, list(DISTINCT s.path ORDER BY s.path)
+               FROM export_coverage c
+               JOIN source_files s
+                 ON s.snapshot = c.snapshot AND s.source_file_id = c.source_file_id
+               WHERE c.snapshot = $snapshot AND c.tenant_id = $tenant
+               GROUP BY c.dataset ORDER BY c.dataset""",
+            params,
+        ).fetchall()
+    )
+    datasets = list(REQUIRED_CUSTOMER_DATASETS) + sorted(
+        d for d in present if d not in REQUIRED_CUSTOMER_DATASETS
+    )
+    coverage = [
+        CoverageItem(d, DATASET_LABELS.get(d, d), d in present,
+                     d in REQUIRED_CUSTOMER_DATASETS, list(present.get(d, [])))
+        for d in datasets
+    ]
+
+    return TenantReview(
+        branding=branding,
+        snapshot=snapshot,
+        as_of=_as_of(con, snapshot),
+        generated_at=_now(),
+        tool_version=__version__,
+        tenant_id=tenant_id,
+        name=me[0],
+        domain=me[1],
+        partners=partners,
+        global_admins=global_admins,
+        effective_global_admins=len(people),
+        own_grants=[g for g in grants if g.path == "listed_own"],
+        foreign_grants=[g for g in grants if g.path == "listed_foreign"],
+        subscriptions=subscriptions,
+        unattributed_azure_roles=[a for a in azure if a.partner_tenant_id is None],
+        findings=open_rows,
+        suppressed=[f for f in rows if f.status == "suppressed"],
+        rules=rule_sections,
+        coverage=coverage,
     )

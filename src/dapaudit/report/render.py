@@ -1,17 +1,24 @@
-"""Render report models to HTML (Jinja2, autoescaped) and PDF (WeasyPrint, no network)."""
+"""Render report models to HTML (Jinja2, autoescaped) and PDF (WeasyPrint, no network).
+
+There is one Jinja2 environment: autoescape on for every template and string, StrictUndefined so
+a misspelt variable is an error. The PDF is the same HTML rendered with the print stylesheet.
+"""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlparse
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from ..errors import DapauditError
 from ..paths import TEMPLATES_DIR
 
 
+@cache
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
@@ -21,8 +28,17 @@ def environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.globals["inline_css"] = lambda name: (TEMPLATES_DIR / name).read_text(encoding="utf-8")
+    env.globals["inline_css"] = inline_css
     return env
+
+
+def inline_css(name: str) -> Markup:
+    """A stylesheet of report_templates/, inlined verbatim: <style> is raw text, so escaping its
+    quotes would break it. Only our own files pass here, never data."""
+    path = (TEMPLATES_DIR / name).resolve()
+    if not path.is_relative_to(TEMPLATES_DIR.resolve()) or path.suffix != ".css":
+        raise ValueError(f"not a report stylesheet: {name!r}")
+    return Markup(path.read_text(encoding="utf-8"))
 
 
 def render_html(template: str, **context: Any) -> str:
@@ -33,9 +49,10 @@ def _allowed(url: str, allowed_files: list[Path]) -> bool:
     """Only data: URLs, files under report_templates/ and the files named (a configured logo)."""
     if url.startswith("data:"):
         return True
-    if not url.startswith("file://"):
+    parsed = urlparse(url)
+    if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
         return False
-    target = Path(unquote(url[len("file://") :].split("?")[0])).resolve()
+    target = Path(unquote(parsed.path)).resolve()
     allowed = {p.resolve() for p in allowed_files}
     return target in allowed or target.is_relative_to(TEMPLATES_DIR.resolve())
 

@@ -1,15 +1,92 @@
-"""Write reports and findings files into an output folder."""
+"""Write reports and findings files into an output folder: branding, file names, formats."""
 
 from __future__ import annotations
 
+import base64
+import re
+import unicodedata
 from pathlib import Path
 
 import duckdb
 
 from ..config import Config
+from ..errors import DapauditError
 from ..findings import load_findings, to_csv, to_json
-from .model import build_monthly
+from .model import (
+    Branding,
+    ReportView,
+    build_monthly,
+    build_tenant_review,
+    customer_tenants,
+    resolve_customer,
+)
 from .render import render_html, write_pdf
+
+PAPERS = {"a4": "A4", "letter": "letter"}
+DEFAULT_PDF_LIMIT = 25
+_LOGO_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+               ".gif": "image/gif", ".svg": "image/svg+xml", ".webp": "image/webp"}
+_LOGO_MAX_BYTES = 2_000_000
+
+
+def branding(config: Config, default_title: str) -> tuple[Branding, list[Path]]:
+    """The [report] table of dapaudit.toml: title, organisation, logo (relative to the file).
+
+    Returns the branding and the files the PDF renderer may read (the logo, if any).
+    """
+    settings = config.report
+    logo = settings.get("logo")
+    logo_uri = None
+    allowed: list[Path] = []
+    if logo:
+        base = Path(config.path).parent if config.path else Path.cwd()
+        path = (base / str(logo)).resolve()
+        mime = _LOGO_TYPES.get(path.suffix.lower())
+        if mime is None:
+            raise DapauditError(
+                f"logo must be one of {', '.join(sorted(_LOGO_TYPES))}",
+                file=config.path, field="report.logo",
+            )
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DapauditError(f"cannot read logo {str(path)!r}: {exc.strerror}",
+                                file=config.path, field="report.logo") from None
+        if len(data) > _LOGO_MAX_BYTES:
+            raise DapauditError("logo is larger than 2 MB", file=config.path, field="report.logo")
+        logo_uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+        allowed.append(path)
+    return (
+        Branding(str(settings.get("title") or default_title),
+                 str(settings.get("organisation") or ""), logo_uri),
+        allowed,
+    )
+
+
+def pdf_limit(config: Config, override: int | None) -> int:
+    """Most findings per rule (and rows per long list) the PDF shows; the HTML shows all."""
+    value = override if override is not None else config.report.get(
+        "pdf_max_findings", DEFAULT_PDF_LIMIT)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise DapauditError("pdf_max_findings must be a whole number of at least 1",
+                            file=config.path, field="report.pdf_max_findings")
+    return value
+
+
+def _write(template: str, model, stem: str, out: Path, formats: list[str], paper: str,
+           limit: int, allowed: list[Path]) -> list[Path]:
+    written = []
+    if "html" in formats:
+        target = out / f"{stem}.html"
+        target.write_text(render_html(template, r=model, view=ReportView("html", paper, None)),
+                          encoding="utf-8")
+        written.append(target)
+    if "pdf" in formats:
+        target = out / f"{stem}.pdf"
+        write_pdf(render_html(template, r=model, view=ReportView("pdf", paper, limit)), target,
+                  allowed)
+        written.append(target)
+    return written
 
 
 def write_monthly(
@@ -20,28 +97,61 @@ def write_monthly(
     config: Config,
     *,
     findings_files: bool = False,
+    paper: str = "a4",
+    framework: str | None = None,
+    max_pdf_findings: int | None = None,
 ) -> list[Path]:
+    """report.html / report.pdf (and findings.json / findings.csv when asked) into `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    branding = config.report
-    model = build_monthly(
-        con,
-        snapshot,
-        title=branding.get("title", "Partner access compliance report"),
-        organisation=branding.get("organisation", ""),
-    )
-    written: list[Path] = []
-    html = render_html("monthly.html", r=model)
-    if "html" in formats:
-        target = out / "report.html"
-        target.write_text(html, encoding="utf-8")
-        written.append(target)
-    if "pdf" in formats:
-        target = out / "report.pdf"
-        write_pdf(html, target)
-        written.append(target)
+    brand, allowed = branding(config, "Partner access compliance report")
+    model = build_monthly(con, snapshot, branding=brand, framework=framework)
+    written = _write("monthly.html", model, "report", out, formats, PAPERS[paper],
+                     pdf_limit(config, max_pdf_findings), allowed)
     if findings_files:
-        items = load_findings(con, snapshot)
+        items = load_findings(con, snapshot, framework=framework)
         (out / "findings.json").write_text(to_json(items), encoding="utf-8")
         (out / "findings.csv").write_text(to_csv(items), encoding="utf-8")
         written += [out / "findings.json", out / "findings.csv"]
+    return written
+
+
+def review_file_stem(name: str, tenant_id: str) -> str:
+    """A safe file name for a customer's review: ASCII letters, digits and hyphens only.
+
+    Tenant names come from exports, so they may hold path separators, `..` or control
+    characters; the tenant id (sanitised the same way) keeps names unique.
+    """
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:60].strip("-") or "tenant"
+    short_id = re.sub(r"[^a-z0-9]", "", tenant_id.lower())[:8] or "unknown"
+    return f"review-{slug}-{short_id}"
+
+
+def write_tenant_reviews(
+    con: duckdb.DuckDBPyConnection,
+    snapshot: str,
+    tenants: list[str] | None,
+    out: Path,
+    formats: list[str],
+    config: Config,
+    *,
+    paper: str = "a4",
+    max_pdf_findings: int | None = None,
+) -> list[Path]:
+    """One customer security review per tenant (id or domain); None means every customer."""
+    out.mkdir(parents=True, exist_ok=True)
+    brand, allowed = branding(config, "Customer security review")
+    limit = pdf_limit(config, max_pdf_findings)
+    if tenants is None:
+        ids = [t for t, _, _ in customer_tenants(con, snapshot)]
+    else:
+        ids = [resolve_customer(con, snapshot, t) for t in tenants]
+    root = out.resolve()
+    written: list[Path] = []
+    for tenant_id in ids:
+        review = build_tenant_review(con, snapshot, tenant_id, branding=brand)
+        stem = review_file_stem(review.name, tenant_id)
+        if (root / stem).resolve().parent != root:  # cannot happen with the stem above: guard
+            raise RuntimeError(f"review file name {stem!r} escapes the output folder")
+        written += _write("tenant.html", review, stem, out, formats, PAPERS[paper], limit, allowed)
     return written
