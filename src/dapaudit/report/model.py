@@ -8,7 +8,7 @@ the partner-side rows of that customer's own partners), so it cannot show anothe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
@@ -224,8 +224,14 @@ def _rule_sections(open_rows: list[FindingRow]) -> list[RuleSection]:
     sections = []
     for rule_id, rows in by_rule.items():
         rule = rules[rule_id]
-        rows.sort(key=lambda r: (r.customer_name.lower(), r.customer_tenant_id or "",
-                                 r.partner_name.lower(), r.subject))
+        rows.sort(
+            key=lambda r: (
+                r.customer_name.lower(),
+                r.customer_tenant_id or "",
+                r.partner_name.lower(),
+                r.subject,
+            )
+        )
         sections.append(RuleSection(rule, control_refs(rule.controls), rows))
     sections.sort(key=lambda s: (SEVERITIES.index(s.rule.severity), s.rule.id))
     return sections
@@ -236,7 +242,7 @@ def _as_of(con: duckdb.DuckDBPyConnection, snapshot: str) -> date:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # ------------------------------------------------------------------ monthly report
@@ -427,26 +433,36 @@ def _changes(
     counts = {c: sum(1 for r in rows if r[1] == c) for c in ("new", "still_open", "resolved")}
     resolved = [
         FindingRow(
-            rule_id=r[2], severity=r[3], status="resolved", customer_tenant_id=r[4],
-            customer_name=names.get(r[4] or "", r[4] or ""), partner_tenant_id=r[5],
-            partner_name=names.get(r[5] or "", r[5] or ""), subject=r[6], title=r[7],
-            first_seen="", fingerprint=r[8], controls=[],
+            rule_id=r[2],
+            severity=r[3],
+            status="resolved",
+            customer_tenant_id=r[4],
+            customer_name=names.get(r[4] or "", r[4] or ""),
+            partner_tenant_id=r[5],
+            partner_name=names.get(r[5] or "", r[5] or ""),
+            subject=r[6],
+            title=r[7],
+            first_seen="",
+            fingerprint=r[8],
+            controls=[],
         )
         for r in rows
         if r[1] == "resolved"
     ]
     chart = bar_chart(
         "Change since " + (previous or "the previous snapshot"),
-        [("new", counts["new"], "new", None), ("still open", counts["still_open"], "still", None),
-         ("resolved", counts["resolved"], "resolved", "#resolved" if resolved else None)],
+        [
+            ("new", counts["new"], "new", None),
+            ("still open", counts["still_open"], "still", None),
+            ("resolved", counts["resolved"], "resolved", "#resolved" if resolved else None),
+        ],
     )
-    return Changes(previous, counts["new"], counts["still_open"], counts["resolved"], resolved,
-                   chart)
+    return Changes(
+        previous, counts["new"], counts["still_open"], counts["resolved"], resolved, chart
+    )
 
 
-def _framework_sections(
-    sections: list[RuleSection], only: str | None
-) -> list[FrameworkSection]:
+def _framework_sections(sections: list[RuleSection], only: str | None) -> list[FrameworkSection]:
     rules = {r.id: r for r in rules_by_id().values()}
     open_by_rule = {s.rule.id: s.findings for s in sections}
     out = []
@@ -475,17 +491,18 @@ def build_monthly(
     if branding is None:
         branding = Branding(title or "Partner access compliance report", organisation or "")
     if framework is not None and framework not in frameworks():
-        raise DapauditError(
-            f"unknown framework {framework!r}; known: {', '.join(frameworks())}"
-        )
+        raise DapauditError(f"unknown framework {framework!r}; known: {', '.join(frameworks())}")
     names = _tenant_names(con, snapshot)
     rows = _finding_rows(load_findings(con, snapshot, framework=framework), names)
     open_rows = [f for f in rows if f.status == "open"]
     sections = _rule_sections(open_rows)
     rule_ids = None
     if framework is not None:
-        rule_ids = {r.id for r in rules_by_id().values()
-                    if any(c.startswith(framework + ":") for c in r.controls)}
+        rule_ids = {
+            r.id
+            for r in rules_by_id().values()
+            if any(c.startswith(framework + ":") for c in r.controls)
+        }
 
     customer_rows = []
     per_customer: dict[str, list[FindingRow]] = {}
@@ -494,14 +511,18 @@ def build_monthly(
     suppressed_by: dict[str, int] = {}
     for f in rows:
         if f.status == "suppressed":
-            suppressed_by[f.customer_tenant_id or ""] = suppressed_by.get(f.customer_tenant_id or "", 0) + 1
+            key = f.customer_tenant_id or ""
+            suppressed_by[key] = suppressed_by.get(key, 0) + 1
     gaps = []
     for tenant_id, name, domain, missing in _customers(con, snapshot):
         labels = [DATASET_LABELS.get(m, m) for m in missing]
         mine = per_customer.get(tenant_id, [])
         counts = [sum(1 for f in mine if f.severity == s) for s in SEVERITIES]
-        customer_rows.append(CustomerRow(tenant_id, name, domain, counts, len(mine),
-                                         suppressed_by.get(tenant_id, 0), labels))
+        customer_rows.append(
+            CustomerRow(
+                tenant_id, name, domain, counts, len(mine), suppressed_by.get(tenant_id, 0), labels
+            )
+        )
         if labels:
             gaps.append(CoverageGap(tenant_id, name, domain, labels))
     by_name = list(customer_rows)
@@ -510,8 +531,9 @@ def build_monthly(
     for c in by_name:
         mine = per_customer.get(c.tenant_id)
         if mine:
-            mine.sort(key=lambda f: (SEVERITIES.index(f.severity), f.rule_id, f.partner_name,
-                                     f.subject))
+            mine.sort(
+                key=lambda f: (SEVERITIES.index(f.severity), f.rule_id, f.partner_name, f.subject)
+            )
             by_customer.append(CustomerFindings(c, mine))
 
     severity_counts = [(s, sum(1 for f in open_rows if f.severity == s)) for s in SEVERITIES]
@@ -545,11 +567,13 @@ def build_monthly(
         total_open=len(open_rows),
         severity_counts=severity_counts,
         rule_counts=rule_counts,
-        severity_chart=bar_chart("Open findings by severity",
-                                 [(s, n, s, None) for s, n in severity_counts]),
-        rule_chart=bar_chart("Open findings by rule",
-                             [(s.rule.id, len(s.findings), s.rule.severity, "#" + s.anchor)
-                              for s in sections]),
+        severity_chart=bar_chart(
+            "Open findings by severity", [(s, n, s, None) for s, n in severity_counts]
+        ),
+        rule_chart=bar_chart(
+            "Open findings by rule",
+            [(s.rule.id, len(s.findings), s.rule.severity, "#" + s.anchor) for s in sections],
+        ),
         changes=_changes(con, snapshot, names, rule_ids),
         sections=sections,
         customers=customer_rows,
@@ -738,12 +762,26 @@ def build_tenant_review(
 
     grants = [
         AccessGrant(
-            role_template_id=r[0], role_name=r[1], is_global_admin=r[2], is_privileged=r[3],
-            path=r[4], path_label=PATH_LABELS[r[4]], holder_id=r[5], holder_type=_str(r[6]),
-            holder_name=_str(r[7]), holder_upn=_str(r[8]), partner_tenant_id=r[9],
-            relationship_id=r[10], relationship_name=_str(r[11]), members_known=r[12],
-            members=[PartnerUser(m["member_id"], _str(m["display_name"]), _str(m["upn"]),
-                                 _str(m["member_type"])) for m in r[13]],
+            role_template_id=r[0],
+            role_name=r[1],
+            is_global_admin=r[2],
+            is_privileged=r[3],
+            path=r[4],
+            path_label=PATH_LABELS[r[4]],
+            holder_id=r[5],
+            holder_type=_str(r[6]),
+            holder_name=_str(r[7]),
+            holder_upn=_str(r[8]),
+            partner_tenant_id=r[9],
+            relationship_id=r[10],
+            relationship_name=_str(r[11]),
+            members_known=r[12],
+            members=[
+                PartnerUser(
+                    m["member_id"], _str(m["display_name"]), _str(m["upn"]), _str(m["member_type"])
+                )
+                for m in r[13]
+            ],
         )
         for r in con.execute(_sql("tenant_access"), params).fetchall()
     ]
@@ -796,9 +834,15 @@ def build_tenant_review(
 
     azure = [
         AzureRole(
-            scope=r[1], role_name=_str(r[2]), privileged=r[3], principal_id=r[4],
-            principal_type=r[5], principal_name=_str(r[6]), partner_tenant_id=r[7],
-            partner_name=partner_names.get(r[7] or "", _str(r[7])), matched_by=_str(r[8]),
+            scope=r[1],
+            role_name=_str(r[2]),
+            privileged=r[3],
+            principal_id=r[4],
+            principal_type=r[5],
+            principal_name=_str(r[6]),
+            partner_tenant_id=r[7],
+            partner_name=partner_names.get(r[7] or "", _str(r[7])),
+            matched_by=_str(r[8]),
         )
         for r in con.execute(
             """SELECT a.subscription_id, a.scope, a.role_name, a.is_privileged_role,
@@ -819,8 +863,12 @@ def build_tenant_review(
         ).fetchall()
     }
     subscriptions = [
-        Subscription(r[0], _str(r[1]) or r[0], _str(r[2]),
-                     [a for a in azure if scope_sub.get(a.scope) == r[0]])
+        Subscription(
+            r[0],
+            _str(r[1]) or r[0],
+            _str(r[2]),
+            [a for a in azure if scope_sub.get(a.scope) == r[0]],
+        )
         for r in con.execute(
             """SELECT DISTINCT subscription_id, display_name, state FROM azure_subscriptions
                WHERE snapshot = $snapshot AND tenant_id = $tenant
@@ -835,11 +883,17 @@ def build_tenant_review(
         users = {m.member_id for g in mine for m in g.members if m.member_type == "user"}
         partners.append(
             PartnerSection(
-                partner_tenant_id=pid, name=name, domain=domain,
-                relationship_types=list(types or []), dap_enabled=dap,
-                dap_granted_on=_str(granted), dap_removed_on=_str(removed),
-                relationship_ended_on=_str(ended), active_gdap_relationships=active_gdap,
-                gdap=gdap.get(pid, []), grants=mine,
+                partner_tenant_id=pid,
+                name=name,
+                domain=domain,
+                relationship_types=list(types or []),
+                dap_enabled=dap,
+                dap_granted_on=_str(granted),
+                dap_removed_on=_str(removed),
+                relationship_ended_on=_str(ended),
+                active_gdap_relationships=active_gdap,
+                gdap=gdap.get(pid, []),
+                grants=mine,
                 azure_roles=[a for a in azure if a.partner_tenant_id == pid],
                 partner_users=len(users),
             )
@@ -856,12 +910,16 @@ def build_tenant_review(
     names = {tenant_id: me[0], **partner_names}
     rows = _finding_rows(load_findings(con, snapshot, tenant=tenant_id), names)
     open_rows = [f for f in rows if f.status == "open"]
-    open_rows.sort(key=lambda f: (SEVERITIES.index(f.severity), f.rule_id, f.partner_name,
-                                  f.subject))
+    open_rows.sort(
+        key=lambda f: (SEVERITIES.index(f.severity), f.rule_id, f.partner_name, f.subject)
+    )
     rules = rules_by_id()
     rule_sections = {
-        rid: RuleSection(rules[rid], control_refs(rules[rid].controls),
-                         [f for f in open_rows if f.rule_id == rid])
+        rid: RuleSection(
+            rules[rid],
+            control_refs(rules[rid].controls),
+            [f for f in open_rows if f.rule_id == rid],
+        )
         for rid in sorted({f.rule_id for f in rows})
     }
 
@@ -880,8 +938,13 @@ def build_tenant_review(
         d for d in present if d not in REQUIRED_CUSTOMER_DATASETS
     )
     coverage = [
-        CoverageItem(d, DATASET_LABELS.get(d, d), d in present,
-                     d in REQUIRED_CUSTOMER_DATASETS, list(present.get(d, [])))
+        CoverageItem(
+            d,
+            DATASET_LABELS.get(d, d),
+            d in present,
+            d in REQUIRED_CUSTOMER_DATASETS,
+            list(present.get(d, [])),
+        )
         for d in datasets
     ]
 

@@ -24,8 +24,14 @@ from .render import render_html, write_pdf
 
 PAPERS = {"a4": "A4", "letter": "letter"}
 DEFAULT_PDF_LIMIT = 25
-_LOGO_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
-               ".gif": "image/gif", ".svg": "image/svg+xml", ".webp": "image/webp"}
+_LOGO_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".svg": "image/svg+xml",
+    ".webp": "image/webp",
+}
 _LOGO_MAX_BYTES = 2_000_000
 
 
@@ -45,46 +51,69 @@ def branding(config: Config, default_title: str) -> tuple[Branding, list[Path]]:
         if mime is None:
             raise DapauditError(
                 f"logo must be one of {', '.join(sorted(_LOGO_TYPES))}",
-                file=config.path, field="report.logo",
+                file=config.path,
+                field="report.logo",
             )
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise DapauditError(f"cannot read logo {str(path)!r}: {exc.strerror}",
-                                file=config.path, field="report.logo") from None
+            raise DapauditError(
+                f"cannot read logo {str(path)!r}: {exc.strerror}",
+                file=config.path,
+                field="report.logo",
+            ) from None
         if len(data) > _LOGO_MAX_BYTES:
             raise DapauditError("logo is larger than 2 MB", file=config.path, field="report.logo")
         logo_uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
         allowed.append(path)
     return (
-        Branding(str(settings.get("title") or default_title),
-                 str(settings.get("organisation") or ""), logo_uri),
+        Branding(
+            str(settings.get("title") or default_title),
+            str(settings.get("organisation") or ""),
+            logo_uri,
+        ),
         allowed,
     )
 
 
 def pdf_limit(config: Config, override: int | None) -> int:
     """Most findings per rule (and rows per long list) the PDF shows; the HTML shows all."""
-    value = override if override is not None else config.report.get(
-        "pdf_max_findings", DEFAULT_PDF_LIMIT)
+    value = (
+        override
+        if override is not None
+        else config.report.get("pdf_max_findings", DEFAULT_PDF_LIMIT)
+    )
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise DapauditError("pdf_max_findings must be a whole number of at least 1",
-                            file=config.path, field="report.pdf_max_findings")
+        raise DapauditError(
+            "pdf_max_findings must be a whole number of at least 1",
+            file=config.path,
+            field="report.pdf_max_findings",
+        )
     return value
 
 
-def _write(template: str, model, stem: str, out: Path, formats: list[str], paper: str,
-           limit: int, allowed: list[Path]) -> list[Path]:
+def _write(
+    template: str,
+    model,
+    stem: str,
+    out: Path,
+    formats: list[str],
+    paper: str,
+    limit: int,
+    allowed: list[Path],
+) -> list[Path]:
     written = []
     if "html" in formats:
         target = out / f"{stem}.html"
-        target.write_text(render_html(template, r=model, view=ReportView("html", paper, None)),
-                          encoding="utf-8")
+        target.write_text(
+            render_html(template, r=model, view=ReportView("html", paper, None)), encoding="utf-8"
+        )
         written.append(target)
     if "pdf" in formats:
         target = out / f"{stem}.pdf"
-        write_pdf(render_html(template, r=model, view=ReportView("pdf", paper, limit)), target,
-                  allowed)
+        write_pdf(
+            render_html(template, r=model, view=ReportView("pdf", paper, limit)), target, allowed
+        )
         written.append(target)
     return written
 
@@ -105,8 +134,16 @@ def write_monthly(
     out.mkdir(parents=True, exist_ok=True)
     brand, allowed = branding(config, "Partner access compliance report")
     model = build_monthly(con, snapshot, branding=brand, framework=framework)
-    written = _write("monthly.html", model, "report", out, formats, PAPERS[paper],
-                     pdf_limit(config, max_pdf_findings), allowed)
+    written = _write(
+        "monthly.html",
+        model,
+        "report",
+        out,
+        formats,
+        PAPERS[paper],
+        pdf_limit(config, max_pdf_findings),
+        allowed,
+    )
     if findings_files:
         items = load_findings(con, snapshot, framework=framework)
         (out / "findings.json").write_text(to_json(items), encoding="utf-8")
