@@ -1,0 +1,241 @@
+"""The monthly compliance report, read back as a reader sees it: HTML parsed into headings and
+tables, the PDF's extracted text. Expectations come from the database, never from constants,
+so the tests keep holding as the sample estate and the rule set grow.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pypdf
+import pytest
+from htmldoc import ReportDoc, squash
+from reportkit import append, customers, database, estate, open_findings, replace, write_config
+
+from dapaudit.cli import cli
+from dapaudit.rules import SEVERITIES, frameworks, rules_by_id
+
+SNAP, PREV = "2026-11", "2026-10"
+PDF_LIMIT = 1
+FOURTH_COFFEE = "e0c7a0de-2f7e-4a53-9d0f-5a0f4c1f6e11"
+
+
+@pytest.fixture(scope="module")
+def monthly(tmp_path_factory):
+    """Two snapshots: October (Coho with DAP, Woodgrove without), November (the sample, plus a
+    customer with no exports at all); a suppression; the report as HTML and Letter PDF."""
+    tmp = tmp_path_factory.mktemp("monthly")
+    october = estate(tmp / "oct", {
+        "partner_relationships.csv": lambda t: replace(
+            "92b6d115-08c7-5d2a-874a-21e78f17c86f,d6f7fc44-c24f-50b5-803c-2a06b9253355,"
+            "Northwind Partners Ltd,advisor,false",
+            "92b6d115-08c7-5d2a-874a-21e78f17c86f,d6f7fc44-c24f-50b5-803c-2a06b9253355,"
+            "Northwind Partners Ltd,advisor,true")(replace(
+            "b3581e5f-7119-564f-bf56-e413ae802dfa,daa14757-f34a-5b49-af24-e0343071f261,"
+            "Fabrikam Cloud Services,reseller,true",
+            "b3581e5f-7119-564f-bf56-e413ae802dfa,daa14757-f34a-5b49-af24-e0343071f261,"
+            "Fabrikam Cloud Services,reseller,false")(t)),
+    })
+    november = estate(tmp / "nov", {
+        "tenants.csv": append(f"{FOURTH_COFFEE},Fourth Coffee,fourthcoffee.onmicrosoft.com,customer"),
+    })
+    config = write_config(tmp / "dapaudit.toml", """
+[report]
+organisation = "Example Audit GmbH"
+title = "Partner access report"
+
+[[suppressions]]
+rule = "AZURE-LINGERING-PARTNER-ROLE"
+tenant = "7dbbb246-aba7-5ac3-a3e9-91e8eb18203f"
+reason = "Reader kept for the billing export, contract C-7"
+owner = "secops@example.com"
+expires = 2027-03-31
+""")
+    db_path = tmp / "m.duckdb"
+    con = database(db_path, [(PREV, date(2026, 10, 31), october),
+                             (SNAP, date(2026, 11, 30), november)], config)
+    con.close()
+    from click.testing import CliRunner
+
+    out = tmp / "out"
+    result = CliRunner().invoke(cli, [
+        "report", "monthly", "--db", str(db_path), "--snapshot", SNAP, "--out", str(out),
+        "--config", str(tmp / "dapaudit.toml"), "--paper", "letter",
+        "--pdf-limit", str(PDF_LIMIT)])
+    assert result.exit_code == 0, result.output
+    from dapaudit import db
+
+    con = db.connect(db_path, read_only=True)
+    yield {
+        "con": con,
+        "doc": ReportDoc((out / "report.html").read_text(encoding="utf-8")),
+        "pdf": pypdf.PdfReader(out / "report.pdf"),
+        "db": db_path,
+        "tmp": tmp,
+    }
+    con.close()
+
+
+def test_sections_and_branding(monthly):
+    doc = monthly["doc"]
+    assert doc.headings_in("h1") == ["Partner access report"]
+    assert doc.headings_in("h2") == [
+        "Contents", "Scope and coverage", "Executive summary", "Findings by rule", "Customers",
+        "Findings by customer", "Compliance frameworks", "Resolved since the previous snapshot",
+        "Suppressed findings", "Appendix: inputs and run",
+    ]
+    assert "Example Audit GmbH" in doc.text
+    # Self-contained: no script, no external stylesheet, every link an in-page anchor.
+    assert not [e for e in doc.elements if e.tag in ("script", "link", "iframe", "object")]
+    links = doc.links()
+    assert links and all(h.startswith("#") for h in links)
+    assert {h[1:] for h in links} <= doc.ids()
+
+
+def test_scope_and_missing_exports(monthly):
+    con, doc = monthly["con"], monthly["doc"]
+    facts = dict(r[:2] for r in doc.tables_in("scope", "facts")[0].rows)
+    assert int(facts["Customer tenants assessed"]) == len(customers(con, SNAP))
+    covered = {t for (t,) in con.execute(
+        "SELECT tenant_id FROM export_coverage WHERE snapshot = ? AND dataset IN "
+        "('directory_role_members', 'azure_role_assignments') GROUP BY tenant_id "
+        "HAVING count(DISTINCT dataset) = 2", [SNAP]).fetchall()}
+    gaps = [c for c in customers(con, SNAP) if c[0] not in covered]
+    assert [(r["Tenant id"]) for r in doc.table("scope", "coverage").dicts()] == [
+        g[0] for g in sorted(gaps, key=lambda g: g[1].lower())]
+    fourth = doc.table("scope", "coverage").dicts()[0]
+    assert fourth["Customer"] == "Fourth Coffee"
+    assert fourth["Missing exports"] == "Azure role assignments, directory role listing"
+
+
+def test_summary_counts_and_charts(monthly):
+    con, doc = monthly["con"], monthly["doc"]
+    found = open_findings(con, SNAP)
+    table = doc.table("summary", "severity-counts")
+    assert [(r[0].lower(), int(r[1])) for r in table.rows] == [
+        (s, sum(1 for f in found if f[1] == s)) for s in SEVERITIES]
+    by_rule = {r["Rule"]: int(r["Open findings"]) for r in doc.table("summary", "rule-counts").dicts()}
+    assert by_rule == {rid: sum(1 for f in found if f[0] == rid) for rid in {f[0] for f in found}}
+    # Change since October, computed here from the fingerprints of both snapshots.
+    fps = {s: {fp for (fp,) in con.execute(
+        "SELECT fingerprint FROM findings WHERE snapshot = ?", [s]).fetchall()} for s in (PREV, SNAP)}
+    change = {r[0]: int(r[1]) for r in doc.table("summary", "change-counts").rows}
+    assert change == {"new": len(fps[SNAP] - fps[PREV]), "resolved": len(fps[PREV] - fps[SNAP]),
+                      "still open": len(fps[SNAP] & fps[PREV])}
+    assert change["new"] >= 1 and change["resolved"] >= 1  # the estate edits made both happen
+    # Charts are inline SVG whose bars carry the same numbers.
+    svgs = [e for e in doc.elements if e.tag == "svg" and e.section == "summary"]
+    assert len(svgs) == 3
+    rects = [e for e in doc.elements if e.tag == "rect" and e.section == "summary"]
+    assert len(rects) == len(SEVERITIES) + 3 + len(by_rule)
+    widths = [float(r.attrs["width"]) for r in rects[: len(SEVERITIES)]]
+    counts = [int(r[1]) for r in table.rows]
+    assert widths.index(max(widths)) == counts.index(max(counts))
+
+
+def test_every_open_finding_is_listed_under_its_rule(monthly):
+    con, doc = monthly["con"], monthly["doc"]
+    found = open_findings(con, SNAP)
+    rules = rules_by_id()
+    for rule_id in {f[0] for f in found}:
+        table = next(t for t in doc.tables_in("findings", "findings") if t.article == f"rule-{rule_id}")
+        assert sorted(table.column("Finding")) == sorted(f[3] for f in found if f[0] == rule_id)
+        heading = next(h for lvl, h, s in doc.headings if lvl == "h3" and h.startswith(rule_id + ":"))
+        assert rules[rule_id].name in heading
+    # Remediation steps are numbered, and each rule lists its controls.
+    steps = [e for e in doc.elements if e.tag == "ol" and e.section == "findings"]
+    assert len(steps) == len({f[0] for f in found})
+
+
+def test_customer_table_counts_and_anchors(monthly):
+    con, doc = monthly["con"], monthly["doc"]
+    found = open_findings(con, SNAP)
+    rows = doc.table("customers", "customers").dicts()
+    names = {c[0]: c[1] for c in customers(con, SNAP)}
+    assert sorted(r["Customer"] for r in rows) == sorted(names.values())
+    by_name = {r["Customer"]: r for r in rows}
+    for tenant_id, name in names.items():
+        mine = [f for f in found if f[2] == tenant_id]
+        assert int(by_name[name]["Open"]) == len(mine), name
+        for sev in SEVERITIES:
+            assert int(by_name[name][sev]) == sum(1 for f in mine if f[1] == sev)
+        if mine:  # the name links to that customer's findings
+            assert f"customer-{tenant_id}" in doc.ids()
+    suppressed = doc.table("suppressed", "suppressed").dicts()
+    assert [(r["Customer"], r["Owner"], r["Expires"]) for r in suppressed] == [
+        ("Wingtip Industries", "secops@example.com", "2027-03-31")]
+
+
+def test_framework_sections(monthly):
+    doc = monthly["doc"]
+    found = open_findings(monthly["con"], SNAP)
+    rules = rules_by_id()
+    articles = [t.article for t in doc.tables_in("frameworks", "framework-controls")]
+    assert articles == [f"framework-{fid}" for fid in frameworks()]
+    for fid, fw in frameworks().items():
+        table = next(t for t in doc.tables_in("frameworks") if t.article == f"framework-{fid}")
+        assert table.column("Control") == list(fw.controls)
+        for row in table.dicts():
+            mapped = {r.id for r in rules.values() if f"{fid}:{row['Control']}" in r.controls}
+            assert int(row["Open findings"]) == sum(1 for f in found if f[0] in mapped)
+
+
+def test_manifest(monthly):
+    con, doc = monthly["con"], monthly["doc"]
+    rows = doc.table("manifest", "manifest").dicts()
+    expected = con.execute(
+        "SELECT path, kind, row_count, sha256 FROM source_files WHERE snapshot = ? "
+        "ORDER BY path, source_file_id", [SNAP]).fetchall()
+    assert [(r["File"], r["Kind"], int(r["Rows"]), r["SHA-256"]) for r in rows] == expected
+
+
+def test_pdf_pages_toc_running_header_and_limit(monthly):
+    pdf, doc = monthly["pdf"], monthly["doc"]
+    pages = [p.extract_text() for p in pdf.pages]
+    n = len(pages)
+    assert n > 1
+    assert all(float(p.mediabox.width) == 612 for p in pdf.pages)  # --paper letter
+    for i, text in enumerate(pages, 1):
+        assert f"Page {i} of {n}" in text
+        assert "Partner access report" in text and "Snapshot 2026-11" in text
+    full = "\n".join(pages)
+    for heading in ("Scope and coverage", "Executive summary", "Findings by rule",
+                    "Compliance frameworks", "Appendix: inputs and run"):
+        match = re.search(re.escape(heading) + r" \.+ (\d+)", full)
+        assert match, f"no table-of-contents entry with a page number for {heading}"
+        assert heading in pages[int(match.group(1)) - 1]
+    # Per rule, the first PDF_LIMIT findings of the HTML table are in the PDF, the rest are
+    # not, and the PDF says where the full list is.
+    flat = squash(full)
+    cut = 0
+    for table in doc.tables_in("findings", "findings"):
+        titles = table.column("Finding")
+        for title in titles[:PDF_LIMIT]:
+            assert squash(title) in flat
+        if len(titles) > PDF_LIMIT:
+            for title in titles[PDF_LIMIT:]:
+                assert squash(title) not in flat
+            assert squash(f"The PDF lists {PDF_LIMIT} of {len(titles)} findings of this rule") in flat
+            cut += 1
+    assert cut, "no rule has more findings than the PDF limit: the limit is untested"
+    assert "Findings by customer" not in full  # HTML only: it repeats every finding
+
+
+def test_framework_filter(monthly, runner, tmp_path):
+    result = runner.invoke(cli, ["report", "monthly", "--db", str(monthly["db"]), "--format",
+                                 "html", "--framework", "cis-m365", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    doc = ReportDoc((tmp_path / "report.html").read_text(encoding="utf-8"))
+    mapped = {r.id for r in rules_by_id().values() if any(c.startswith("cis-m365:") for c in r.controls)}
+    shown = {a[len("rule-"):] for a in (t.article for t in doc.tables_in("findings", "findings"))}
+    expected = {f[0] for f in open_findings(monthly["con"], SNAP) if f[0] in mapped}
+    assert shown == expected
+    assert [t.article for t in doc.tables_in("frameworks")] == ["framework-cis-m365"]
+
+
+def test_unknown_framework_is_a_usage_error(monthly, runner, tmp_path):
+    result = runner.invoke(cli, ["report", "monthly", "--db", str(monthly["db"]), "--format",
+                                 "html", "--framework", "nope", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1].startswith("Error: unknown framework 'nope'; known: ")
