@@ -1,0 +1,250 @@
+"""The customer security review: what each partner can effectively do, and nothing at all
+about any other customer. Expectations are read from the database of the sample estate.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pypdf
+import pytest
+from conftest import AS_OF, SAMPLE
+from htmldoc import ReportDoc, squash
+
+from dapaudit import db
+from dapaudit.analyze import analyze
+from dapaudit.cli import cli
+from dapaudit.config import Config
+from dapaudit.ingest import ingest
+from dapaudit.report.service import review_file_stem
+
+SNAP = "2026-11"
+GLOBAL_ADMIN = "global_administrator"
+# PDF renders cost a second or two each: the isolation check reads the PDFs of the customers
+# with the most partner access (DAP or active GDAP), at most this many.
+PDF_TENANTS = 3
+
+
+@pytest.fixture(scope="module")
+def reviews(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("reviews")
+    con = db.connect(tmp / "r.duckdb")
+    ingest(con, [SAMPLE], snapshot=SNAP, as_of=AS_OF)
+    analyze(con, SNAP, Config())
+    con.close()
+    from click.testing import CliRunner
+
+    runner = CliRunner()
+    out = tmp / "html"
+    result = runner.invoke(cli, ["report", "tenant", "--all-tenants", "--db", str(tmp / "r.duckdb"),
+                                 "--format", "html", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    con = db.connect(tmp / "r.duckdb", read_only=True)
+    customers = con.execute(
+        "SELECT tenant_id, display_name, default_domain FROM tenants "
+        "WHERE snapshot = ? AND tenant_type = 'customer' ORDER BY tenant_id", [SNAP]).fetchall()
+    rich = [t for (t,) in con.execute(
+        """SELECT customer_tenant_id FROM partner_access WHERE snapshot = ?
+           GROUP BY customer_tenant_id
+           HAVING bool_or(dap_enabled) OR sum(active_gdap_relationships) > 0
+           ORDER BY customer_tenant_id LIMIT ?""", [SNAP, PDF_TENANTS]).fetchall()]
+    pdf_out = tmp / "pdf"
+    for tenant_id in rich:
+        result = runner.invoke(cli, ["report", "tenant", tenant_id, "--db", str(tmp / "r.duckdb"),
+                                     "--format", "pdf", "--out", str(pdf_out)])
+        assert result.exit_code == 0, result.output
+    files = {}
+    for tenant_id, name, _ in customers:
+        stem = review_file_stem(name, tenant_id)
+        files[tenant_id] = (out / f"{stem}.html", pdf_out / f"{stem}.pdf")
+    yield {"con": con, "customers": customers, "files": files, "rich": rich,
+           "db": tmp / "r.duckdb", "out": out}
+    con.close()
+
+
+def _doc(reviews, tenant_id) -> ReportDoc:
+    return ReportDoc(reviews["files"][tenant_id][0].read_text(encoding="utf-8"))
+
+
+def test_one_review_per_customer(reviews):
+    written = sorted(p.name for p in reviews["out"].iterdir())
+    assert written == sorted(f[0].name for f in reviews["files"].values())
+    assert len(written) == len(reviews["customers"])
+
+
+def test_every_global_admin_path_is_shown(reviews):
+    con = reviews["con"]
+    for tenant_id, name, _ in reviews["customers"]:
+        doc = _doc(reviews, tenant_id)
+        assert doc.headings_in("h1") == [f"Customer security review: {name}"]
+        rows = doc.table("global-admins", "access").dicts()
+        listed = con.execute(
+            """SELECT principal_display_name FROM directory_role_members m
+               JOIN ref_directory_roles r USING (role_template_id)
+               WHERE m.snapshot = ? AND m.tenant_id = ? AND r.role_key = ?
+               ORDER BY 1""", [SNAP, tenant_id, GLOBAL_ADMIN]).fetchall()
+        own = sorted(r["Holder"] for r in rows if r["Path"].startswith("listed"))
+        assert len(own) == len(listed)
+        for holder, (display_name,) in zip(own, listed, strict=True):
+            assert holder.startswith(display_name)
+        dap_partners = con.execute(
+            """SELECT p.partner_tenant_id, p.partner_name FROM partner_access p
+               WHERE p.snapshot = ? AND p.customer_tenant_id = ? AND p.dap_enabled
+               ORDER BY 1""", [SNAP, tenant_id]).fetchall()
+        implicit = [r for r in rows if r["Path"].startswith("implicit through DAP")]
+        assert sorted(r["Partner"] for r in implicit) == sorted(n for _, n in dap_partners)
+        for partner_id, partner_name in dap_partners:
+            users = [u for (u,) in con.execute(
+                """SELECT m.member_upn FROM partner_group_members m
+                   JOIN partner_agent_groups g
+                     ON g.snapshot = m.snapshot AND g.group_id = m.group_id
+                   WHERE m.snapshot = ? AND g.partner_tenant_id = ?
+                     AND g.agent_role = 'admin_agents' AND m.member_type = 'user'
+                   ORDER BY 1""", [SNAP, partner_id]).fetchall()]
+            cell = next(r for r in implicit if r["Partner"] == partner_name)["Users behind it"]
+            if users:
+                for upn in users:
+                    assert upn in cell
+            else:
+                assert cell == "members not exported (partner side)"
+
+
+def test_partner_sections_and_findings(reviews):
+    con = reviews["con"]
+    for tenant_id, _, _ in reviews["customers"]:
+        doc = _doc(reviews, tenant_id)
+        partners = con.execute(
+            "SELECT partner_tenant_id FROM partner_access WHERE snapshot = ? "
+            "AND customer_tenant_id = ? ORDER BY 1", [SNAP, tenant_id]).fetchall()
+        access = {t.article for t in doc.tables_in("partners", "access")}
+        assert access == {f"partner-{p}" for (p,) in partners}
+        gdap = con.execute(
+            "SELECT relationship_id FROM gdap_relationships WHERE snapshot = ? "
+            "AND customer_tenant_id = ? ORDER BY 1", [SNAP, tenant_id]).fetchall()
+        shown = [c for t in doc.tables_in("partners", "gdap") for c in t.column("Relationship")]
+        assert len(shown) == len(gdap)
+        for (rel,) in gdap:
+            assert any(rel in c for c in shown)
+        titles = [t for (t,) in con.execute(
+            "SELECT title FROM findings WHERE snapshot = ? AND customer_tenant_id = ? "
+            "AND status = 'open' ORDER BY position", [SNAP, tenant_id]).fetchall()]
+        cells = [c for t in doc.tables_in("findings", "findings") for c in t.column("Finding")]
+        assert len(cells) == len(titles)
+        for title in titles:
+            assert any(c.startswith(title) for c in cells)
+        steps = [e for e in doc.elements if e.tag == "ol" and e.section == "findings"]
+        assert len(steps) == len({t.article for t in doc.tables_in("findings", "findings")})
+        subs = con.execute("SELECT count(*) FROM azure_subscriptions WHERE snapshot = ? "
+                           "AND tenant_id = ?", [SNAP, tenant_id]).fetchone()[0]
+        assert len(doc.table("azure", "azure").rows) == max(subs, 1)
+
+
+def _identifiers(con, tenant_id: str) -> set[str]:
+    """Every id, name, domain and user a customer's own exports hold about it."""
+    rows = con.execute(
+        """SELECT tenant_id, display_name, default_domain FROM tenants
+           WHERE snapshot = $s AND tenant_id = $t
+           UNION ALL SELECT principal_id, principal_display_name, principal_upn
+           FROM directory_role_members WHERE snapshot = $s AND tenant_id = $t
+           UNION ALL SELECT principal_id, principal_display_name, assignment_id
+           FROM azure_role_assignments WHERE snapshot = $s AND tenant_id = $t
+           UNION ALL SELECT subscription_id, display_name, NULL
+           FROM azure_subscriptions WHERE snapshot = $s AND tenant_id = $t
+           UNION ALL SELECT relationship_id, display_name, NULL
+           FROM gdap_relationships WHERE snapshot = $s AND customer_tenant_id = $t""",
+        {"s": SNAP, "t": tenant_id}).fetchall()
+    return {v.lower() for row in rows for v in row if v}
+
+
+def _partner_side(con) -> set[str]:
+    """Ids and names of the partners and their groups: shared by every customer they serve."""
+    rows = con.execute(
+        """SELECT tenant_id, display_name, default_domain FROM tenants
+           WHERE snapshot = $s AND tenant_type = 'partner'
+           UNION ALL SELECT group_id, display_name, partner_tenant_id
+           FROM partner_agent_groups WHERE snapshot = $s
+           UNION ALL SELECT member_id, member_display_name, member_upn
+           FROM partner_group_members WHERE snapshot = $s""", {"s": SNAP}).fetchall()
+    return {v.lower() for row in rows for v in row if v}
+
+
+def test_a_review_holds_nothing_about_another_customer(reviews):
+    con = reviews["con"]
+    partner_side = _partner_side(con)
+    ids = {t: _identifiers(con, t) - partner_side for t, _, _ in reviews["customers"]}
+    checked_pdfs = 0
+    for tenant_id, _, _ in reviews["customers"]:
+        # Strings that also belong to this customer (a shared display name such as
+        # "Global Admin One") prove nothing; everything else of the others must be absent.
+        foreign = set().union(*(v for t, v in ids.items() if t != tenant_id)) - ids[tenant_id]
+        assert foreign
+        html_path, pdf_path = reviews["files"][tenant_id]
+        page = html.unescape(html_path.read_text(encoding="utf-8")).lower()
+        leaked = sorted(s for s in foreign if s in page)
+        assert not leaked, f"review of {tenant_id} names other customers: {leaked}"
+        if pdf_path.exists():
+            checked_pdfs += 1
+            text = squash(" ".join(p.extract_text() for p in pypdf.PdfReader(pdf_path).pages))
+            leaked = sorted(s for s in foreign if squash(s) in text.lower())
+            assert not leaked, f"PDF review of {tenant_id} names other customers: {leaked}"
+            assert squash(ids[tenant_id] and tenant_id) in text  # and it does name its own
+    assert checked_pdfs == len(reviews["rich"]) > 0
+
+
+def test_review_pdf_pages_and_headings(reviews):
+    tenant_id = reviews["rich"][0]
+    name = next(n for t, n, _ in reviews["customers"] if t == tenant_id)
+    pdf = pypdf.PdfReader(reviews["files"][tenant_id][1])
+    pages = [p.extract_text() for p in pdf.pages]
+    assert len(pages) > 1
+    assert all(round(float(p.mediabox.width)) == 595 for p in pdf.pages)  # A4 by default
+    for i, text in enumerate(pages, 1):
+        assert f"Page {i} of {len(pages)}" in text
+        assert f"Customer security review: {name}" in text and "Snapshot 2026-11" in text
+    full = "\n".join(pages)
+    for heading in ("Who is Global Administrator", "Partners with access", "Azure subscriptions",
+                    "Findings and remediation", "Coverage"):
+        assert heading in full
+
+
+def test_tenant_by_domain_and_unknown_tenant(reviews, runner, tmp_path):
+    tenant_id, name, domain = reviews["customers"][0]
+    result = runner.invoke(cli, ["report", "tenant", domain.upper(), "--db", str(reviews["db"]),
+                                 "--format", "html", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in tmp_path.iterdir()] == [review_file_stem(name, tenant_id) + ".html"]
+    result = runner.invoke(cli, ["report", "tenant", "nobody.example", "--db", str(reviews["db"]),
+                                 "--format", "html", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        "Error: no customer tenant 'nobody.example' in snapshot 2026-11 "
+        "(give its tenant id or domain)")
+    # A partner is not a customer: no review of a partner tenant.
+    partner = reviews["con"].execute(
+        "SELECT default_domain FROM tenants WHERE snapshot = ? AND tenant_type = 'partner' "
+        "ORDER BY 1 LIMIT 1", [SNAP]).fetchone()[0]
+    result = runner.invoke(cli, ["report", "tenant", partner, "--db", str(reviews["db"]),
+                                 "--format", "html", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+
+
+def test_tenant_or_all_tenants_is_required(reviews, runner, tmp_path):
+    for args in ([], ["x", "--all-tenants"]):
+        result = runner.invoke(cli, ["report", "tenant", *args, "--db", str(reviews["db"]),
+                                     "--out", str(tmp_path)])
+        assert result.exit_code == 2
+        assert result.output.splitlines()[-1] == (
+            "Error: give one TENANT (id or domain) or --all-tenants")
+
+
+def test_file_stem_is_safe():
+    tid = "0e6249f8-cf40-5b6e-9138-82b4a7337e4f"
+    for name in ("../../etc/passwd", "..", "a/b\\c", "C:\\x", "\x00\n", "Ünïcödé GmbH", "",
+                 "x" * 500, "CON"):
+        stem = review_file_stem(name, tid)
+        assert "/" not in stem and "\\" not in stem and ".." not in stem
+        assert stem.startswith("review-") and stem.endswith("-0e6249f8")
+        assert len(stem) <= 80
+        assert Path(stem).name == stem
+    assert review_file_stem("Ünïcödé GmbH", tid) == "review-unicode-gmbh-0e6249f8"
