@@ -72,8 +72,11 @@ class ReportDoc(HTMLParser):
         elif tag in ("h1", "h2", "h3", "h4"):
             self._heading = (tag, [])
         elif tag == "table":
-            self._table = Table(self.section, self._articles[-1] if self._articles else None,
-                                a.get("class", "").split())
+            self._table = Table(
+                self.section,
+                self._articles[-1] if self._articles else None,
+                a.get("class", "").split(),
+            )
         elif tag == "thead":
             self._in_thead = True
         elif tag == "tr":
@@ -132,8 +135,9 @@ class ReportDoc(HTMLParser):
         return [t for lvl, t, _ in self.headings if lvl == level]
 
     def tables_in(self, section: str, cls: str | None = None) -> list[Table]:
-        return [t for t in self.tables
-                if t.section == section and (cls is None or cls in t.classes)]
+        return [
+            t for t in self.tables if t.section == section and (cls is None or cls in t.classes)
+        ]
 
     def table(self, section: str, cls: str | None = None) -> Table:
         found = self.tables_in(section, cls)

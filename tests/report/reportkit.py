@@ -8,7 +8,6 @@ from datetime import date
 from pathlib import Path
 
 from conftest import SAMPLE
-
 from dapaudit import db
 from dapaudit.analyze import analyze
 from dapaudit.config import Config, load_config

@@ -26,21 +26,35 @@ def monthly(tmp_path_factory):
     """Two snapshots: October (Coho with DAP, Woodgrove without), November (the sample, plus a
     customer with no exports at all); a suppression; the report as HTML and Letter PDF."""
     tmp = tmp_path_factory.mktemp("monthly")
-    october = estate(tmp / "oct", {
-        "partner_relationships.csv": lambda t: replace(
-            "92b6d115-08c7-5d2a-874a-21e78f17c86f,d6f7fc44-c24f-50b5-803c-2a06b9253355,"
-            "Northwind Partners Ltd,advisor,false",
-            "92b6d115-08c7-5d2a-874a-21e78f17c86f,d6f7fc44-c24f-50b5-803c-2a06b9253355,"
-            "Northwind Partners Ltd,advisor,true")(replace(
-            "b3581e5f-7119-564f-bf56-e413ae802dfa,daa14757-f34a-5b49-af24-e0343071f261,"
-            "Fabrikam Cloud Services,reseller,true",
-            "b3581e5f-7119-564f-bf56-e413ae802dfa,daa14757-f34a-5b49-af24-e0343071f261,"
-            "Fabrikam Cloud Services,reseller,false")(t)),
-    })
-    november = estate(tmp / "nov", {
-        "tenants.csv": append(f"{FOURTH_COFFEE},Fourth Coffee,fourthcoffee.onmicrosoft.com,customer"),
-    })
-    config = write_config(tmp / "dapaudit.toml", """
+    october = estate(
+        tmp / "oct",
+        {
+            "partner_relationships.csv": lambda t: replace(
+                "92b6d115-08c7-5d2a-874a-21e78f17c86f,d6f7fc44-c24f-50b5-803c-2a06b9253355,"
+                "Northwind Partners Ltd,advisor,false",
+                "92b6d115-08c7-5d2a-874a-21e78f17c86f,d6f7fc44-c24f-50b5-803c-2a06b9253355,"
+                "Northwind Partners Ltd,advisor,true",
+            )(
+                replace(
+                    "b3581e5f-7119-564f-bf56-e413ae802dfa,daa14757-f34a-5b49-af24-e0343071f261,"
+                    "Fabrikam Cloud Services,reseller,true",
+                    "b3581e5f-7119-564f-bf56-e413ae802dfa,daa14757-f34a-5b49-af24-e0343071f261,"
+                    "Fabrikam Cloud Services,reseller,false",
+                )(t)
+            ),
+        },
+    )
+    november = estate(
+        tmp / "nov",
+        {
+            "tenants.csv": append(
+                f"{FOURTH_COFFEE},Fourth Coffee,fourthcoffee.onmicrosoft.com,customer"
+            ),
+        },
+    )
+    config = write_config(
+        tmp / "dapaudit.toml",
+        """
 [report]
 organisation = "Example Audit GmbH"
 title = "Partner access report"
@@ -51,18 +65,35 @@ tenant = "7dbbb246-aba7-5ac3-a3e9-91e8eb18203f"
 reason = "Reader kept for the billing export, contract C-7"
 owner = "secops@example.com"
 expires = 2027-03-31
-""")
+""",
+    )
     db_path = tmp / "m.duckdb"
-    con = database(db_path, [(PREV, date(2026, 10, 31), october),
-                             (SNAP, date(2026, 11, 30), november)], config)
+    con = database(
+        db_path, [(PREV, date(2026, 10, 31), october), (SNAP, date(2026, 11, 30), november)], config
+    )
     con.close()
     from click.testing import CliRunner
 
     out = tmp / "out"
-    result = CliRunner().invoke(cli, [
-        "report", "monthly", "--db", str(db_path), "--snapshot", SNAP, "--out", str(out),
-        "--config", str(tmp / "dapaudit.toml"), "--paper", "letter",
-        "--pdf-limit", str(PDF_LIMIT)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            "monthly",
+            "--db",
+            str(db_path),
+            "--snapshot",
+            SNAP,
+            "--out",
+            str(out),
+            "--config",
+            str(tmp / "dapaudit.toml"),
+            "--paper",
+            "letter",
+            "--pdf-limit",
+            str(PDF_LIMIT),
+        ],
+    )
     assert result.exit_code == 0, result.output
     from dapaudit import db
 
@@ -81,9 +112,16 @@ def test_sections_and_branding(monthly):
     doc = monthly["doc"]
     assert doc.headings_in("h1") == ["Partner access report"]
     assert doc.headings_in("h2") == [
-        "Contents", "Scope and coverage", "Executive summary", "Findings by rule", "Customers",
-        "Findings by customer", "Compliance frameworks", "Resolved since the previous snapshot",
-        "Suppressed findings", "Appendix: inputs and run",
+        "Contents",
+        "Scope and coverage",
+        "Executive summary",
+        "Findings by rule",
+        "Customers",
+        "Findings by customer",
+        "Compliance frameworks",
+        "Resolved since the previous snapshot",
+        "Suppressed findings",
+        "Appendix: inputs and run",
     ]
     assert "Example Audit GmbH" in doc.text
     # Self-contained: no script, no external stylesheet, every link an in-page anchor.
@@ -97,13 +135,19 @@ def test_scope_and_missing_exports(monthly):
     con, doc = monthly["con"], monthly["doc"]
     facts = dict(r[:2] for r in doc.tables_in("scope", "facts")[0].rows)
     assert int(facts["Customer tenants assessed"]) == len(customers(con, SNAP))
-    covered = {t for (t,) in con.execute(
-        "SELECT tenant_id FROM export_coverage WHERE snapshot = ? AND dataset IN "
-        "('directory_role_members', 'azure_role_assignments') GROUP BY tenant_id "
-        "HAVING count(DISTINCT dataset) = 2", [SNAP]).fetchall()}
+    covered = {
+        t
+        for (t,) in con.execute(
+            "SELECT tenant_id FROM export_coverage WHERE snapshot = ? AND dataset IN "
+            "('directory_role_members', 'azure_role_assignments') GROUP BY tenant_id "
+            "HAVING count(DISTINCT dataset) = 2",
+            [SNAP],
+        ).fetchall()
+    }
     gaps = [c for c in customers(con, SNAP) if c[0] not in covered]
     assert [(r["Tenant id"]) for r in doc.table("scope", "coverage").dicts()] == [
-        g[0] for g in sorted(gaps, key=lambda g: g[1].lower())]
+        g[0] for g in sorted(gaps, key=lambda g: g[1].lower())
+    ]
     fourth = doc.table("scope", "coverage").dicts()[0]
     assert fourth["Customer"] == "Fourth Coffee"
     assert fourth["Missing exports"] == "Azure role assignments, directory role listing"
@@ -114,15 +158,27 @@ def test_summary_counts_and_charts(monthly):
     found = open_findings(con, SNAP)
     table = doc.table("summary", "severity-counts")
     assert [(r[0].lower(), int(r[1])) for r in table.rows] == [
-        (s, sum(1 for f in found if f[1] == s)) for s in SEVERITIES]
-    by_rule = {r["Rule"]: int(r["Open findings"]) for r in doc.table("summary", "rule-counts").dicts()}
+        (s, sum(1 for f in found if f[1] == s)) for s in SEVERITIES
+    ]
+    rule_rows = doc.table("summary", "rule-counts").dicts()
+    by_rule = {r["Rule"]: int(r["Open findings"]) for r in rule_rows}
     assert by_rule == {rid: sum(1 for f in found if f[0] == rid) for rid in {f[0] for f in found}}
     # Change since October, computed here from the fingerprints of both snapshots.
-    fps = {s: {fp for (fp,) in con.execute(
-        "SELECT fingerprint FROM findings WHERE snapshot = ?", [s]).fetchall()} for s in (PREV, SNAP)}
+    fps = {
+        s: {
+            fp
+            for (fp,) in con.execute(
+                "SELECT fingerprint FROM findings WHERE snapshot = ?", [s]
+            ).fetchall()
+        }
+        for s in (PREV, SNAP)
+    }
     change = {r[0]: int(r[1]) for r in doc.table("summary", "change-counts").rows}
-    assert change == {"new": len(fps[SNAP] - fps[PREV]), "resolved": len(fps[PREV] - fps[SNAP]),
-                      "still open": len(fps[SNAP] & fps[PREV])}
+    assert change == {
+        "new": len(fps[SNAP] - fps[PREV]),
+        "resolved": len(fps[PREV] - fps[SNAP]),
+        "still open": len(fps[SNAP] & fps[PREV]),
+    }
     assert change["new"] >= 1 and change["resolved"] >= 1  # the estate edits made both happen
     # Charts are inline SVG whose bars carry the same numbers.
     svgs = [e for e in doc.elements if e.tag == "svg" and e.section == "summary"]
@@ -139,9 +195,10 @@ def test_every_open_finding_is_listed_under_its_rule(monthly):
     found = open_findings(con, SNAP)
     rules = rules_by_id()
     for rule_id in {f[0] for f in found}:
-        table = next(t for t in doc.tables_in("findings", "findings") if t.article == f"rule-{rule_id}")
+        tables = doc.tables_in("findings", "findings")
+        table = next(t for t in tables if t.article == f"rule-{rule_id}")
         assert sorted(table.column("Finding")) == sorted(f[3] for f in found if f[0] == rule_id)
-        heading = next(h for lvl, h, s in doc.headings if lvl == "h3" and h.startswith(rule_id + ":"))
+        heading = next(h for h in doc.headings_in("h3") if h.startswith(rule_id + ":"))
         assert rules[rule_id].name in heading
     # Remediation steps are numbered, and each rule lists its controls.
     steps = [e for e in doc.elements if e.tag == "ol" and e.section == "findings"]
@@ -164,7 +221,8 @@ def test_customer_table_counts_and_anchors(monthly):
             assert f"customer-{tenant_id}" in doc.ids()
     suppressed = doc.table("suppressed", "suppressed").dicts()
     assert [(r["Customer"], r["Owner"], r["Expires"]) for r in suppressed] == [
-        ("Wingtip Industries", "secops@example.com", "2027-03-31")]
+        ("Wingtip Industries", "secops@example.com", "2027-03-31")
+    ]
 
 
 def test_framework_sections(monthly):
@@ -186,7 +244,9 @@ def test_manifest(monthly):
     rows = doc.table("manifest", "manifest").dicts()
     expected = con.execute(
         "SELECT path, kind, row_count, sha256 FROM source_files WHERE snapshot = ? "
-        "ORDER BY path, source_file_id", [SNAP]).fetchall()
+        "ORDER BY path, source_file_id",
+        [SNAP],
+    ).fetchall()
     assert [(r["File"], r["Kind"], int(r["Rows"]), r["SHA-256"]) for r in rows] == expected
 
 
@@ -200,8 +260,13 @@ def test_pdf_pages_toc_running_header_and_limit(monthly):
         assert f"Page {i} of {n}" in text
         assert "Partner access report" in text and "Snapshot 2026-11" in text
     full = "\n".join(pages)
-    for heading in ("Scope and coverage", "Executive summary", "Findings by rule",
-                    "Compliance frameworks", "Appendix: inputs and run"):
+    for heading in (
+        "Scope and coverage",
+        "Executive summary",
+        "Findings by rule",
+        "Compliance frameworks",
+        "Appendix: inputs and run",
+    ):
         match = re.search(re.escape(heading) + r" \.+ (\d+)", full)
         assert match, f"no table-of-contents entry with a page number for {heading}"
         assert heading in pages[int(match.group(1)) - 1]
@@ -216,26 +281,55 @@ def test_pdf_pages_toc_running_header_and_limit(monthly):
         if len(titles) > PDF_LIMIT:
             for title in titles[PDF_LIMIT:]:
                 assert squash(title) not in flat
-            assert squash(f"The PDF lists {PDF_LIMIT} of {len(titles)} findings of this rule") in flat
+            note = f"The PDF lists {PDF_LIMIT} of {len(titles)} findings of this rule"
+            assert squash(note) in flat
             cut += 1
     assert cut, "no rule has more findings than the PDF limit: the limit is untested"
     assert "Findings by customer" not in full  # HTML only: it repeats every finding
 
 
 def test_framework_filter(monthly, runner, tmp_path):
-    result = runner.invoke(cli, ["report", "monthly", "--db", str(monthly["db"]), "--format",
-                                 "html", "--framework", "cis-m365", "--out", str(tmp_path)])
+    result = runner.invoke(
+        cli,
+        [
+            "report",
+            "monthly",
+            "--db",
+            str(monthly["db"]),
+            "--format",
+            "html",
+            "--framework",
+            "cis-m365",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     doc = ReportDoc((tmp_path / "report.html").read_text(encoding="utf-8"))
-    mapped = {r.id for r in rules_by_id().values() if any(c.startswith("cis-m365:") for c in r.controls)}
-    shown = {a[len("rule-"):] for a in (t.article for t in doc.tables_in("findings", "findings"))}
+    mapped = {
+        r.id for r in rules_by_id().values() if any(c.startswith("cis-m365:") for c in r.controls)
+    }
+    shown = {a[len("rule-") :] for a in (t.article for t in doc.tables_in("findings", "findings"))}
     expected = {f[0] for f in open_findings(monthly["con"], SNAP) if f[0] in mapped}
     assert shown == expected
     assert [t.article for t in doc.tables_in("frameworks")] == ["framework-cis-m365"]
 
 
 def test_unknown_framework_is_a_usage_error(monthly, runner, tmp_path):
-    result = runner.invoke(cli, ["report", "monthly", "--db", str(monthly["db"]), "--format",
-                                 "html", "--framework", "nope", "--out", str(tmp_path)])
+    result = runner.invoke(
+        cli,
+        [
+            "report",
+            "monthly",
+            "--db",
+            str(monthly["db"]),
+            "--format",
+            "html",
+            "--framework",
+            "nope",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 2
     assert result.output.splitlines()[-1].startswith("Error: unknown framework 'nope'; known: ")

@@ -30,6 +30,7 @@ IMG_NAME = "<img src=http://evil.example/t.png> Tailspin"
 CSS_NAME = "</style><style>body{background:url(http://evil.example/css)}</style>Adatum"
 FORMULA_PARTNER = '=HYPERLINK("http://evil.example")'
 PATH_NAME = "../../evil/Wingtip"
+Q = '"'
 
 
 class NetworkSpy:
@@ -50,18 +51,32 @@ class NetworkSpy:
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile")
-    folder = estate(tmp / "estate", {
-        "tenants.csv": lambda t: replace("Contoso Ltd,", f'"{SCRIPT_NAME.replace(chr(34), 2 * chr(34))}",')(
-            replace("Tailspin Toys,", f"{IMG_NAME},")(
-                replace("Adatum Corporation,", f"{CSS_NAME},")(
-                    replace("Wingtip Industries,", f"{PATH_NAME},")(
-                        replace("Fabrikam Cloud Services,", '"=HYPERLINK(""http://evil.example"")",')(t))))),
-        "partner_relationships.csv": replace(
-            "Fabrikam Cloud Services,", '"=HYPERLINK(""http://evil.example"")",'),
-        "directory_role_members.csv": lambda t: replace("Global Admin Two,admin2@contoso.example",
-                                                        "@SUM(1+1),admin2@contoso.example")(
-            replace("User Admin,useradmin@contoso.example", "+cmd|calc,useradmin@contoso.example")(t)),
-    })
+    folder = estate(
+        tmp / "estate",
+        {
+            "tenants.csv": lambda t: replace("Contoso Ltd,", f'"{SCRIPT_NAME.replace(Q, 2 * Q)}",')(
+                replace("Tailspin Toys,", f"{IMG_NAME},")(
+                    replace("Adatum Corporation,", f"{CSS_NAME},")(
+                        replace("Wingtip Industries,", f"{PATH_NAME},")(
+                            replace(
+                                "Fabrikam Cloud Services,", '"=HYPERLINK(""http://evil.example"")",'
+                            )(t)
+                        )
+                    )
+                )
+            ),
+            "partner_relationships.csv": replace(
+                "Fabrikam Cloud Services,", '"=HYPERLINK(""http://evil.example"")",'
+            ),
+            "directory_role_members.csv": lambda t: replace(
+                "Global Admin Two,admin2@contoso.example", "@SUM(1+1),admin2@contoso.example"
+            )(
+                replace(
+                    "User Admin,useradmin@contoso.example", "+cmd|calc,useradmin@contoso.example"
+                )(t)
+            ),
+        },
+    )
     con = database(tmp / "h.duckdb", [("2026-11", date(2026, 11, 30), folder)])
     con.close()
     return tmp
@@ -78,8 +93,19 @@ def _no_active_content(doc: ReportDoc) -> None:
 def test_hostile_names_render_as_text(hostile, runner, monkeypatch):
     spy = NetworkSpy(monkeypatch)
     out = hostile / "monthly"
-    result = runner.invoke(cli, ["report", "monthly", "--db", str(hostile / "h.duckdb"),
-                                 "--out", str(out), "--format", "html,pdf"])
+    result = runner.invoke(
+        cli,
+        [
+            "report",
+            "monthly",
+            "--db",
+            str(hostile / "h.duckdb"),
+            "--out",
+            str(out),
+            "--format",
+            "html,pdf",
+        ],
+    )
     assert result.exit_code == 0, result.output
     doc = ReportDoc((out / "report.html").read_text(encoding="utf-8"))
     _no_active_content(doc)
@@ -95,8 +121,20 @@ def test_hostile_names_render_as_text(hostile, runner, monkeypatch):
 
 def test_hostile_names_in_reviews_and_file_names(hostile, runner):
     out = hostile / "reviews"
-    result = runner.invoke(cli, ["report", "tenant", "--all-tenants", "--db",
-                                 str(hostile / "h.duckdb"), "--out", str(out), "--format", "html"])
+    result = runner.invoke(
+        cli,
+        [
+            "report",
+            "tenant",
+            "--all-tenants",
+            "--db",
+            str(hostile / "h.duckdb"),
+            "--out",
+            str(out),
+            "--format",
+            "html",
+        ],
+    )
     assert result.exit_code == 0, result.output
     files = sorted(out.iterdir())
     assert files and all(p.parent == out for p in files)
@@ -148,8 +186,12 @@ def _png(path: Path) -> bytes:
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
-    data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00\x1f\x4e\x8c")) + chunk(b"IEND", b""))
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00\x1f\x4e\x8c"))
+        + chunk(b"IEND", b"")
+    )
     path.write_bytes(data)
     return data
 
@@ -159,10 +201,15 @@ def test_fetcher_refuses_network_and_outside_files(tmp_path, monkeypatch):
     logo = tmp_path / "logo.png"
     _png(logo)
     fetcher = restricted_url_fetcher([logo])
-    for url in ("http://127.0.0.1:9/x.png", "https://evil.example/a.css", "ftp://evil.example/x",
-                "file:///etc/passwd", "file://evil.example/etc/passwd",
-                f"file://{TEMPLATES_DIR}/../pyproject.toml",
-                f"file://{tmp_path}/other.png"):
+    for url in (
+        "http://127.0.0.1:9/x.png",
+        "https://evil.example/a.css",
+        "ftp://evil.example/x",
+        "file:///etc/passwd",
+        "file://evil.example/etc/passwd",
+        f"file://{TEMPLATES_DIR}/../pyproject.toml",
+        f"file://{tmp_path}/other.png",
+    ):
         with pytest.raises(ValueError, match="does not fetch"):
             _fetch(fetcher, url)
     assert spy.attempts == []
@@ -184,15 +231,19 @@ def test_outside_references_in_a_document_fetch_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(render, "_allowed", recording)
     html = """<html><head>
       <link rel="stylesheet" href="http://127.0.0.1:9/x.css">
-      <style>@import url(http://127.0.0.1:9/y.css); body { background: url(file:///etc/passwd); }</style>
+      <style>@import url(http://127.0.0.1:9/y.css);
+             body { background: url(file:///etc/passwd); }</style>
       </head><body><p>text</p><img src="http://127.0.0.1:9/z.png"><img src="file:///etc/passwd">
       </body></html>"""
     target = tmp_path / "x.pdf"
     write_pdf(html, target)
     assert target.stat().st_size > 0
     outside = [(u, v) for u, v in asked if not u.startswith(f"file://{TEMPLATES_DIR}")]
-    assert {u for u, _ in outside} >= {"http://127.0.0.1:9/x.css", "http://127.0.0.1:9/z.png",
-                                        "file:///etc/passwd"}
+    assert {u for u, _ in outside} >= {
+        "http://127.0.0.1:9/x.css",
+        "http://127.0.0.1:9/z.png",
+        "file:///etc/passwd",
+    }
     assert not any(v for _, v in outside)
     assert spy.attempts == []
     assert "root:" not in " ".join(p.extract_text() for p in pypdf.PdfReader(target).pages)
@@ -202,10 +253,24 @@ def test_branding_and_logo_as_data_uri(tmp_path, runner, hostile):
     data = _png(tmp_path / "logo.png")
     (tmp_path / "dapaudit.toml").write_text(
         '[report]\norganisation = "<b>Example</b> Audit"\ntitle = "Partner review"\n'
-        'logo = "logo.png"\n', encoding="utf-8")
-    result = runner.invoke(cli, ["report", "monthly", "--db", str(hostile / "h.duckdb"), "--config",
-                                 str(tmp_path / "dapaudit.toml"), "--out", str(tmp_path / "o"),
-                                 "--format", "html"])
+        'logo = "logo.png"\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(
+        cli,
+        [
+            "report",
+            "monthly",
+            "--db",
+            str(hostile / "h.duckdb"),
+            "--config",
+            str(tmp_path / "dapaudit.toml"),
+            "--out",
+            str(tmp_path / "o"),
+            "--format",
+            "html",
+        ],
+    )
     assert result.exit_code == 0, result.output
     doc = ReportDoc((tmp_path / "o" / "report.html").read_text(encoding="utf-8"))
     assert doc.headings_in("h1") == ["Partner review"]
@@ -214,13 +279,25 @@ def test_branding_and_logo_as_data_uri(tmp_path, runner, hostile):
     assert len(imgs) == 1
     prefix = "data:image/png;base64,"
     assert imgs[0].attrs["src"].startswith(prefix)
-    assert base64.b64decode(imgs[0].attrs["src"][len(prefix):]) == data
+    assert base64.b64decode(imgs[0].attrs["src"][len(prefix) :]) == data
 
 
 def test_missing_logo_is_a_config_error(tmp_path, runner, hostile):
     (tmp_path / "dapaudit.toml").write_text('[report]\nlogo = "nope.png"\n', encoding="utf-8")
-    result = runner.invoke(cli, ["report", "monthly", "--db", str(hostile / "h.duckdb"), "--config",
-                                 str(tmp_path / "dapaudit.toml"), "--out", str(tmp_path / "o")])
+    result = runner.invoke(
+        cli,
+        [
+            "report",
+            "monthly",
+            "--db",
+            str(hostile / "h.duckdb"),
+            "--config",
+            str(tmp_path / "dapaudit.toml"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert result.exit_code == 2
     last = result.output.splitlines()[-1]
-    assert last.startswith(f"Error: {tmp_path / 'dapaudit.toml'}, field 'report.logo': cannot read logo")
+    where = f"{tmp_path / 'dapaudit.toml'}, field 'report.logo'"
+    assert last.startswith(f"Error: {where}: cannot read logo")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pypdf
 import pytest
-from conftest import AS_OF, SAMPLE
 from htmldoc import ReportDoc, squash
 
+from conftest import AS_OF, SAMPLE
 from dapaudit import db
 from dapaudit.analyze import analyze
 from dapaudit.cli import cli
@@ -37,29 +37,66 @@ def reviews(tmp_path_factory):
 
     runner = CliRunner()
     out = tmp / "html"
-    result = runner.invoke(cli, ["report", "tenant", "--all-tenants", "--db", str(tmp / "r.duckdb"),
-                                 "--format", "html", "--out", str(out)])
+    result = runner.invoke(
+        cli,
+        [
+            "report",
+            "tenant",
+            "--all-tenants",
+            "--db",
+            str(tmp / "r.duckdb"),
+            "--format",
+            "html",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     con = db.connect(tmp / "r.duckdb", read_only=True)
     customers = con.execute(
         "SELECT tenant_id, display_name, default_domain FROM tenants "
-        "WHERE snapshot = ? AND tenant_type = 'customer' ORDER BY tenant_id", [SNAP]).fetchall()
-    rich = [t for (t,) in con.execute(
-        """SELECT customer_tenant_id FROM partner_access WHERE snapshot = ?
+        "WHERE snapshot = ? AND tenant_type = 'customer' ORDER BY tenant_id",
+        [SNAP],
+    ).fetchall()
+    rich = [
+        t
+        for (t,) in con.execute(
+            """SELECT customer_tenant_id FROM partner_access WHERE snapshot = ?
            GROUP BY customer_tenant_id
            HAVING bool_or(dap_enabled) OR sum(active_gdap_relationships) > 0
-           ORDER BY customer_tenant_id LIMIT ?""", [SNAP, PDF_TENANTS]).fetchall()]
+           ORDER BY customer_tenant_id LIMIT ?""",
+            [SNAP, PDF_TENANTS],
+        ).fetchall()
+    ]
     pdf_out = tmp / "pdf"
     for tenant_id in rich:
-        result = runner.invoke(cli, ["report", "tenant", tenant_id, "--db", str(tmp / "r.duckdb"),
-                                     "--format", "pdf", "--out", str(pdf_out)])
+        result = runner.invoke(
+            cli,
+            [
+                "report",
+                "tenant",
+                tenant_id,
+                "--db",
+                str(tmp / "r.duckdb"),
+                "--format",
+                "pdf",
+                "--out",
+                str(pdf_out),
+            ],
+        )
         assert result.exit_code == 0, result.output
     files = {}
     for tenant_id, name, _ in customers:
         stem = review_file_stem(name, tenant_id)
         files[tenant_id] = (out / f"{stem}.html", pdf_out / f"{stem}.pdf")
-    yield {"con": con, "customers": customers, "files": files, "rich": rich,
-           "db": tmp / "r.duckdb", "out": out}
+    yield {
+        "con": con,
+        "customers": customers,
+        "files": files,
+        "rich": rich,
+        "db": tmp / "r.duckdb",
+        "out": out,
+    }
     con.close()
 
 
@@ -83,7 +120,9 @@ def test_every_global_admin_path_is_shown(reviews):
             """SELECT principal_display_name FROM directory_role_members m
                JOIN ref_directory_roles r USING (role_template_id)
                WHERE m.snapshot = ? AND m.tenant_id = ? AND r.role_key = ?
-               ORDER BY 1""", [SNAP, tenant_id, GLOBAL_ADMIN]).fetchall()
+               ORDER BY 1""",
+            [SNAP, tenant_id, GLOBAL_ADMIN],
+        ).fetchall()
         own = sorted(r["Holder"] for r in rows if r["Path"].startswith("listed"))
         assert len(own) == len(listed)
         for holder, (display_name,) in zip(own, listed, strict=True):
@@ -91,17 +130,24 @@ def test_every_global_admin_path_is_shown(reviews):
         dap_partners = con.execute(
             """SELECT p.partner_tenant_id, p.partner_name FROM partner_access p
                WHERE p.snapshot = ? AND p.customer_tenant_id = ? AND p.dap_enabled
-               ORDER BY 1""", [SNAP, tenant_id]).fetchall()
+               ORDER BY 1""",
+            [SNAP, tenant_id],
+        ).fetchall()
         implicit = [r for r in rows if r["Path"].startswith("implicit through DAP")]
         assert sorted(r["Partner"] for r in implicit) == sorted(n for _, n in dap_partners)
         for partner_id, partner_name in dap_partners:
-            users = [u for (u,) in con.execute(
-                """SELECT m.member_upn FROM partner_group_members m
+            users = [
+                u
+                for (u,) in con.execute(
+                    """SELECT m.member_upn FROM partner_group_members m
                    JOIN partner_agent_groups g
                      ON g.snapshot = m.snapshot AND g.group_id = m.group_id
                    WHERE m.snapshot = ? AND g.partner_tenant_id = ?
                      AND g.agent_role = 'admin_agents' AND m.member_type = 'user'
-                   ORDER BY 1""", [SNAP, partner_id]).fetchall()]
+                   ORDER BY 1""",
+                    [SNAP, partner_id],
+                ).fetchall()
+            ]
             cell = next(r for r in implicit if r["Partner"] == partner_name)["Users behind it"]
             if users:
                 for upn in users:
@@ -116,27 +162,38 @@ def test_partner_sections_and_findings(reviews):
         doc = _doc(reviews, tenant_id)
         partners = con.execute(
             "SELECT partner_tenant_id FROM partner_access WHERE snapshot = ? "
-            "AND customer_tenant_id = ? ORDER BY 1", [SNAP, tenant_id]).fetchall()
+            "AND customer_tenant_id = ? ORDER BY 1",
+            [SNAP, tenant_id],
+        ).fetchall()
         access = {t.article for t in doc.tables_in("partners", "access")}
         assert access == {f"partner-{p}" for (p,) in partners}
         gdap = con.execute(
             "SELECT relationship_id FROM gdap_relationships WHERE snapshot = ? "
-            "AND customer_tenant_id = ? ORDER BY 1", [SNAP, tenant_id]).fetchall()
+            "AND customer_tenant_id = ? ORDER BY 1",
+            [SNAP, tenant_id],
+        ).fetchall()
         shown = [c for t in doc.tables_in("partners", "gdap") for c in t.column("Relationship")]
         assert len(shown) == len(gdap)
         for (rel,) in gdap:
             assert any(rel in c for c in shown)
-        titles = [t for (t,) in con.execute(
-            "SELECT title FROM findings WHERE snapshot = ? AND customer_tenant_id = ? "
-            "AND status = 'open' ORDER BY position", [SNAP, tenant_id]).fetchall()]
+        titles = [
+            t
+            for (t,) in con.execute(
+                "SELECT title FROM findings WHERE snapshot = ? AND customer_tenant_id = ? "
+                "AND status = 'open' ORDER BY position",
+                [SNAP, tenant_id],
+            ).fetchall()
+        ]
         cells = [c for t in doc.tables_in("findings", "findings") for c in t.column("Finding")]
         assert len(cells) == len(titles)
         for title in titles:
             assert any(c.startswith(title) for c in cells)
         steps = [e for e in doc.elements if e.tag == "ol" and e.section == "findings"]
         assert len(steps) == len({t.article for t in doc.tables_in("findings", "findings")})
-        subs = con.execute("SELECT count(*) FROM azure_subscriptions WHERE snapshot = ? "
-                           "AND tenant_id = ?", [SNAP, tenant_id]).fetchone()[0]
+        subs = con.execute(
+            "SELECT count(*) FROM azure_subscriptions WHERE snapshot = ? AND tenant_id = ?",
+            [SNAP, tenant_id],
+        ).fetchone()[0]
         assert len(doc.table("azure", "azure").rows) == max(subs, 1)
 
 
@@ -153,7 +210,8 @@ def _identifiers(con, tenant_id: str) -> set[str]:
            FROM azure_subscriptions WHERE snapshot = $s AND tenant_id = $t
            UNION ALL SELECT relationship_id, display_name, NULL
            FROM gdap_relationships WHERE snapshot = $s AND customer_tenant_id = $t""",
-        {"s": SNAP, "t": tenant_id}).fetchall()
+        {"s": SNAP, "t": tenant_id},
+    ).fetchall()
     return {v.lower() for row in rows for v in row if v}
 
 
@@ -165,7 +223,9 @@ def _partner_side(con) -> set[str]:
            UNION ALL SELECT group_id, display_name, partner_tenant_id
            FROM partner_agent_groups WHERE snapshot = $s
            UNION ALL SELECT member_id, member_display_name, member_upn
-           FROM partner_group_members WHERE snapshot = $s""", {"s": SNAP}).fetchall()
+           FROM partner_group_members WHERE snapshot = $s""",
+        {"s": SNAP},
+    ).fetchall()
     return {v.lower() for row in rows for v in row if v}
 
 
@@ -203,45 +263,104 @@ def test_review_pdf_pages_and_headings(reviews):
         assert f"Page {i} of {len(pages)}" in text
         assert f"Customer security review: {name}" in text and "Snapshot 2026-11" in text
     full = "\n".join(pages)
-    for heading in ("Who is Global Administrator", "Partners with access", "Azure subscriptions",
-                    "Findings and remediation", "Coverage"):
+    for heading in (
+        "Who is Global Administrator",
+        "Partners with access",
+        "Azure subscriptions",
+        "Findings and remediation",
+        "Coverage",
+    ):
         assert heading in full
 
 
 def test_tenant_by_domain_and_unknown_tenant(reviews, runner, tmp_path):
     tenant_id, name, domain = reviews["customers"][0]
-    result = runner.invoke(cli, ["report", "tenant", domain.upper(), "--db", str(reviews["db"]),
-                                 "--format", "html", "--out", str(tmp_path)])
+    result = runner.invoke(
+        cli,
+        [
+            "report",
+            "tenant",
+            domain.upper(),
+            "--db",
+            str(reviews["db"]),
+            "--format",
+            "html",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert [p.name for p in tmp_path.iterdir()] == [review_file_stem(name, tenant_id) + ".html"]
-    result = runner.invoke(cli, ["report", "tenant", "nobody.example", "--db", str(reviews["db"]),
-                                 "--format", "html", "--out", str(tmp_path)])
+    result = runner.invoke(
+        cli,
+        [
+            "report",
+            "tenant",
+            "nobody.example",
+            "--db",
+            str(reviews["db"]),
+            "--format",
+            "html",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 2
     assert result.output.splitlines()[-1] == (
         "Error: no customer tenant 'nobody.example' in snapshot 2026-11 "
-        "(give its tenant id or domain)")
+        "(give its tenant id or domain)"
+    )
     # A partner is not a customer: no review of a partner tenant.
-    partner = reviews["con"].execute(
-        "SELECT default_domain FROM tenants WHERE snapshot = ? AND tenant_type = 'partner' "
-        "ORDER BY 1 LIMIT 1", [SNAP]).fetchone()[0]
-    result = runner.invoke(cli, ["report", "tenant", partner, "--db", str(reviews["db"]),
-                                 "--format", "html", "--out", str(tmp_path)])
+    partner = (
+        reviews["con"]
+        .execute(
+            "SELECT default_domain FROM tenants WHERE snapshot = ? AND tenant_type = 'partner' "
+            "ORDER BY 1 LIMIT 1",
+            [SNAP],
+        )
+        .fetchone()[0]
+    )
+    result = runner.invoke(
+        cli,
+        [
+            "report",
+            "tenant",
+            partner,
+            "--db",
+            str(reviews["db"]),
+            "--format",
+            "html",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 2
 
 
 def test_tenant_or_all_tenants_is_required(reviews, runner, tmp_path):
     for args in ([], ["x", "--all-tenants"]):
-        result = runner.invoke(cli, ["report", "tenant", *args, "--db", str(reviews["db"]),
-                                     "--out", str(tmp_path)])
+        result = runner.invoke(
+            cli, ["report", "tenant", *args, "--db", str(reviews["db"]), "--out", str(tmp_path)]
+        )
         assert result.exit_code == 2
         assert result.output.splitlines()[-1] == (
-            "Error: give one TENANT (id or domain) or --all-tenants")
+            "Error: give one TENANT (id or domain) or --all-tenants"
+        )
 
 
 def test_file_stem_is_safe():
     tid = "0e6249f8-cf40-5b6e-9138-82b4a7337e4f"
-    for name in ("../../etc/passwd", "..", "a/b\\c", "C:\\x", "\x00\n", "Ünïcödé GmbH", "",
-                 "x" * 500, "CON"):
+    for name in (
+        "../../etc/passwd",
+        "..",
+        "a/b\\c",
+        "C:\\x",
+        "\x00\n",
+        "Ünïcödé GmbH",
+        "",
+        "x" * 500,
+        "CON",
+    ):
         stem = review_file_stem(name, tid)
         assert "/" not in stem and "\\" not in stem and ".." not in stem
         assert stem.startswith("review-") and stem.endswith("-0e6249f8")
