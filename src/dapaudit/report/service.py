@@ -35,8 +35,11 @@ _LOGO_TYPES = {
 _LOGO_MAX_BYTES = 2_000_000
 
 
-def branding(config: Config, default_title: str) -> tuple[Branding, list[Path]]:
-    """The [report] table of dapaudit.toml: title, organisation, logo (relative to the file).
+def branding(
+    config: Config, default_title: str, title_key: str = "title"
+) -> tuple[Branding, list[Path]]:
+    """The [report] table of dapaudit.toml: title (or review_title), organisation, logo
+    (relative to the configuration file).
 
     Returns the branding and the files the PDF renderer may read (the logo, if any).
     """
@@ -68,7 +71,7 @@ def branding(config: Config, default_title: str) -> tuple[Branding, list[Path]]:
         allowed.append(path)
     return (
         Branding(
-            str(settings.get("title") or default_title),
+            str(settings.get(title_key) or default_title),
             str(settings.get("organisation") or ""),
             logo_uri,
         ),
@@ -177,7 +180,7 @@ def write_tenant_reviews(
 ) -> list[Path]:
     """One customer security review per tenant (id or domain); None means every customer."""
     out.mkdir(parents=True, exist_ok=True)
-    brand, allowed = branding(config, "Customer security review")
+    brand, allowed = branding(config, "Customer security review", "review_title")
     limit = pdf_limit(config, max_pdf_findings)
     if tenants is None:
         ids = [t for t, _, _ in customer_tenants(con, snapshot)]
