@@ -18,7 +18,7 @@ from dapaudit.rules import SEVERITIES, frameworks, rules_by_id
 
 SNAP, PREV = "2026-11", "2026-10"
 PDF_LIMIT = 1
-FOURTH_COFFEE = "e0c7a0de-2f7e-4a53-9d0f-5a0f4c1f6e11"
+GAP_TENANT = "e0c7a0de-2f7e-4a53-9d0f-5a0f4c1f6e11"  # a customer with no exports at all
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def monthly(tmp_path_factory):
         tmp / "nov",
         {
             "tenants.csv": append(
-                f"{FOURTH_COFFEE},Fourth Coffee,fourthcoffee.onmicrosoft.com,customer"
+                f"{GAP_TENANT},Unexported Customer Gap,unexportedgap.onmicrosoft.com,customer"
             ),
         },
     )
@@ -148,9 +148,9 @@ def test_scope_and_missing_exports(monthly):
     assert [(r["Tenant id"]) for r in doc.table("scope", "coverage").dicts()] == [
         g[0] for g in sorted(gaps, key=lambda g: g[1].lower())
     ]
-    fourth = doc.table("scope", "coverage").dicts()[0]
-    assert fourth["Customer"] == "Fourth Coffee"
-    assert fourth["Missing exports"] == "Azure role assignments, directory role listing"
+    gap = next(r for r in doc.table("scope", "coverage").dicts() if r["Tenant id"] == GAP_TENANT)
+    assert gap["Customer"] == "Unexported Customer Gap"
+    assert gap["Missing exports"] == "Azure role assignments, directory role listing"
 
 
 def test_summary_counts_and_charts(monthly):

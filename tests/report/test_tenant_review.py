@@ -123,7 +123,7 @@ def test_every_global_admin_path_is_shown(reviews):
                ORDER BY 1""",
             [SNAP, tenant_id, GLOBAL_ADMIN],
         ).fetchall()
-        own = sorted(r["Holder"] for r in rows if r["Path"].startswith("listed"))
+        own = sorted(r["Holder"] for r in rows if r.get("Path", "").startswith("listed"))
         assert len(own) == len(listed)
         for holder, (display_name,) in zip(own, listed, strict=True):
             assert holder.startswith(display_name)
@@ -133,7 +133,7 @@ def test_every_global_admin_path_is_shown(reviews):
                ORDER BY 1""",
             [SNAP, tenant_id],
         ).fetchall()
-        implicit = [r for r in rows if r["Path"].startswith("implicit through DAP")]
+        implicit = [r for r in rows if r.get("Path", "").startswith("implicit through DAP")]
         assert sorted(r["Partner"] for r in implicit) == sorted(n for _, n in dap_partners)
         for partner_id, partner_name in dap_partners:
             users = [
@@ -167,6 +167,18 @@ def test_partner_sections_and_findings(reviews):
         ).fetchall()
         access = {t.article for t in doc.tables_in("partners", "access")}
         assert access == {f"partner-{p}" for (p,) in partners}
+        # Principals of a tenant that is no partner of this customer, listed in its roles.
+        foreign = con.execute(
+            """SELECT count(*) FROM directory_role_members m
+               WHERE m.snapshot = $s AND m.tenant_id = $t
+                 AND m.principal_organization_id <> m.tenant_id
+                 AND m.principal_organization_id NOT IN (
+                     SELECT partner_tenant_id FROM partner_access
+                     WHERE snapshot = $s AND customer_tenant_id = $t)""",
+            {"s": SNAP, "t": tenant_id},
+        ).fetchone()[0]
+        shown_foreign = doc.tables_in("partners", "foreign-access")
+        assert sum(len(t.rows) for t in shown_foreign) == foreign
         gdap = con.execute(
             "SELECT relationship_id FROM gdap_relationships WHERE snapshot = ? "
             "AND customer_tenant_id = ? ORDER BY 1",
