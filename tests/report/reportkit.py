@@ -33,6 +33,17 @@ def replace(old: str, new: str) -> Edit:
     return edit
 
 
+def chain(*edits: Edit) -> Edit:
+    """Several edits of one file, applied in order."""
+
+    def edit(text: str) -> str:
+        for e in edits:
+            text = e(text)
+        return text
+
+    return edit
+
+
 def append(lines: str) -> Edit:
     return lambda text: text.rstrip("\n") + "\n" + lines.strip("\n") + "\n"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import re
 import socket
 import struct
 import zlib
@@ -17,7 +18,7 @@ from pathlib import Path
 import pypdf
 import pytest
 from htmldoc import ReportDoc, squash
-from reportkit import database, estate, replace
+from reportkit import chain, database, estate, replace
 
 from dapaudit.cli import cli
 from dapaudit.findings import neutralise, to_csv
@@ -30,6 +31,7 @@ IMG_NAME = "<img src=http://evil.example/t.png> Tailspin"
 CSS_NAME = "</style><style>body{background:url(http://evil.example/css)}</style>Adatum"
 FORMULA_PARTNER = '=HYPERLINK("http://evil.example")'
 PATH_NAME = "../../evil/Wingtip"
+LONG_NAME = "Litware" + "Subsidiary" * 15  # 157 characters and not one space
 Q = '"'
 
 
@@ -51,29 +53,26 @@ class NetworkSpy:
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile")
+    hyperlink = '"=HYPERLINK(""http://evil.example"")",'
     folder = estate(
         tmp / "estate",
         {
-            "tenants.csv": lambda t: replace("Contoso Ltd,", f'"{SCRIPT_NAME.replace(Q, 2 * Q)}",')(
-                replace("Tailspin Toys,", f"{IMG_NAME},")(
-                    replace("Adatum Corporation,", f"{CSS_NAME},")(
-                        replace("Wingtip Industries,", f"{PATH_NAME},")(
-                            replace(
-                                "Fabrikam Cloud Services,", '"=HYPERLINK(""http://evil.example"")",'
-                            )(t)
-                        )
-                    )
-                )
+            "tenants.csv": chain(
+                replace("Contoso Ltd,", f'"{SCRIPT_NAME.replace(Q, 2 * Q)}",'),
+                replace("Tailspin Toys,", f"{IMG_NAME},"),
+                replace("Adatum Corporation,", f"{CSS_NAME},"),
+                replace("Wingtip Industries,", f"{PATH_NAME},"),
+                replace("Litware Inc,", f"{LONG_NAME},"),
+                replace("Fabrikam Cloud Services,", hyperlink),
             ),
-            "partner_relationships.csv": replace(
-                "Fabrikam Cloud Services,", '"=HYPERLINK(""http://evil.example"")",'
-            ),
-            "directory_role_members.csv": lambda t: replace(
-                "Global Admin Two,admin2@contoso.example", "@SUM(1+1),admin2@contoso.example"
-            )(
+            "partner_relationships.csv": replace("Fabrikam Cloud Services,", hyperlink),
+            "directory_role_members.csv": chain(
+                replace(
+                    "Global Admin Two,admin2@contoso.example", "@SUM(1+1),admin2@contoso.example"
+                ),
                 replace(
                     "User Admin,useradmin@contoso.example", "+cmd|calc,useradmin@contoso.example"
-                )(t)
+                ),
             ),
         },
     )
@@ -114,9 +113,32 @@ def test_hostile_names_render_as_text(hostile, runner, monkeypatch):
     customers = doc.table("customers", "customers").column("Customer")
     assert SCRIPT_NAME in customers and CSS_NAME in customers
     pdf_text = squash(" ".join(p.extract_text() for p in pypdf.PdfReader(out / "report.pdf").pages))
-    for name in (SCRIPT_NAME, IMG_NAME, CSS_NAME):
+    for name in (SCRIPT_NAME, IMG_NAME, CSS_NAME, LONG_NAME):
         assert squash(name) in pdf_text, name
     assert spy.attempts == []
+    assert_text_within_pages(pypdf.PdfReader(out / "report.pdf"))
+
+
+def assert_text_within_pages(pdf: pypdf.PdfReader) -> None:
+    """No run of text reaches past the page edge: long names and ids wrap instead of spilling.
+
+    A run's width is estimated generously at half an em per character (DejaVu Sans averages
+    a little more, the monospace ids 0.6 em), so a line that did not wrap stands out by far.
+    """
+    for number, page in enumerate(pdf.pages, 1):
+        width = float(page.mediabox.width)
+        runs: list[tuple[float, float, str]] = []
+
+        def visit(text, cm, tm, font, size, runs=runs):
+            if text.strip():
+                x = cm[0] * tm[4] + cm[2] * tm[5] + cm[4]
+                scale = abs(tm[0] * cm[0]) or 1.0
+                runs.append((x, size * scale, text.strip()))
+
+        page.extract_text(visitor_text=visit)
+        for x, size, text in runs:
+            for line in re.sub(r"\.{4,}", "", text).splitlines():
+                assert x + len(line) * size * 0.5 <= width, (number, line)
 
 
 def test_hostile_names_in_reviews_and_file_names(hostile, runner):
