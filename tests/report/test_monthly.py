@@ -333,3 +333,23 @@ def test_unknown_framework_is_a_usage_error(monthly, runner, tmp_path):
     )
     assert result.exit_code == 2
     assert result.output.splitlines()[-1].startswith("Error: unknown framework 'nope'; known: ")
+
+
+def test_long_tables_repeat_their_header_on_every_page(monthly, tmp_path):
+    """The customer table of a large estate breaks across pages with its header repeated."""
+    from dataclasses import replace as copy
+
+    from dapaudit.report.model import Branding, ReportView, build_monthly
+    from dapaudit.report.render import render_html, write_pdf
+
+    model = build_monthly(monthly["con"], SNAP, branding=Branding("Big estate", ""))
+    template = model.customers[0]
+    model.customers = [copy(template, name=f"Customer number {i:03d}") for i in range(150)]
+    html = render_html("monthly.html", r=model, view=ReportView("pdf", "A4", 150))
+    write_pdf(html, tmp_path / "big.pdf")
+    pages = [squash(p.extract_text()) for p in pypdf.PdfReader(tmp_path / "big.pdf").pages]
+    holding = [p for p in pages if "Customernumber" in p]
+    assert len(holding) > 1
+    for text in holding:
+        assert squash("Customer Domain critical high medium low info Open Suppressed") in text
+    assert all(f"Customernumber{i:03d}" in "".join(holding) for i in range(150))
