@@ -728,6 +728,16 @@ class TenantReview:
     def organisation(self) -> str:
         return self.branding.organisation
 
+    @property
+    def dap_partners(self) -> int:
+        """Partners holding DAP here: each makes its AdminAgents implicit Global Administrator."""
+        return sum(1 for p in self.partners if p.dap_enabled)
+
+    @property
+    def missing_exports(self) -> list[str]:
+        """Labels of the required exports missing for this customer."""
+        return [c.label for c in self.coverage if c.required and not c.present]
+
 
 def customer_tenants(con: duckdb.DuckDBPyConnection, snapshot: str) -> list[tuple[str, str, str]]:
     """(tenant id, name, domain) of every customer tenant in scope, sorted by name."""
