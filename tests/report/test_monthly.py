@@ -353,3 +353,27 @@ def test_long_tables_repeat_their_header_on_every_page(monthly, tmp_path):
     for text in holding:
         assert squash("Customer Domain critical high medium low info Open Suppressed") in text
     assert all(f"Customernumber{i:03d}" in "".join(holding) for i in range(150))
+
+
+def test_review_of_a_customer_without_exports_says_what_is_missing(monthly, runner, tmp_path):
+    result = runner.invoke(
+        cli,
+        [
+            "report",
+            "tenant",
+            GAP_TENANT,
+            "--db",
+            str(monthly["db"]),
+            "--format",
+            "html",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    (path,) = tmp_path.iterdir()
+    doc = ReportDoc(path.read_text(encoding="utf-8"))
+    coverage = {r["Export"]: r["Status"] for r in doc.table("coverage", "coverage").dicts()}
+    assert coverage["directory role listing"] == "missing"
+    assert coverage["Azure role assignments"] == "missing"
+    assert "Missing exports: directory role listing, Azure role assignments." in doc.text
