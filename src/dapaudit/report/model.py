@@ -380,16 +380,23 @@ def _customers(con: duckdb.DuckDBPyConnection, snapshot: str) -> list[tuple]:
     """Customer tenants in scope with their missing exports, sorted by name."""
     return con.execute(
         """WITH customers AS (
-               SELECT tenant_id FROM tenant_directory
-               WHERE snapshot = $snapshot AND tenant_type = 'customer'
-               UNION
-               SELECT customer_tenant_id FROM partner_access WHERE snapshot = $snapshot
+               -- the same scope COVERAGE-GAP and the rules use (views.sql)
+               SELECT customer_tenant_id AS tenant_id FROM customer_tenants
+               WHERE snapshot = $snapshot
                UNION
                SELECT customer_tenant_id FROM findings
                WHERE snapshot = $snapshot AND customer_tenant_id IS NOT NULL
            ),
            covered AS (
                SELECT DISTINCT tenant_id, dataset FROM export_coverage WHERE snapshot = $snapshot
+               UNION
+               -- as COVERAGE-GAP: an exported subscription list without a subscription leaves
+               -- no role assignment to export
+               SELECT DISTINCT e.tenant_id, 'azure_role_assignments'
+               FROM export_coverage e
+               WHERE e.snapshot = $snapshot AND e.dataset = 'azure_subscriptions'
+                 AND NOT EXISTS (SELECT 1 FROM azure_subscriptions s
+                                 WHERE s.snapshot = $snapshot AND s.tenant_id = e.tenant_id)
            ),
            required AS (SELECT unnest($required::VARCHAR[]) AS dataset),
            gaps AS (
@@ -944,6 +951,14 @@ def build_tenant_review(
             params,
         ).fetchall()
     )
+    if "azure_role_assignments" not in present and "azure_subscriptions" in present:
+        # As COVERAGE-GAP: a subscription list without a subscription leaves nothing to assign.
+        if not con.execute(
+            "SELECT count(*) FROM azure_subscriptions WHERE snapshot = $snapshot "
+            "AND tenant_id = $tenant",
+            params,
+        ).fetchone()[0]:
+            present["azure_role_assignments"] = ["(no subscription: nothing to assign)"]
     datasets = list(REQUIRED_CUSTOMER_DATASETS) + sorted(
         d for d in present if d not in REQUIRED_CUSTOMER_DATASETS
     )
