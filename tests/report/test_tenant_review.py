@@ -23,7 +23,7 @@ SNAP = "2026-11"
 GLOBAL_ADMIN = "global_administrator"
 # PDF renders cost a second or two each: the isolation check reads the PDFs of the customers
 # with the most partner access (DAP or active GDAP), at most this many.
-PDF_TENANTS = 3
+PDF_TENANTS = 2
 
 
 @pytest.fixture(scope="module")
