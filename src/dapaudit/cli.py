@@ -304,14 +304,18 @@ def _out_option(f: Callable) -> Callable:
 @with_example("dapaudit report monthly --snapshot 2026-11 --format html,pdf --out reports/")
 def report_monthly(db_path, snapshot, config_path, out_dir, formats, paper, pdf_limit,
                    framework) -> None:
-    """The estate-wide monthly compliance report (report.html, report.pdf)."""
+    """The estate-wide monthly compliance report (report.html, report.pdf).
+
+    findings.json and findings.csv are written beside it: the PDF lists at most --pdf-limit
+    findings per rule and points the reader to them.
+    """
     if framework is not None and framework not in frameworks():
         raise InputError(f"unknown framework {framework!r}; known: {', '.join(frameworks())}")
     config = load_config(config_path)
     with dbmod.opened(db_path, read_only=True) as con:
         written = write_monthly(con, resolve_snapshot(con, snapshot), Path(out_dir), formats,
                                 config, paper=paper.lower(), framework=framework,
-                                max_pdf_findings=pdf_limit)
+                                max_pdf_findings=pdf_limit, findings_files=True)
     for path in written:
         click.echo(f"Wrote {path}")
 

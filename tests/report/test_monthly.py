@@ -104,6 +104,7 @@ expires = 2027-03-31
         "pdf": pypdf.PdfReader(out / "report.pdf"),
         "db": db_path,
         "tmp": tmp,
+        "out": out,
     }
     con.close()
 
@@ -375,3 +376,14 @@ def test_review_of_a_customer_without_exports_says_what_is_missing(monthly, runn
     assert coverage["directory role listing"] == "missing"
     assert coverage["Azure role assignments"] == "missing"
     assert "Missing exports: directory role listing, Azure role assignments." in doc.text
+
+
+def test_findings_files_beside_the_report_hold_every_finding(monthly):
+    import csv
+    import json
+
+    out, con = monthly["out"], monthly["con"]
+    total = con.execute("SELECT count(*) FROM findings WHERE snapshot = ?", [SNAP]).fetchone()[0]
+    with (out / "findings.csv").open(encoding="utf-8", newline="") as f:
+        assert len(list(csv.DictReader(f))) == total
+    assert len(json.loads((out / "findings.json").read_text(encoding="utf-8"))) == total
