@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 import tempfile
 from collections.abc import Callable
@@ -149,7 +150,9 @@ def with_example(example: str) -> Callable:
     """Every command's --help ends with an example invocation."""
 
     def wrap(f: Callable) -> Callable:
-        f.__doc__ = (f.__doc__ or "").rstrip() + f"\n\n\b\nExample:\n  {example}\n"
+        # cleandoc first: the appended lines are not indented, so click could no longer dedent
+        # a docstring whose text runs over several lines.
+        f.__doc__ = inspect.cleandoc(f.__doc__ or "") + f"\n\n\b\nExample:\n  {example}\n"
         return f
 
     return wrap
@@ -304,11 +307,8 @@ def _out_option(f: Callable) -> Callable:
 @with_example("dapaudit report monthly --snapshot 2026-11 --format html,pdf --out reports/")
 def report_monthly(db_path, snapshot, config_path, out_dir, formats, paper, pdf_limit,
                    framework) -> None:
-    """The estate-wide monthly compliance report (report.html, report.pdf).
-
-    findings.json and findings.csv are written beside it: the PDF lists at most --pdf-limit
-    findings per rule and points the reader to them.
-    """
+    """The estate-wide monthly compliance report: report.html, report.pdf, and beside them
+    findings.json and findings.csv (the PDF lists at most --pdf-limit findings per rule)."""
     if framework is not None and framework not in frameworks():
         raise InputError(f"unknown framework {framework!r}; known: {', '.join(frameworks())}")
     config = load_config(config_path)
@@ -332,10 +332,8 @@ def report_monthly(db_path, snapshot, config_path, out_dir, formats, paper, pdf_
 @with_example("dapaudit report tenant contoso.onmicrosoft.com --format html,pdf --out reviews/")
 def report_tenant(tenant, db_path, snapshot, config_path, out_dir, formats, paper, pdf_limit,
                   all_tenants) -> None:
-    """A customer security review for one customer tenant (id or domain), or for each one.
-
-    The review holds nothing about any other customer: hand it to the customer as it is.
-    """
+    """A customer security review for one customer tenant (id or domain), or for each one;
+    it holds nothing about any other customer."""
     if (tenant is None) == (not all_tenants):
         raise InputError("give one TENANT (id or domain) or --all-tenants")
     config = load_config(config_path)
