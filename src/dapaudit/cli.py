@@ -459,6 +459,47 @@ def snapshots(db_path) -> None:
     )
 
 
+# ------------------------------------------------------------------ scale: synthetic estates
+
+
+@cli.command()
+@click.option("--customers", type=click.IntRange(min=1), required=True,
+              help="Number of customer tenants.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Empty (or new) folder: exports/ and expected_findings.json go here.")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="The same seed gives the same estate, byte for byte.")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default="2026-11-30",
+              show_default=True, help="Reference date the planted time-based conditions use.")
+@click.option("--format", "fmt", type=click.Choice(["canonical"]), default="canonical",
+              show_default=True, help="Export format to write.")
+@click.option("--files-per-table", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Split each estate-wide export into this many files (like paged exports).")
+@click.option("--customer-folders", type=click.IntRange(min=0), default=None,
+              help="How many customers get a per-tenant folder (default: 5%, 8 to 500).")
+@click.option("--shuffle", is_flag=True, help="Write rows in a seeded random order.")
+@click.option("--upper-guids", is_flag=True, help="Write GUIDs in upper case.")
+@with_example("dapaudit generate --customers 10000 --out /tmp/estate-10k --seed 7")
+def generate(customers, out_dir, seed, as_of, fmt, files_per_table, customer_folders, shuffle,
+             upper_guids) -> None:
+    """Write a synthetic estate with known findings, for benchmarks and tests."""
+    from .generate import generate as run_generate
+
+    try:
+        result = run_generate(
+            out_dir, customers, seed=seed, as_of=as_of.date(), files_per_table=files_per_table,
+            customer_folders=customer_folders, shuffle=shuffle, upper_guids=upper_guids,
+        )
+    except FileExistsError as exc:
+        raise InputError(f"{exc}; choose a new folder") from None
+    click.echo(
+        f"Wrote {result.customers} customers, {result.partners} partners, "
+        f"{sum(result.rows.values())} rows in {result.files} files to {result.out}"
+    )
+    click.echo(f"Planted {sum(result.expected.values())} findings: see "
+               f"{Path(out_dir) / 'expected_findings.json'}")
+
+
 def main() -> None:
     cli(prog_name="dapaudit")
 

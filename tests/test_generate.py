@@ -1,0 +1,145 @@
+"""The estate generator: deterministic, its planted findings are exactly what analyze finds,
+and findings do not depend on how the same estate is cut into files, ordered or cased."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from dapaudit import db
+from dapaudit.analyze import analyze
+from dapaudit.cli import cli
+from dapaudit.config import Config
+from dapaudit.generate import check_findings, generate
+from dapaudit.ingest import ingest
+from dapaudit.rules import all_rules
+
+AS_OF = date(2026, 11, 30)
+CUSTOMERS = 50
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _analysed(tmp_path: Path, name: str, inputs: list[Path]):
+    con = db.connect(tmp_path / f"{name}.duckdb")
+    ingest(con, inputs, snapshot="2026-11", as_of=AS_OF)
+    analyze(con, "2026-11", Config())
+    return con
+
+
+def _findings(con) -> list[tuple]:
+    return con.execute(
+        """SELECT rule_id, severity, customer_tenant_id, partner_tenant_id, subject, title,
+                  fingerprint, status, position
+           FROM findings WHERE snapshot = '2026-11' ORDER BY position"""
+    ).fetchall()
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gen") / "estate"
+    generate(root, CUSTOMERS, seed=3)
+    con = _analysed(root.parent, "baseline", [root / "exports"])
+    yield root, _findings(con), con
+    con.close()
+
+
+def test_same_seed_same_bytes_other_seed_other_estate(tmp_path):
+    generate(tmp_path / "a", 30, seed=5)
+    generate(tmp_path / "b", 30, seed=5)
+    generate(tmp_path / "c", 30, seed=6)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
+
+
+def test_estate_mixes_layouts_and_encodings(baseline):
+    root, _, con = baseline
+    exports = root / "exports"
+    folders = sorted(p for p in (exports / "customers").iterdir())
+    assert any(p.name.endswith(".onmicrosoft.com") for p in folders)  # named by domain
+    heads = [p.read_bytes()[:64] for p in (exports / "customers").rglob("*.csv")]
+    assert any(h.startswith(b"\xff\xfe") for h in heads)  # UTF-16LE with BOM (Out-File)
+    assert any(h.startswith(b"\xef\xbb\xbf") for h in heads)  # UTF-8 with BOM
+    assert any(h.startswith(b"#TYPE") for h in heads)  # Windows PowerShell Export-Csv
+    encodings = {r[0] for r in con.execute("SELECT DISTINCT encoding FROM source_files").fetchall()}
+    assert {"utf-8", "utf-8-sig", "utf-16-le", "cp1252"} <= encodings
+    # Folder-context tenants were resolved: every listing row has a tenant that exists.
+    orphans = con.execute(
+        """SELECT count(*) FROM directory_role_members m
+           WHERE NOT EXISTS (SELECT 1 FROM tenants t WHERE t.tenant_id = m.tenant_id)"""
+    ).fetchone()[0]
+    assert orphans == 0
+
+
+def test_findings_are_exactly_the_planted_ones(baseline):
+    root, findings, con = baseline
+    check = check_findings(con, "2026-11", root / "expected_findings.json")
+    assert check.missing == []
+    assert check.unexpected == []
+    # Every rule that exists was planted and checked, with at least one finding each.
+    assert set(check.rules_checked) == {r.id for r in all_rules()}
+    assert all(check.matched.get(rule, 0) > 0 for rule in check.rules_checked)
+    assert sum(check.matched.values()) == len(findings)
+
+
+def test_check_notices_a_missing_and_an_unexpected_finding(baseline, tmp_path):
+    root, _, con = baseline
+    planted = json.loads((root / "expected_findings.json").read_text(encoding="utf-8"))
+    checked = {r.id for r in all_rules()}
+    kept = [f for f in planted if f["rule_id"] in checked]
+    dropped = kept.pop(0)
+    invented = dict(dropped, customer_tenant_id="00000000-0000-4000-8000-000000000000")
+    changed = tmp_path / "expected.json"
+    changed.write_text(json.dumps(kept + [invented]), encoding="utf-8")
+    check = check_findings(con, "2026-11", changed)
+    assert [m[1] for m in check.missing] == ["00000000-0000-4000-8000-000000000000"]
+    assert [u[1] for u in check.unexpected] == [dropped["customer_tenant_id"]]
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"files_per_table": 4},
+        {"shuffle": True},
+        {"upper_guids": True},
+        {"reverse_inputs": True},
+        {"files_per_table": 3, "shuffle": True, "upper_guids": True, "reverse_inputs": True},
+    ],
+    ids=["split", "shuffled", "upper-guids", "other-order", "all-at-once"],
+)
+def test_findings_do_not_depend_on_files_order_or_case(baseline, tmp_path, variant):
+    _, expected, _ = baseline
+    options = dict(variant)
+    reverse = options.pop("reverse_inputs", False)
+    root = tmp_path / "estate"
+    generate(root, CUSTOMERS, seed=3, **options)
+    inputs = sorted(p for p in (root / "exports").rglob("*") if p.is_file())
+    if reverse:
+        inputs.reverse()
+    con = _analysed(tmp_path, "variant", inputs)
+    try:
+        assert _findings(con) == expected
+    finally:
+        con.close()
+
+
+def test_cli_generate_writes_and_refuses_a_non_empty_folder(runner, tmp_path):
+    out = tmp_path / "estate"
+    result = runner.invoke(cli, ["generate", "--customers", "12", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Wrote 12 customers" in result.output
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["customers"] == 12
+    again = runner.invoke(cli, ["generate", "--customers", "12", "--out", str(out)])
+    assert again.exit_code == 2
+    assert "is not empty; choose a new folder" in again.output
