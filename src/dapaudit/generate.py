@@ -120,13 +120,24 @@ def _macros(con: duckdb.DuckDBPyConnection, seed: int, as_of: date) -> None:
     con.execute("CREATE MACRO ts(t) AS strftime(t, '%Y-%m-%dT%H:%M:%SZ')")
 
 
+def _pick(tag: str, share: float, eligible: str) -> str:
+    """SQL: TRUE for round(share * eligible) customers (at least one) of those `eligible`,
+    chosen by a seeded draw. Ranking instead of a coin per customer makes every count exact
+    and plants each condition even in a 50-customer estate."""
+    window = f"PARTITION BY ({eligible})"
+    return (
+        f"(({eligible}) AND row_number() OVER ({window} ORDER BY u('{tag}', i), i) "
+        f"<= greatest(1, round({share} * count(*) OVER ({window}))))"
+    )
+
+
 def _model(con: duckdb.DuckDBPyConnection, customers: int, partners: int) -> None:
-    """The estate as facts per customer: scenario, overlays, partner, names."""
+    """The estate as facts per customer: scenario, conditions, partner, names."""
+    s = SHARES
     bounds, acc = [], 0.0
     for name, share in SCENARIOS:
         acc += share
-        bounds.append(f"WHEN su < {acc:.6f} THEN '{name}'")
-    s = SHARES
+        bounds.append(f"WHEN pos < {acc:.6f} THEN '{name}'")
     con.execute(
         f"""CREATE TABLE partners AS
         SELECT j,
@@ -141,75 +152,83 @@ def _model(con: duckdb.DuckDBPyConnection, customers: int, partners: int) -> Non
                gid('gdap-group', j) AS gdap_group
         FROM range({partners}) t(j)"""
     )
+    gaps = max(2, round(s["coverage_gap"] * customers))
     con.execute(
         f"""CREATE TABLE cust AS
-        WITH base AS (
-            SELECT i, u('scenario', i) AS su, u('coverage', i) AS cov,
-                   n('partner', i, {partners}) AS p
+        WITH gap AS (
+            SELECT i, n('partner', i, {partners}) AS p,
+                   row_number() OVER (ORDER BY u('coverage', i), i) AS gap_rank
             FROM range({customers}) t(i)
         ),
-        drawn AS (
-            SELECT *, CASE WHEN cov < {s["coverage_gap"]} THEN 'plain'
-                           {" ".join(bounds)} ELSE 'plain' END AS scenario
-            FROM base
+        scen AS (
+            -- Scenarios by position in a seeded order: exact shares, every one present.
+            SELECT *, gap_rank <= {gaps} AS gap,
+                   (row_number() OVER (PARTITION BY gap_rank <= {gaps} ORDER BY u('scenario', i), i)
+                    - 0.5) / count(*) OVER (PARTITION BY gap_rank <= {gaps}) AS pos
+            FROM gap
+        ),
+        l1 AS (
+            SELECT i, p,
+                   CASE WHEN gap THEN 'plain' {" ".join(bounds)} ELSE 'plain' END AS scenario,
+                   gap AND gap_rank % 2 = 1 AS gap_role_listing,
+                   gap AND gap_rank % 2 = 0 AS gap_azure
+            FROM scen
+        ),
+        l2 AS (
+            SELECT *, scenario IN ('dap_only', 'dap_gdap') AS dap,
+                   scenario IN ('dap_gdap', 'gdap') AS gdap
+            FROM l1
+        ),
+        l3 AS (
+            SELECT *,
+                {_pick("excess", s["excess_admins"], "NOT (gap_role_listing OR gap_azure)")}
+                    AS excess,
+                {_pick("holder", s["foreign_holder"], "NOT (gap_role_listing OR gap_azure)")}
+                    AS foreign_holder,
+                {_pick("unknown", s["unknown_foreign"], "NOT (gap_role_listing OR gap_azure)")}
+                    AS unknown_foreign,
+                {_pick("advisor", s["advisor"], "NOT gap_role_listing")} AS has_advisor,
+                {_pick("listed", s["dap_listed"], "dap")} AS dap_listed,
+                {_pick("monitored", s["dap_monitored"], "dap")} AS monitored,
+                {
+            _pick(
+                "owner", s["partner_owner"], "(dap OR gdap OR scenario = 'mlt') AND NOT gap_azure"
+            )
+        } AS partner_owner,
+                {_pick("lingering", s["lingering"], "scenario = 'dap_removed'")} AS lingering,
+                {_pick("gdapga", s["gdap_ga"], "gdap")} AS gdap_ga,
+                {_pick("expiring", s["gdap_expiring"], "gdap")} AS gdap_expiring,
+                {_pick("unassigned", s["gdap_unassigned"], "gdap")} AS gdap_unassigned,
+                {_pick("expired", s["gdap_expired_extra"], "gdap")} AS gdap_expired_extra,
+                {_pick("mltextra", s["mlt_extra"], "gdap")} AS mlt_extra,
+                {_pick("sub2", s["second_subscription"], "NOT gap_azure")} AS second_subscription
+            FROM l2
         )
-        SELECT d.i, d.p, d.scenario,
-               gid('customer', d.i) AS tenant_id,
-               ['Contoso', 'Fabrikam', 'Tailspin', 'Müller Bäckerei', 'Société Générale des Eaux',
-                'Alpine Ski House', 'Coho Winery', 'Señor Café', 'Blue Yonder', 'Margie''s Travel',
-                'Datum', 'Fourth Coffee', 'Graphic Design Institute', 'Kaiser Öl'][1 + d.i % 14]
-                   || ' ' || (d.i + 1)::VARCHAR AS name,
-               'c' || lpad((d.i + 1)::VARCHAR, 6, '0') || '.onmicrosoft.com' AS domain,
-               d.cov < {s["coverage_gap"] / 2} AS gap_role_listing,
-               d.cov >= {s["coverage_gap"] / 2} AND d.cov < {s["coverage_gap"]} AS gap_azure,
-               d.scenario IN ('dap_only', 'dap_gdap') AS dap,
-               d.scenario IN ('dap_gdap', 'gdap') AS gdap,
-               d.cov >= {s["coverage_gap"]} AND u('excess', d.i) < {s["excess_admins"]} AS excess,
-               d.cov >= {s["coverage_gap"]} AND u('holder', d.i) < {s["foreign_holder"]}
-                   AS foreign_holder,
-               d.cov >= {s["coverage_gap"]} AND u('unknown', d.i) < {s["unknown_foreign"]}
-                   AS unknown_foreign,
-               u('advisor', d.i) < {s["advisor"]} AS advisor,
-               u('listed', d.i) < {s["dap_listed"]} AS listed_if_dap,
-               u('monitored', d.i) < {s["dap_monitored"]} AS monitored_if_dap,
-               u('inactive', d.i) < {s["dap_inactive"]} AS inactive_if_monitored,
-               u('owner', d.i) < {s["partner_owner"]} AS partner_owner_if_access,
-               u('lingering', d.i) < {s["lingering"]} AS lingering_if_removed,
-               u('lreader', d.i) < {s["lingering_reader"]} AS lingering_reader,
-               u('gdapga', d.i) < {s["gdap_ga"]} AS gdap_ga_if_gdap,
-               u('expiring', d.i) < {s["gdap_expiring"]} AS expiring_if_gdap,
-               u('unassigned', d.i) < {s["gdap_unassigned"]} AS unassigned_if_gdap,
-               u('expired', d.i) < {s["gdap_expired_extra"]} AS expired_if_gdap,
-               u('mltextra', d.i) < {s["mlt_extra"]} AS mlt_extra_if_gdap,
-               u('sub2', d.i) < {s["second_subscription"]} AS second_subscription
-        FROM drawn d"""
+        SELECT *,
+               {_pick("inactive", s["dap_inactive"], "monitored")} AS dap_inactive,
+               {_pick("lreader", s["lingering_reader"], "lingering")} AS lingering_reader
+        FROM l3"""
     )
-    # Derived flags in one place, so the exports and the expected findings agree.
     con.execute(
         """CREATE TABLE c AS
-        SELECT x.*, pt.tenant_id AS partner_id, pt.name AS partner_name,
+        SELECT x.*,
+               gid('customer', x.i) AS tenant_id,
+               ['Contoso', 'Fabrikam', 'Tailspin', 'Müller Bäckerei', 'Société Générale des Eaux',
+                'Alpine Ski House', 'Coho Winery', 'Señor Café', 'Blue Yonder', 'Margie''s Travel',
+                'Datum', 'Fourth Coffee', 'Graphic Design Institute', 'Kaiser Öl'][1 + x.i % 14]
+                   || ' ' || (x.i + 1)::VARCHAR AS name,
+               'c' || lpad((x.i + 1)::VARCHAR, 6, '0') || '.onmicrosoft.com' AS domain,
+               pt.tenant_id AS partner_id, pt.name AS partner_name,
                pt.admin_agents, pt.helpdesk_agents, pt.gdap_group,
-               x.dap AND x.listed_if_dap AND NOT x.gap_role_listing AS dap_listed,
-               x.dap AND x.monitored_if_dap AS monitored,
-               x.dap AND x.monitored_if_dap AND x.inactive_if_monitored AS dap_inactive,
-               x.scenario = 'dap_removed' AND x.lingering_if_removed AND NOT x.gap_azure
-                   AS lingering,
-               x.gdap AND x.gdap_ga_if_gdap AS gdap_ga,
-               x.gdap AND x.expiring_if_gdap AS gdap_expiring,
-               x.gdap AND x.unassigned_if_gdap AS gdap_unassigned,
-               x.gdap AND x.expired_if_gdap AS gdap_expired_extra,
-               x.gdap AND x.mlt_extra_if_gdap AS mlt_extra,
-               (x.dap OR x.gdap OR x.scenario = 'mlt') AND x.partner_owner_if_access
-                   AND NOT x.gap_azure AS partner_owner,
                -- Listed user Global Administrators: 1-2 normally, 5-7 in excess tenants.
                CASE WHEN x.gap_role_listing THEN 0
                     WHEN x.excess THEN 5 + n('gacount', x.i, 3)
                     ELSE 1 + n('gacount', x.i, 2) END AS listed_global_admins,
-               x.advisor AND NOT x.gap_role_listing AS has_advisor,
                pa.tenant_id AS advisor_id, pa.name AS advisor_name
         FROM cust x
         JOIN partners pt ON pt.j = x.p
-        JOIN partners pa ON pa.j = (x.p + 1) % (SELECT count(*) FROM partners)"""
+        JOIN partners pa ON pa.j = (x.p + 1) % (SELECT count(*) FROM partners)
+        ORDER BY x.i"""
     )
 
 
