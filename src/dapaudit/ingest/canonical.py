@@ -307,6 +307,9 @@ def _loader(layout: Layout):
                 value = guid(raw)
             elif column.name == "scope":
                 value = f"rtrim(lower({raw}), '/')"
+            elif column.name == "relationship_id":
+                # Two GUIDs joined by a hyphen: compared, stored and reported in lower case.
+                value = f"lower({raw})"
             elif column.type == "text" and column.allowed:
                 # Enumerations compare case-insensitively but are stored as documented.
                 options = " ".join(
