@@ -298,6 +298,7 @@ class StagedTable:
     name: str
     record_label: str
     record_column: str
+    _pending: list[tuple[str, str, str]] = field(default_factory=list, repr=False)
 
     def columns(self) -> dict[str, str]:
         """normalised column name -> actual column name."""
@@ -318,11 +319,21 @@ class StagedTable:
         return any(normalise_header(a) in cols for a in aliases)
 
     def fail_first(self, where_sql: str, message: str, field: str, table: str | None = None) -> None:
-        """Raise for the first row of the staging table (or `table`) matching `where_sql`."""
-        src = table or self.name
+        """Raise for the first row of the staging table (or `table`) matching `where_sql`.
+
+        Checks on the staging table are collected and run together in one scan when the
+        rows are used (insert, reject_duplicates) or on check(): one pass instead of one per
+        check. The error is the same as checking one by one: the first check, in the order
+        given, that any row fails, at its first row. A reader that runs its own SQL relying
+        on a check calls check() first.
+        """
+        if table is None or table == self.name:
+            self._pending.append((where_sql, message, field))
+            return
+        self.check()
         row = self.batch.con.execute(
             f"""SELECT f.display_path, s.{self.record_column}
-            FROM {src} s JOIN {self.batch.file_table} f USING (source_file_id)
+            FROM {table} s JOIN {self.batch.file_table} f USING (source_file_id)
             WHERE {where_sql}
             ORDER BY f.source_file_id, s.{self.record_column} LIMIT 1"""
         ).fetchone()
@@ -331,8 +342,33 @@ class StagedTable:
                 message, file=row[0], record=row[1], field=field, record_label=self.record_label
             )
 
+    def check(self) -> None:
+        """Run the pending checks in one scan; raise for the first that fails."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        # (file, record) packed in one BIGINT so min() finds the first offending row.
+        position = f"s.source_file_id::BIGINT * 4294967296 + s.{self.record_column}"
+        firsts = self.batch.con.execute(
+            "SELECT "
+            + ", ".join(f"min({position}) FILTER (WHERE {where})" for where, _, _ in pending)
+            + f" FROM {self.name} s JOIN {self.batch.file_table} f USING (source_file_id)"
+        ).fetchone()
+        for first, (_, message, column) in zip(firsts, pending, strict=True):
+            if first is not None:
+                file_id, record = divmod(first, 4294967296)
+                shown = self.batch.con.execute(
+                    f"SELECT display_path FROM {self.batch.file_table} WHERE source_file_id = ?",
+                    [file_id],
+                ).fetchone()[0]
+                raise DapauditError(
+                    message, file=shown, record=record, field=column,
+                    record_label=self.record_label,
+                )
+
     def fail_file(self, where_sql: str, message: str) -> None:
         """Raise for the first file of the batch (`f`) matching `where_sql`."""
+        self.check()  # checks given earlier come first, as if run one by one
         row = self.batch.con.execute(
             f"SELECT f.display_path FROM {self.batch.file_table} f WHERE {where_sql} "
             "ORDER BY f.source_file_id LIMIT 1"
@@ -376,6 +412,7 @@ class StagedTable:
 
     def reject_duplicates(self, key_exprs: Sequence[str]) -> None:
         """A record repeated within one file is an export error, not a second grant."""
+        self.check()
         keys = ", ".join(key_exprs)
         # Happy path: one hash aggregate. The window that names the records runs only when
         # a duplicate exists (a sort over every staged row costs seconds at 100,000 tenants).
@@ -403,6 +440,7 @@ class StagedTable:
 
     def insert(self, table: str, select_sql: str) -> None:
         """INSERT the projection `select_sql` (which reads `s`, this stage) into `table`."""
+        self.check()
         self.batch.con.execute(
             f"INSERT INTO {table} BY NAME SELECT ?::VARCHAR AS snapshot, * FROM ({select_sql})",
             [self.batch.snapshot],
