@@ -1,0 +1,214 @@
+"""Benchmark dapaudit on generated estates against DuckDB's own read of the same files.
+
+    python tests/benchmark.py --customers 1000 10000 100000 [--work /tmp/dapaudit-bench]
+
+For each size: generate an estate (kept in --work and reused for the same size and seed),
+then time, each as its own subprocess with its peak memory (ru_maxrss from wait4):
+`dapaudit ingest`, `dapaudit analyze`, `report monthly --format html`, `report monthly
+--format pdf`, and a plain DuckDB load of the same files (read_csv into tables, no checks,
+no processing). It checks the findings against the planted ones and prints markdown tables.
+Not a test: pytest does not collect it (no test_ prefix) and it asserts nothing on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src"
+AS_OF = "2026-11-30"
+
+# DuckDB alone: every file of a table in one read_csv, into a table in a database file.
+PLAIN_READ = r"""
+import sys, json, duckdb
+db, plan = sys.argv[1], json.loads(sys.argv[2])
+con = duckdb.connect(db)
+for n, (files, options) in enumerate(plan):
+    opts = "".join(f", {k} = {v!r}" for k, v in options.items())
+    con.execute(f"CREATE TABLE t{n} AS SELECT * FROM read_csv(?, header = true, "
+                f"union_by_name = true{opts})", [files])
+con.close()
+"""
+
+
+@dataclass
+class Step:
+    seconds: float
+    peak_mb: float
+
+
+@dataclass
+class Result:
+    customers: int
+    rows: dict[str, int] = field(default_factory=dict)
+    files: int = 0
+    steps: dict[str, Step] = field(default_factory=dict)
+    findings: int = 0
+    check: str = ""
+    pdf_pages: int | None = None
+
+
+def measure(cmd: list[str], env: dict[str, str], cwd: Path) -> Step:
+    """Run `cmd`; its wall time and its own peak RSS (wait4 gives this child's rusage)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = proc.stdout.read() if proc.stdout else b""
+    err = proc.stderr.read() if proc.stderr else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{out.decode()}\n{err.decode()}")
+    return Step(elapsed, usage.ru_maxrss / 1024)
+
+
+def plain_read_plan(exports: Path) -> list[tuple[list[str], dict]]:
+    """Group the files as dapaudit would (by table and encoding), with DuckDB's own options."""
+    groups: dict[tuple, list[str]] = {}
+    for path in sorted(exports.rglob("*.csv")):
+        head = path.read_bytes()[:4096]
+        options: dict = {}
+        if head.startswith(b"\xff\xfe"):
+            options = {"encoding": "utf-16", "delim": "\t"}
+        elif head.startswith(b"#TYPE"):
+            options = {"encoding": "latin-1", "skip": 1}
+        elif head.startswith(b"\xef\xbb\xbf"):
+            options = {"delim": ";"}
+        table = path.parent.name if path.parent.name == "partner" else "customer_listing"
+        stem = path.stem.split("-")[0] if table == "partner" else path.stem
+        key = (table, stem, tuple(sorted(options.items())))
+        groups.setdefault(key, []).append(str(path))
+    return [(files, dict(key[2])) for key, files in sorted(groups.items())]
+
+
+def run_size(n: int, work: Path, seed: int, env: dict[str, str], pdf: bool) -> Result:
+    estate = work / f"estate-{n}-seed{seed}"
+    dapaudit = [sys.executable, "-m", "dapaudit.cli"]
+    result = Result(n)
+    if not (estate / "manifest.json").exists():
+        shutil.rmtree(estate, ignore_errors=True)
+        result.steps["generate"] = measure(
+            dapaudit + ["generate", "--customers", str(n), "--out", str(estate), "--seed",
+                        str(seed)], env, work)
+    manifest = json.loads((estate / "manifest.json").read_text(encoding="utf-8"))
+    result.rows, result.files = manifest["rows"], manifest["files"]
+    exports = estate / "exports"
+
+    plain_db = work / f"plain-{n}.duckdb"
+    plain_db.unlink(missing_ok=True)
+    plan = plain_read_plan(exports)
+    result.steps["duckdb_read"] = measure(
+        [sys.executable, "-c", PLAIN_READ, str(plain_db), json.dumps(plan)], env, work)
+    plain_db.unlink(missing_ok=True)
+
+    db = work / f"dapaudit-{n}.duckdb"
+    db.unlink(missing_ok=True)
+    result.steps["ingest"] = measure(
+        dapaudit + ["ingest", str(exports), "--db", str(db), "--as-of", AS_OF], env, work)
+    result.steps["analyze"] = measure(dapaudit + ["analyze", "--db", str(db)], env, work)
+    out = work / f"report-{n}"
+    shutil.rmtree(out, ignore_errors=True)
+    result.steps["report_html"] = measure(
+        dapaudit + ["report", "monthly", "--db", str(db), "--format", "html", "--out", str(out)],
+        env, work)
+    if pdf:
+        result.steps["report_pdf"] = measure(
+            dapaudit + ["report", "monthly", "--db", str(db), "--format", "pdf", "--out",
+                        str(out)], env, work)
+        result.pdf_pages = _pdf_pages(next(out.glob("*.pdf"), None))
+
+    check = subprocess.run(
+        [sys.executable, "-c",
+         "import sys, json, duckdb\n"
+         "from dapaudit.generate import check_findings\n"
+         "con = duckdb.connect(sys.argv[1], read_only=True)\n"
+         "snap = con.execute('SELECT max(snapshot) FROM snapshots').fetchone()[0]\n"
+         "c = check_findings(con, snap, sys.argv[2])\n"
+         "n = con.execute('SELECT count(*) FROM findings').fetchone()[0]\n"
+         "print(json.dumps([n, len(c.rules_checked), len(c.missing), len(c.unexpected)]))",
+         str(db), str(estate / "expected_findings.json")],
+        env=env, cwd=work, capture_output=True, text=True, check=True)
+    total, rules, missing, unexpected = json.loads(check.stdout)
+    result.findings = total
+    result.check = (
+        f"{rules} rules: all planted found, nothing else" if not (missing or unexpected)
+        else f"{rules} rules: {missing} missing, {unexpected} unexpected")
+    return result
+
+
+def _pdf_pages(path: Path | None) -> int | None:
+    if path is None:
+        return None
+    try:
+        from pypdf import PdfReader
+    except ImportError:
+        return None
+    return len(PdfReader(str(path)).pages)
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor() or "unknown CPU")
+    mem = next((int(line.split()[1]) // 1024 // 1024 for line in
+                Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), 0)
+    import duckdb
+
+    return (f"{os.cpu_count()} cores ({cpu}), {mem} GB RAM, {platform.system()} "
+            f"{platform.release()}, Python {platform.python_version()}, DuckDB {duckdb.__version__}")
+
+
+def print_tables(results: list[Result]) -> None:
+    def cell(r: Result, step: str) -> str:
+        s = r.steps.get(step)
+        return f"{s.seconds:.1f} s / {s.peak_mb:.0f} MB" if s else "-"
+
+    print(f"Machine: {machine()}\n")
+    print("| customers | rows | files | ingest | analyze | DuckDB plain read | ratio "
+          "(ingest+analyze)/read | µs per row (ingest+analyze) | HTML monthly | PDF monthly "
+          "(pages) | findings |")
+    print("|" + "---|" * 11)
+    for r in results:
+        rows = sum(r.rows.values())
+        ia = r.steps["ingest"].seconds + r.steps["analyze"].seconds
+        read = r.steps["duckdb_read"].seconds
+        pages = f" ({r.pdf_pages} p.)" if r.pdf_pages else ""
+        print(f"| {r.customers:,} | {rows:,} | {r.files} | {cell(r, 'ingest')} | "
+              f"{cell(r, 'analyze')} | {cell(r, 'duckdb_read')} | {ia / read:.2f}x | "
+              f"{ia / rows * 1e6:.1f} | {cell(r, 'report_html')} | "
+              f"{cell(r, 'report_pdf')}{pages} | {r.findings:,} ({r.check}) |")
+    tables = sorted({t for r in results for t in r.rows})
+    print("\nRows per table:\n")
+    print("| table | " + " | ".join(f"{r.customers:,}" for r in results) + " |")
+    print("|---|" + "---|" * len(results))
+    for t in tables:
+        print(f"| {t} | " + " | ".join(f"{r.rows.get(t, 0):,}" for r in results) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/dapaudit-bench"))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-pdf", action="store_true", help="Skip the PDF monthly report.")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    results = []
+    for n in args.customers:
+        print(f"... {n:,} customers", file=sys.stderr, flush=True)
+        results.append(run_size(n, args.work.resolve(), args.seed, env, not args.no_pdf))
+    print_tables(results)
+
+
+if __name__ == "__main__":
+    main()
