@@ -313,6 +313,9 @@ def _load_kind(con, kind, snapshot: str, files: list[SourceFile]) -> None:
     )
     batch = Batch(con=con, snapshot=snapshot, files=files, file_table="kind_files")
     kind.load(batch)
+    # Checks a reader left pending (it inserted with its own SQL) still run: in the same
+    # transaction, so a failure leaves the database unchanged.
+    batch.check()
 
 
 def _resolve_contexts(con: duckdb.DuckDBPyConnection, snapshot: str) -> None:

@@ -79,6 +79,12 @@ class Batch:
     snapshot: str
     files: list[SourceFile]
     file_table: str = "ingest_files"  # TEMP table: source_file_id, read_path, display_path, context_tenant_id
+    stages: list[StagedTable] = field(default_factory=list)  # to run their pending checks
+
+    def check(self) -> None:
+        """Run every staged table's pending checks (the pipeline calls this after load)."""
+        for stage in self.stages:
+            stage.check()
 
     def by_read_path(self) -> dict[str, SourceFile]:
         return {str(f.read_path): f for f in self.files}
@@ -299,6 +305,9 @@ class StagedTable:
     record_label: str
     record_column: str
     _pending: list[tuple[str, str, str]] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        self.batch.stages.append(self)
 
     def columns(self) -> dict[str, str]:
         """normalised column name -> actual column name."""
