@@ -54,6 +54,32 @@ def resolve_snapshot(con: duckdb.DuckDBPyConnection, snapshot: str | None) -> st
     return snapshot
 
 
+# Views that several rules read, in dependency order. analyze computes each once, for the
+# snapshot being analysed, as a TEMP table: it shadows the view of the same name (inside
+# other views too) while the rules run, instead of each rule recomputing it for every
+# snapshot in the database. At 100,000 customers this halves the time of analyze.
+SHARED_VIEWS = ("gdap_relationship_state", "partner_access", "tenant_directory")
+
+
+def _materialise_shared_views(con: duckdb.DuckDBPyConnection, snapshot: str) -> list[str]:
+    present = {
+        r[0]
+        for r in con.execute(
+            "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main'"
+        ).fetchall()
+    }
+    done = []
+    for name in SHARED_VIEWS:
+        if name in present:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {name} AS "
+                f"SELECT * FROM main.{name} WHERE snapshot = ?",
+                [snapshot],
+            )
+            done.append(name)
+    return done
+
+
 def analyze(
     con: duckdb.DuckDBPyConnection,
     snapshot: str,
@@ -76,6 +102,7 @@ def analyze(
             """CREATE OR REPLACE TEMP TABLE rule_meta (
                 rule_id VARCHAR, default_severity VARCHAR, controls VARCHAR[])"""
         )
+        shared = _materialise_shared_views(con, snapshot)
         for n, rule in enumerate(rules, 1):
             values = {"snapshot": snapshot, "as_of": as_of, **config.params(rule.id, rule.params)}
             params = {k: v for k, v in values.items() if k in rule.parameters()}
@@ -94,6 +121,8 @@ def analyze(
             )
             if progress:
                 progress("rules", n, len(rules))
+        for name in shared:
+            con.execute(f"DROP TABLE temp.{name}")
         overrides = {r.id: config.severity(r.id) for r in rules if config.severity(r.id)}
         _load_suppressions(con, config, as_of)
         con.execute("DELETE FROM findings WHERE snapshot = ?", [snapshot])
