@@ -19,6 +19,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ con.close()
 class Step:
     seconds: float
     peak_mb: float
+    timed_out: bool = False
 
 
 @dataclass
@@ -57,17 +59,26 @@ class Result:
     pdf_pages: int | None = None
 
 
-def measure(cmd: list[str], env: dict[str, str], cwd: Path) -> Step:
-    """Run `cmd`; its wall time and its own peak RSS (wait4 gives this child's rusage)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out = proc.stdout.read() if proc.stdout else b""
-    err = proc.stderr.read() if proc.stderr else b""
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{out.decode()}\n{err.decode()}")
+def measure(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float = 3600) -> Step:
+    """Run `cmd`; its wall time and its own peak RSS (wait4 gives this child's rusage).
+    A step still running after `timeout` seconds is stopped and reported as such."""
+    with tempfile.TemporaryFile() as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            elapsed = time.perf_counter() - started
+            if pid:
+                break
+            if elapsed > timeout:
+                proc.kill()
+                _, status, usage = os.wait4(proc.pid, 0)
+                return Step(elapsed, usage.ru_maxrss / 1024, timed_out=True)
+            time.sleep(0.02)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            out.seek(0)
+            sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{out.read().decode()}")
     return Step(elapsed, usage.ru_maxrss / 1024)
 
 
@@ -90,7 +101,9 @@ def plain_read_plan(exports: Path) -> list[tuple[list[str], dict]]:
     return [(files, dict(key[2])) for key, files in sorted(groups.items())]
 
 
-def run_size(n: int, work: Path, seed: int, env: dict[str, str], pdf: bool) -> Result:
+def run_size(
+    n: int, work: Path, seed: int, env: dict[str, str], pdf: bool, timeout: float
+) -> Result:
     estate = work / f"estate-{n}-seed{seed}"
     dapaudit = [sys.executable, "-m", "dapaudit.cli"]
     result = Result(n)
@@ -119,11 +132,11 @@ def run_size(n: int, work: Path, seed: int, env: dict[str, str], pdf: bool) -> R
     shutil.rmtree(out, ignore_errors=True)
     result.steps["report_html"] = measure(
         dapaudit + ["report", "monthly", "--db", str(db), "--format", "html", "--out", str(out)],
-        env, work)
+        env, work, timeout)
     if pdf:
         result.steps["report_pdf"] = measure(
             dapaudit + ["report", "monthly", "--db", str(db), "--format", "pdf", "--out",
-                        str(out)], env, work)
+                        str(out)], env, work, timeout)
         result.pdf_pages = _pdf_pages(next(out.glob("*.pdf"), None))
 
     check = subprocess.run(
@@ -170,7 +183,11 @@ def machine() -> str:
 def print_tables(results: list[Result]) -> None:
     def cell(r: Result, step: str) -> str:
         s = r.steps.get(step)
-        return f"{s.seconds:.1f} s / {s.peak_mb:.0f} MB" if s else "-"
+        if s is None:
+            return "-"
+        if s.timed_out:
+            return f"stopped after {s.seconds:.0f} s"
+        return f"{s.seconds:.1f} s / {s.peak_mb:.0f} MB"
 
     print(f"Machine: {machine()}\n")
     print("| customers | rows | files | ingest | analyze | DuckDB plain read | ratio "
@@ -200,13 +217,16 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/dapaudit-bench"))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-pdf", action="store_true", help="Skip the PDF monthly report.")
+    parser.add_argument("--report-timeout", type=float, default=600,
+                        help="Stop a report step after this many seconds (and say so).")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONPATH=str(SRC))
     results = []
     for n in args.customers:
         print(f"... {n:,} customers", file=sys.stderr, flush=True)
-        results.append(run_size(n, args.work.resolve(), args.seed, env, not args.no_pdf))
+        results.append(run_size(n, args.work.resolve(), args.seed, env, not args.no_pdf,
+                                args.report_timeout))
     print_tables(results)
 
 

@@ -426,7 +426,7 @@ class StagedTable:
         # Happy path: one hash aggregate. The window that names the records runs only when
         # a duplicate exists (a sort over every staged row costs seconds at 100,000 tenants).
         if not self.batch.con.execute(
-            f"SELECT 1 FROM {self.name} JOIN {self.batch.file_table} f USING (source_file_id) "
+            f"SELECT 1 FROM {self.name} s JOIN {self.batch.file_table} f USING (source_file_id) "
             f"GROUP BY source_file_id, {keys} HAVING count(*) > 1 LIMIT 1"
         ).fetchone():
             return
