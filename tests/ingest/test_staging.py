@@ -57,3 +57,16 @@ def test_the_first_check_in_order_wins_as_when_checked_one_by_one(tmp_path, pend
     assert "required value is missing" in str(err.value)
     assert err.value.record == 3 and err.value.field == "name"
     con.close()
+
+
+def test_a_reader_insert_never_sees_rows_its_checks_refuse(tmp_path, pending_kind):
+    # Without the checks running first, the reader's own INSERT would hit the NOT NULL
+    # constraint of tenants.tenant_id: a bug's traceback instead of the user's error.
+    bad = tmp_path / "x.csv"
+    bad.write_text("tenant_id,name\n,a\n", encoding="utf-8")
+    con = db.connect(tmp_path / "p.duckdb")
+    with pytest.raises(DapauditError) as err:
+        ingest(con, [bad], snapshot="2026-11", as_of=AS_OF, kind=pending_kind)
+    assert "required value is missing" in str(err.value)
+    assert err.value.record == 2 and err.value.field == "tenant_id"
+    con.close()

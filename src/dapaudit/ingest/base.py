@@ -81,10 +81,44 @@ class Batch:
     file_table: str = "ingest_files"  # TEMP table: source_file_id, read_path, display_path, context_tenant_id
     stages: list[StagedTable] = field(default_factory=list)  # to run their pending checks
 
+    def __post_init__(self) -> None:
+        # Readers get a connection that runs pending checks before any statement of theirs,
+        # so a reader's own INSERT never sees a row its checks would have refused.
+        if not isinstance(self.con, ChecksFirst):
+            self.con = ChecksFirst(self.con, self)
+
+    @property
+    def raw(self) -> duckdb.DuckDBPyConnection:
+        """The connection itself, for the staging helpers (no check flush)."""
+        return self.con.raw if isinstance(self.con, ChecksFirst) else self.con
+
     def check(self) -> None:
         """Run every staged table's pending checks (the pipeline calls this after load)."""
         for stage in self.stages:
             stage.check()
+
+
+class ChecksFirst:
+    """A DuckDB connection that runs a batch's pending checks before each statement."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, batch: Batch) -> None:
+        self.raw = con
+        self._batch = batch
+
+    def execute(self, *args, **kwargs):
+        self._batch.check()
+        return self.raw.execute(*args, **kwargs)
+
+    def executemany(self, *args, **kwargs):
+        self._batch.check()
+        return self.raw.executemany(*args, **kwargs)
+
+    def sql(self, *args, **kwargs):
+        self._batch.check()
+        return self.raw.sql(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.raw, name)
 
     def by_read_path(self) -> dict[str, SourceFile]:
         return {str(f.read_path): f for f in self.files}
@@ -311,7 +345,7 @@ class StagedTable:
 
     def columns(self) -> dict[str, str]:
         """normalised column name -> actual column name."""
-        rows = self.batch.con.execute(f"DESCRIBE {self.name}").fetchall()
+        rows = self.batch.raw.execute(f"DESCRIBE {self.name}").fetchall()
         return {normalise_header(r[0]): r[0] for r in rows}
 
     def col(self, *aliases: str) -> str:
@@ -340,7 +374,7 @@ class StagedTable:
             self._pending.append((where_sql, message, field))
             return
         self.check()
-        row = self.batch.con.execute(
+        row = self.batch.raw.execute(
             f"""SELECT f.display_path, s.{self.record_column}
             FROM {table} s JOIN {self.batch.file_table} f USING (source_file_id)
             WHERE {where_sql}
@@ -358,7 +392,7 @@ class StagedTable:
             return
         # (file, record) packed in one BIGINT so min() finds the first offending row.
         position = f"s.source_file_id::BIGINT * 4294967296 + s.{self.record_column}"
-        firsts = self.batch.con.execute(
+        firsts = self.batch.raw.execute(
             "SELECT "
             + ", ".join(f"min({position}) FILTER (WHERE {where})" for where, _, _ in pending)
             + f" FROM {self.name} s JOIN {self.batch.file_table} f USING (source_file_id)"
@@ -366,7 +400,7 @@ class StagedTable:
         for first, (_, message, column) in zip(firsts, pending, strict=True):
             if first is not None:
                 file_id, record = divmod(first, 4294967296)
-                shown = self.batch.con.execute(
+                shown = self.batch.raw.execute(
                     f"SELECT display_path FROM {self.batch.file_table} WHERE source_file_id = ?",
                     [file_id],
                 ).fetchone()[0]
@@ -425,12 +459,12 @@ class StagedTable:
         keys = ", ".join(key_exprs)
         # Happy path: one hash aggregate. The window that names the records runs only when
         # a duplicate exists (a sort over every staged row costs seconds at 100,000 tenants).
-        if not self.batch.con.execute(
+        if not self.batch.raw.execute(
             f"SELECT 1 FROM {self.name} s JOIN {self.batch.file_table} f USING (source_file_id) "
             f"GROUP BY source_file_id, {keys} HAVING count(*) > 1 LIMIT 1"
         ).fetchone():
             return
-        row = self.batch.con.execute(
+        row = self.batch.raw.execute(
             f"""WITH d AS (
                 SELECT source_file_id, {self.record_column} AS rec,
                        min({self.record_column}) OVER (PARTITION BY source_file_id, {keys}) AS first_rec
@@ -450,7 +484,7 @@ class StagedTable:
     def insert(self, table: str, select_sql: str) -> None:
         """INSERT the projection `select_sql` (which reads `s`, this stage) into `table`."""
         self.check()
-        self.batch.con.execute(
+        self.batch.raw.execute(
             f"INSERT INTO {table} BY NAME SELECT ?::VARCHAR AS snapshot, * FROM ({select_sql})",
             [self.batch.snapshot],
         )
