@@ -35,8 +35,7 @@ db, plan = sys.argv[1], json.loads(sys.argv[2])
 con = duckdb.connect(db)
 for n, (files, options) in enumerate(plan):
     opts = "".join(f", {k} = {v!r}" for k, v in options.items())
-    con.execute(f"CREATE TABLE t{n} AS SELECT * FROM read_csv(?, header = true, "
-                f"union_by_name = true{opts})", [files])
+    con.execute(f"CREATE TABLE t{n} AS SELECT * FROM read_csv(?, header = true{opts})", [files])
 con.close()
 """
 
