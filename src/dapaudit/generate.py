@@ -59,6 +59,7 @@ SHARES = {
 }
 
 DEFAULT_AS_OF = date(2026, 11, 30)
+FORMATS = ("canonical", "real")
 CUSTOMERS_PER_PARTNER = 2000
 MAX_CUSTOMER_FOLDERS = 500
 
@@ -131,7 +132,9 @@ def _pick(tag: str, share: float, eligible: str) -> str:
     )
 
 
-def _model(con: duckdb.DuckDBPyConnection, customers: int, partners: int) -> None:
+def _model(
+    con: duckdb.DuckDBPyConnection, customers: int, partners: int, monitored_share: float
+) -> None:
     """The estate as facts per customer: scenario, conditions, partner, names."""
     s = SHARES
     bounds, acc = [], 0.0
@@ -189,7 +192,7 @@ def _model(con: duckdb.DuckDBPyConnection, customers: int, partners: int) -> Non
                     AS unknown_foreign,
                 {_pick("advisor", s["advisor"], "NOT gap_role_listing")} AS has_advisor,
                 {_pick("listed", s["dap_listed"], "dap")} AS dap_listed,
-                {_pick("monitored", s["dap_monitored"], "dap")} AS monitored,
+                {_pick("monitored", monitored_share, "dap")} AS monitored,
                 {
             _pick(
                 "owner", s["partner_owner"], "(dap OR gdap OR scenario = 'mlt') AND NOT gap_azure"
@@ -526,6 +529,7 @@ def generate(
     shuffle: bool = False,
     upper_guids: bool = False,
     threads: int | None = None,
+    fmt: str = "canonical",
 ) -> GenerateReport:
     """Write an estate of `customers` customer tenants into `out` (created; must be empty).
 
@@ -538,7 +542,7 @@ def generate(
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty")
     exports = out / "exports"
-    (exports / "partner").mkdir(parents=True)
+    exports.mkdir(parents=True)
     partners = max(2, -(-customers // CUSTOMERS_PER_PARTNER))
     if customer_folders is None:
         customer_folders = min(MAX_CUSTOMER_FOLDERS, customers, max(8, customers // 20))
@@ -549,7 +553,11 @@ def generate(
         con.execute(f"SET threads = {int(threads)}")
     con.execute("SET preserve_insertion_order = true")
     _macros(con, seed, as_of)
-    _model(con, customers, partners)
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+    # Partner Center's DAP monitoring lists every DAP customer, so the real-format estate has
+    # a monitoring record for all of them; canonical files may leave some out.
+    _model(con, customers, partners, SHARES["dap_monitored"] if fmt == "canonical" else 1.0)
     _tables(con)
     _expected(con)
 
@@ -560,29 +568,35 @@ def generate(
         FROM c WHERE NOT gap_role_listing
         QUALIFY slot < {int(customer_folders)}"""
     )
-    for table in ESTATE_TABLES:
-        order = _order(table, shuffle)
-        source = f"t_{table}"
-        where = ""
-        if table == "directory_role_members":
-            where = "WHERE i NOT IN (SELECT i FROM folders)"
-        rows = con.execute(f"SELECT count(*) FROM {source} {where}").fetchone()[0]
-        report.rows[table] = rows
-        parts = max(1, min(files_per_table, rows))
-        for part in range(parts):
-            # Contiguous runs of the (possibly shuffled) order, like pages of one export.
-            sql = (
-                f"SELECT {_select(table, upper_guids)} FROM ("
-                f"SELECT *, row_number() OVER (ORDER BY {order}) - 1 AS rn FROM {source} {where}) "
-                f"WHERE rn * {parts} // greatest({rows}, 1) = {part} ORDER BY rn"
-            )
-            name = f"{table}.csv" if parts == 1 else f"{table}-{part + 1:03d}.csv"
-            _copy(con, sql, exports / "partner" / name)
-            report.files += 1
-    report.files += _write_folders(con, exports / "customers", upper_guids)
-    report.rows["directory_role_members"] += con.execute(
-        "SELECT count(*) FROM t_directory_role_members WHERE i IN (SELECT i FROM folders)"
-    ).fetchone()[0]
+    if fmt == "real":
+        report.files += _write_real(con, exports, upper_guids, shuffle)
+        for table in ESTATE_TABLES:
+            report.rows[table] = con.execute(f"SELECT count(*) FROM t_{table}").fetchone()[0]
+    else:
+        for table in ESTATE_TABLES:
+            order = _order(table, shuffle)
+            source = f"t_{table}"
+            where = ""
+            if table == "directory_role_members":
+                where = "WHERE i NOT IN (SELECT i FROM folders)"
+            rows = con.execute(f"SELECT count(*) FROM {source} {where}").fetchone()[0]
+            report.rows[table] = rows
+            parts = max(1, min(files_per_table, rows))
+            for part in range(parts):
+                # Contiguous runs of the (possibly shuffled) order, like pages of one export.
+                sql = (
+                    f"SELECT {_select(table, upper_guids)} FROM ("
+                    f"SELECT *, row_number() OVER (ORDER BY {order}) - 1 AS rn FROM {source} {where}) "
+                    f"WHERE rn * {parts} // greatest({rows}, 1) = {part} ORDER BY rn"
+                )
+                name = f"{table}.csv" if parts == 1 else f"{table}-{part + 1:03d}.csv"
+                (exports / "partner").mkdir(exist_ok=True)
+                _copy(con, sql, exports / "partner" / name)
+                report.files += 1
+        report.files += _write_folders(con, exports / "customers", upper_guids)
+        report.rows["directory_role_members"] += con.execute(
+            "SELECT count(*) FROM t_directory_role_members WHERE i IN (SELECT i FROM folders)"
+        ).fetchone()[0]
 
     expected_path = out / "expected_findings.json"
     con.execute(
@@ -599,7 +613,7 @@ def generate(
     con.close()
     manifest = {
         "generator": "dapaudit generate",
-        "format": "canonical",
+        "format": fmt,
         **{k: v for k, v in asdict(report).items() if k not in ("out", "as_of")},
         "as_of": as_of.isoformat(),
         "exports": "exports",
@@ -728,3 +742,212 @@ def check_findings(
         missing=[r[:4] for r in rows if r[4] and not r[5]],
         unexpected=[r[:4] for r in rows if r[5] and not r[4]],
     )
+
+
+# ---------------------------------------------------------------- real export formats
+
+PARTNER_TENANT_TYPE = "resellerPartnerDelegatedAdmin"
+
+
+def _hive_to_folders(stage: Path, root: Path, file_name: str) -> int:
+    """COPY ... PARTITION_BY writes `stage/folder=NAME/data_0.ext`; move each to
+    `root/NAME/file_name` (a rename, no copy)."""
+    moved = 0
+    for hive in sorted(stage.iterdir()):
+        folder = root / hive.name.split("=", 1)[1]
+        folder.mkdir(parents=True, exist_ok=True)
+        for n, data in enumerate(sorted(hive.iterdir())):
+            stem, dot, ext = file_name.partition(".")
+            data.rename(folder / (file_name if n == 0 else f"{stem}{n}{dot}{ext}"))
+            moved += 1
+        hive.rmdir()
+    stage.rmdir()
+    return moved
+
+
+def _copy_json(con: duckdb.DuckDBPyConnection, sql: str, target: Path, partition: bool) -> None:
+    options = "FORMAT json, ARRAY true" + (", PARTITION_BY (folder)" if partition else "")
+    con.execute(f"COPY ({sql}) TO '{_sql_path(target)}' ({options})")
+
+
+def _write_real(
+    con: duckdb.DuckDBPyConnection, exports: Path, upper_guids: bool, shuffle: bool
+) -> int:
+    """The estate as the exports an auditor collects: per partner tenant (folder named by its
+    id) Graph organization, groups with members, GDAP relationships and access assignments,
+    Partner Center Customers.csv and DAP monitoring; estate-wide `az account list` and
+    `az role assignment list`; per customer (folder named by id or domain) the Graph role
+    assignments with $expand=principal, some as Windows PowerShell's UTF-16 Out-File."""
+    g = "upper({})" if upper_guids else "{}"
+    order = "md5(seed()::VARCHAR || 'shuffle' || k)" if shuffle else "k"
+    files = 0
+    partners = exports / "partners"
+    stage = exports / ".stage"
+
+    def partitioned(sql: str, name: str, root: Path, fmt: str = "json") -> int:
+        if fmt == "json":
+            _copy_json(con, sql, stage, partition=True)
+        else:
+            con.execute(
+                f"COPY ({sql}) TO '{_sql_path(stage)}' "
+                "(FORMAT csv, HEADER true, PARTITION_BY (folder))"
+            )
+        return _hive_to_folders(stage, root, name)
+
+    # Graph GET /organization, run in each partner tenant.
+    files += partitioned(
+        f"""SELECT tenant_id AS folder, {g.format("tenant_id")} AS id, name AS "displayName",
+                   [{{'name': domain, 'isDefault': true, 'isInitial': true}}] AS "verifiedDomains",
+                   '{PARTNER_TENANT_TYPE}' AS "partnerTenantType"
+            FROM partners ORDER BY j""",
+        "organization.json",
+        partners,
+    )
+    # Partner Center > Customers > Export customers (UTF-8 with BOM, as the portal writes it).
+    files += partitioned(
+        f"""SELECT folder, "Microsoft ID", "Company name", "Primary domain name", "Relationship"
+            FROM (SELECT partner_tenant_id AS folder,
+                         {g.format("customer_tenant_id")} AS "Microsoft ID",
+                         t.display_name AS "Company name", t.default_domain AS "Primary domain name",
+                         CASE relationship_type WHEN 'advisor' THEN 'Advisor'
+                              ELSE 'Cloud Reseller' END AS "Relationship",
+                         customer_tenant_id AS k
+                  FROM t_partner_relationships r
+                  JOIN t_tenants t ON t.tenant_id = r.customer_tenant_id)
+            ORDER BY folder, {order}""",
+        "Customers.csv",
+        partners,
+        fmt="csv",
+    )
+    for path in partners.rglob("Customers*.csv"):
+        path.write_bytes(codecs.BOM_UTF8 + path.read_bytes())
+    # Partner Center DAP monitoring (delegatedAdminCustomers).
+    files += partitioned(
+        f"""SELECT partner_id AS folder, {g.format("tenant_id")} AS id,
+                   {g.format("tenant_id")} AS "customerTenantId",
+                   name AS "organizationDisplayName",
+                   m.partner_agent_count AS "partnerAgentCount",
+                   m.partner_sign_in_count AS "partnerSignInCount",
+                   m.global_admin_sign_in_count AS "globalAdminSignInCount",
+                   c.dap AS "dapEnabled", m.start_at AS "startDateTime",
+                   CASE WHEN NOT c.dap THEN strftime(as_of() - INTERVAL (20 + n('removed', c.i, 380))
+                        DAY, '%Y-%m-%dT%H:%M:%SZ') END AS "endDateTime",
+                   m.last_sign_in_at AS "lastSignInDateTime"
+            FROM c JOIN t_dap_monitoring m USING (i)
+            ORDER BY folder, c.i""",
+        "delegatedAdminCustomers.json",
+        partners,
+    )
+    # Graph groups with $expand=members, run in each partner tenant.
+    files += partitioned(
+        f"""SELECT g.partner_tenant_id AS folder, {g.format("g.group_id")} AS id,
+                   g.display_name AS "displayName", [] :: VARCHAR[] AS "groupTypes",
+                   false AS "mailEnabled", true AS "securityEnabled",
+                   list({{'@odata.type': '#microsoft.graph.user', 'id': {g.format("m.member_id")},
+                          'displayName': m.member_display_name,
+                          'userPrincipalName': m.member_upn}} ORDER BY m.member_id) AS members
+            FROM t_partner_agent_groups g
+            LEFT JOIN t_partner_group_members m USING (partner_tenant_id, group_id)
+            GROUP BY ALL ORDER BY folder, id""",
+        "groups.json",
+        partners,
+    )
+    # Graph delegatedAdminRelationships and their accessAssignments (relationshipId added by
+    # the exporting script, as the relationship is otherwise only in the request URL).
+    files += partitioned(
+        f"""SELECT r.partner_tenant_id AS folder,
+                   '#microsoft.graph.delegatedAdminRelationship' AS "@odata.type",
+                   {g.format("r.relationship_id")} AS id, r.display_name AS "displayName",
+                   r.duration, {{'tenantId': {g.format("r.customer_tenant_id")},
+                                 'displayName': c.name}} AS customer,
+                   {{'unifiedRoles': list({{'roleDefinitionId': x.role_template_id}}
+                                          ORDER BY x.role_template_id)}} AS "accessDetails",
+                   r.status, r.auto_extend_duration AS "autoExtendDuration",
+                   r.created_at AS "createdDateTime", r.activated_at AS "lastModifiedDateTime",
+                   r.activated_at AS "activatedDateTime", r.end_at AS "endDateTime"
+            FROM t_gdap_relationships r JOIN c USING (i)
+            JOIN t_gdap_relationship_roles x USING (relationship_id)
+            GROUP BY ALL ORDER BY folder, id""",
+        "delegatedAdminRelationships.json",
+        partners,
+    )
+    files += partitioned(
+        f"""SELECT r.partner_tenant_id AS folder,
+                   '#microsoft.graph.delegatedAdminAccessAssignment' AS "@odata.type",
+                   {g.format("a.assignment_id")} AS id,
+                   {g.format("a.relationship_id")} AS "relationshipId", a.status,
+                   r.created_at AS "createdDateTime", r.activated_at AS "lastModifiedDateTime",
+                   {{'accessContainerId': {g.format("a.security_group_id")},
+                     'accessContainerType': 'securityGroup'}} AS "accessContainer",
+                   {{'unifiedRoles': list({{'roleDefinitionId': a.role_template_id}}
+                                          ORDER BY a.role_template_id)}} AS "accessDetails"
+            FROM t_gdap_access_assignments a JOIN t_gdap_relationships r USING (relationship_id)
+            GROUP BY ALL ORDER BY folder, id""",
+        "accessAssignments.json",
+        partners,
+    )
+    # Azure CLI, run across every subscription the auditor can read: one list each.
+    azure = exports / "azure"
+    azure.mkdir()
+    _copy_json(
+        con,
+        f"""SELECT 'AzureCloud' AS "cloudName", {g.format("s.tenant_id")} AS "homeTenantId",
+                   {g.format("s.subscription_id")} AS id, false AS "isDefault",
+                   [{{'tenantId': {g.format("c.partner_id")}}}] AS "managedByTenants",
+                   s.display_name AS name, s.state, c.domain AS "tenantDefaultDomain",
+                   c.name AS "tenantDisplayName", {g.format("s.tenant_id")} AS "tenantId",
+                   {{'name': 'auditor@' || c.domain, 'type': 'user'}} AS "user"
+            FROM t_azure_subscriptions s JOIN c USING (i)
+            ORDER BY {order.replace("k", "s.subscription_id")}""",
+        azure / "az-account-list.json",
+        partition=False,
+    )
+    files += 1
+    _copy_json(
+        con,
+        f"""SELECT NULL AS condition, NULL AS "conditionVersion", NULL AS "createdBy",
+                   '2024-03-14T10:02:11.487311+00:00' AS "createdOn",
+                   NULL AS "delegatedManagedIdentityResourceId", NULL AS description,
+                   {g.format("a.scope")} || '/providers/Microsoft.Authorization/roleAssignments/'
+                       || a.assignment_id AS id,
+                   a.assignment_id AS name, {g.format("a.principal_id")} AS "principalId",
+                   CASE WHEN a.principal_type = 'foreignGroup' AND a.principal_id = c.admin_agents
+                        THEN '' ELSE coalesce(a.principal_display_name, '') END AS "principalName",
+                   CASE a.principal_type WHEN 'foreignGroup' THEN 'ForeignGroup'
+                        WHEN 'group' THEN 'Group' WHEN 'user' THEN 'User'
+                        ELSE 'ServicePrincipal' END AS "principalType",
+                   {g.format("a.scope")} || '/providers/Microsoft.Authorization/roleDefinitions/'
+                       || a.role_definition_id AS "roleDefinitionId",
+                   a.role_definition_name AS "roleDefinitionName", {g.format("a.scope")} AS scope,
+                   'Microsoft.Authorization/roleAssignments' AS type,
+                   NULL AS "updatedBy", '2024-03-14T10:02:11.487311+00:00' AS "updatedOn"
+            FROM t_azure_role_assignments a JOIN c ON c.tenant_id = a.tenant_id
+            ORDER BY {order.replace("k", "a.assignment_id")}""",
+        azure / "az-role-assignment-list.json",
+        partition=False,
+    )
+    files += 1
+    # Graph roleAssignments?$expand=principal, run in each customer tenant (folder: its id,
+    # or for every third one its domain).
+    principal = (
+        f"{{'@odata.type': '#microsoft.graph.' || m.principal_type, "
+        f"'id': {g.format('m.principal_id')}, 'displayName': m.principal_display_name, "
+        f"'userPrincipalName': m.principal_upn, "
+        f"'organizationId': {g.format('m.principal_organization_id')}}}"
+    )
+    files += partitioned(
+        f"""SELECT CASE WHEN c.i % 3 = 2 THEN c.domain ELSE c.tenant_id END AS folder,
+                   md5(m.principal_id || m.role_template_id) AS id,
+                   {g.format("m.principal_id")} AS "principalId", '/' AS "resourceScope",
+                   m.directory_scope_id AS "directoryScopeId",
+                   m.role_template_id AS "roleDefinitionId", {principal} AS principal
+            FROM t_directory_role_members m JOIN c USING (i)
+            ORDER BY c.i, m.role_template_id, m.principal_id""",
+        "roleAssignments.json",
+        exports / "customers",
+    )
+    # Windows PowerShell's Out-File writes UTF-16LE with a BOM: every fourth listing.
+    listings = sorted((exports / "customers").rglob("roleAssignments.json"))
+    for path in listings[::4]:
+        path.write_bytes(codecs.BOM_UTF16_LE + path.read_text(encoding="utf-8").encode("utf-16-le"))
+    return files
