@@ -15,7 +15,7 @@ from dapaudit.analyze import analyze
 from dapaudit.cli import cli
 from dapaudit.config import Config
 from dapaudit.generate import check_findings, generate
-from dapaudit.ingest import ingest
+from dapaudit.ingest import REGISTRY, ingest
 from dapaudit.rules import all_rules
 
 AS_OF = date(2026, 11, 30)
@@ -143,3 +143,27 @@ def test_cli_generate_writes_and_refuses_a_non_empty_folder(runner, tmp_path):
     again = runner.invoke(cli, ["generate", "--customers", "12", "--out", str(out)])
     assert again.exit_code == 2
     assert "is not empty; choose a new folder" in again.output
+
+
+REAL_READERS = {"graph.role_assignments", "azure.role_assignments", "partner_center.customers"}
+
+
+@pytest.mark.skipif(
+    not REAL_READERS <= set(REGISTRY.kinds), reason="the real-format readers are not here yet"
+)
+@pytest.mark.parametrize(
+    "options", [{}, {"shuffle": True, "upper_guids": True}], ids=["real", "real-shuffled-upper"]
+)
+def test_real_format_estate_gives_exactly_the_planted_findings(tmp_path, options):
+    root = tmp_path / "estate"
+    generate(root, CUSTOMERS, seed=3, fmt="real", **options)
+    exports = root / "exports"
+    assert (exports / "azure" / "az-role-assignment-list.json").exists()
+    assert any(p.read_bytes()[:2] == b"\xff\xfe" for p in exports.rglob("roleAssignments.json"))
+    con = _analysed(tmp_path, "real", [exports])
+    try:
+        check = check_findings(con, "2026-11", root / "expected_findings.json")
+        assert check.missing == [] and check.unexpected == []
+        assert set(check.rules_checked) == {r.id for r in all_rules()}
+    finally:
+        con.close()

@@ -471,8 +471,9 @@ def snapshots(db_path) -> None:
               help="The same seed gives the same estate, byte for byte.")
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default="2026-11-30",
               show_default=True, help="Reference date the planted time-based conditions use.")
-@click.option("--format", "fmt", type=click.Choice(["canonical"]), default="canonical",
-              show_default=True, help="Export format to write.")
+@click.option("--format", "fmt", type=click.Choice(["canonical", "real"]), default="canonical",
+              show_default=True,
+              help="canonical: dapaudit CSV; real: Graph, az CLI and Partner Center exports.")
 @click.option("--files-per-table", type=click.IntRange(min=1), default=1, show_default=True,
               help="Split each estate-wide export into this many files (like paged exports).")
 @click.option("--customer-folders", type=click.IntRange(min=0), default=None,
@@ -489,6 +490,7 @@ def generate(customers, out_dir, seed, as_of, fmt, files_per_table, customer_fol
         result = run_generate(
             out_dir, customers, seed=seed, as_of=as_of.date(), files_per_table=files_per_table,
             customer_folders=customer_folders, shuffle=shuffle, upper_guids=upper_guids,
+            fmt=fmt,
         )
     except FileExistsError as exc:
         raise InputError(f"{exc}; choose a new folder") from None

@@ -586,7 +586,8 @@ def generate(
                 # Contiguous runs of the (possibly shuffled) order, like pages of one export.
                 sql = (
                     f"SELECT {_select(table, upper_guids)} FROM ("
-                    f"SELECT *, row_number() OVER (ORDER BY {order}) - 1 AS rn FROM {source} {where}) "
+                    f"SELECT *, row_number() OVER (ORDER BY {order}) - 1 AS rn "
+                    f"FROM {source} {where}) "
                     f"WHERE rn * {parts} // greatest({rows}, 1) = {part} ORDER BY rn"
                 )
                 name = f"{table}.csv" if parts == 1 else f"{table}-{part + 1:03d}.csv"
@@ -808,7 +809,8 @@ def _write_real(
         f"""SELECT folder, "Microsoft ID", "Company name", "Primary domain name", "Relationship"
             FROM (SELECT partner_tenant_id AS folder,
                          {g.format("customer_tenant_id")} AS "Microsoft ID",
-                         t.display_name AS "Company name", t.default_domain AS "Primary domain name",
+                         t.display_name AS "Company name",
+                         t.default_domain AS "Primary domain name",
                          CASE relationship_type WHEN 'advisor' THEN 'Advisor'
                               ELSE 'Cloud Reseller' END AS "Relationship",
                          customer_tenant_id AS k
@@ -830,8 +832,9 @@ def _write_real(
                    m.partner_sign_in_count AS "partnerSignInCount",
                    m.global_admin_sign_in_count AS "globalAdminSignInCount",
                    c.dap AS "dapEnabled", m.start_at AS "startDateTime",
-                   CASE WHEN NOT c.dap THEN strftime(as_of() - INTERVAL (20 + n('removed', c.i, 380))
-                        DAY, '%Y-%m-%dT%H:%M:%SZ') END AS "endDateTime",
+                   CASE WHEN NOT c.dap
+                        THEN ts(as_of() - INTERVAL (20 + n('removed', c.i, 380)) DAY)
+                   END AS "endDateTime",
                    m.last_sign_in_at AS "lastSignInDateTime"
             FROM c JOIN t_dap_monitoring m USING (i)
             ORDER BY folder, c.i""",
@@ -845,7 +848,8 @@ def _write_real(
                    false AS "mailEnabled", true AS "securityEnabled",
                    list({{'@odata.type': '#microsoft.graph.user', 'id': {g.format("m.member_id")},
                           'displayName': m.member_display_name,
-                          'userPrincipalName': m.member_upn}} ORDER BY m.member_id) AS members
+                          'userPrincipalName': m.member_upn}} ORDER BY m.member_id)
+                       FILTER (WHERE m.member_id IS NOT NULL) AS members
             FROM t_partner_agent_groups g
             LEFT JOIN t_partner_group_members m USING (partner_tenant_id, group_id)
             GROUP BY ALL ORDER BY folder, id""",
