@@ -31,7 +31,7 @@ AS_OF = "2026-11-30"
 # DuckDB alone: every file of a table in one read_csv, into a table in a database file.
 PLAIN_READ = r"""
 import sys, json, duckdb
-db, plan = sys.argv[1], json.loads(sys.argv[2])
+db, plan = sys.argv[1], json.loads(open(sys.argv[2], encoding="utf-8").read())
 con = duckdb.connect(db)
 for n, (reader, files, options) in enumerate(plan):
     opts = "".join(f", {k} = {v!r}" for k, v in options.items())
@@ -127,8 +127,10 @@ def run_size(
     plain_db = work / f"plain-{n}.duckdb"
     plain_db.unlink(missing_ok=True)
     plan, result.plain_skipped = plain_read_plan(exports)
+    plan_file = work / f"plain-{n}.json"
+    plan_file.write_text(json.dumps(plan), encoding="utf-8")  # too long for a command line
     result.steps["duckdb_read"] = measure(
-        [sys.executable, "-c", PLAIN_READ, str(plain_db), json.dumps(plan)], env, work)
+        [sys.executable, "-c", PLAIN_READ, str(plain_db), str(plan_file)], env, work)
     plain_db.unlink(missing_ok=True)
 
     db = work / f"dapaudit-{n}.duckdb"
