@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -226,6 +226,12 @@ def print_tables(results: list[Result]) -> None:
         print(f"| {t} | " + " | ".join(f"{r.rows.get(t, 0):,}" for r in results) + " |")
 
 
+def _load_result(path: Path) -> Result:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["steps"] = {k: Step(**v) for k, v in data["steps"].items()}
+    return Result(**data)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, nargs="+", default=[1000, 10000, 100000])
@@ -233,17 +239,26 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--format", choices=["canonical", "real"], default="real",
                         help="Export format of the generated estates.")
+    parser.add_argument("--print", nargs="+", type=Path, metavar="RESULT_JSON",
+                        help="Only print the tables of earlier runs' result-*.json files.")
     parser.add_argument("--no-pdf", action="store_true", help="Skip the PDF monthly report.")
     parser.add_argument("--report-timeout", type=float, default=600,
                         help="Stop a report step after this many seconds (and say so).")
     args = parser.parse_args()
+    if args.print:
+        print_tables([_load_result(p) for p in args.print])
+        return
     args.work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONPATH=str(SRC))
     results = []
     for n in args.customers:
         print(f"... {n:,} customers", file=sys.stderr, flush=True)
-        results.append(run_size(n, args.work.resolve(), args.seed, env, not args.no_pdf,
-                                args.report_timeout, args.format))
+        result = run_size(n, args.work.resolve(), args.seed, env, not args.no_pdf,
+                          args.report_timeout, args.format)
+        results.append(result)
+        # Each size's figures are kept as they come: a long 100,000 run may be stopped.
+        (args.work / f"result-{n}-{args.format}.json").write_text(
+            json.dumps(asdict(result), indent=2), encoding="utf-8")
     print_tables(results)
 
 
