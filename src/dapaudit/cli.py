@@ -471,7 +471,7 @@ def snapshots(db_path) -> None:
               help="The same seed gives the same estate, byte for byte.")
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default="2026-11-30",
               show_default=True, help="Reference date the planted time-based conditions use.")
-@click.option("--format", "fmt", type=click.Choice(["canonical", "real"]), default="canonical",
+@click.option("--format", "fmt", type=click.Choice(["canonical", "real"]), default="real",
               show_default=True,
               help="canonical: dapaudit CSV; real: Graph, az CLI and Partner Center exports.")
 @click.option("--files-per-table", type=click.IntRange(min=1), default=1, show_default=True,
