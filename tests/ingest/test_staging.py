@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import AS_OF, table_dump
 
+from conftest import AS_OF, table_dump
 from dapaudit import db
 from dapaudit.errors import DapauditError
 from dapaudit.ingest import base, ingest
