@@ -187,7 +187,8 @@ def machine() -> str:
     import duckdb
 
     return (f"{os.cpu_count()} cores ({cpu}), {mem} GB RAM, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}, DuckDB {duckdb.__version__}")
+            f"{platform.release()}, Python {platform.python_version()}, "
+            f"DuckDB {duckdb.__version__}")
 
 
 def print_tables(results: list[Result]) -> None:
