@@ -329,14 +329,31 @@ def report_monthly(db_path, snapshot, config_path, out_dir, formats, paper, pdf_
 @report_format_option
 @report_paper_options
 @click.option("--all-tenants", is_flag=True, help="Write one review per customer tenant.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes rendering --all-tenants reviews (default: one per core).")
 @with_example("dapaudit report tenant contoso.onmicrosoft.com --format html,pdf --out reviews/")
 def report_tenant(tenant, db_path, snapshot, config_path, out_dir, formats, paper, pdf_limit,
-                  all_tenants) -> None:
+                  all_tenants, jobs) -> None:
     """A customer security review for one customer tenant (id or domain), or for each one;
     it holds nothing about any other customer."""
     if (tenant is None) == (not all_tenants):
         raise InputError("give one TENANT (id or domain) or --all-tenants")
     config = load_config(config_path)
+    if all_tenants:
+        from .report.parallel import write_all_reviews
+
+        with dbmod.opened(db_path, read_only=True) as con:
+            label = resolve_snapshot(con, snapshot)
+        run = write_all_reviews(
+            db_path, label, Path(out_dir), formats, config, paper=paper.lower(),
+            max_pdf_findings=pdf_limit, jobs=jobs, progress=progress_printer("Writing reviews"),
+        )
+        click.echo(
+            f"Wrote {run.reviews} reviews ({', '.join(formats)}) to {out_dir} in "
+            f"{run.seconds:.1f} s with {run.jobs} process(es): {run.per_minute:.0f} reviews "
+            f"per minute, {run.seconds_per_review:.3f} s per review"
+        )
+        return
     with dbmod.opened(db_path, read_only=True) as con:
         written = write_tenant_reviews(
             con, resolve_snapshot(con, snapshot), None if all_tenants else [tenant],
