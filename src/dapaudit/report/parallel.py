@@ -141,8 +141,10 @@ def write_all_reviews(
     limit = pdf_limit(config, max_pdf_findings)
     with opened(db_path, read_only=True) as con:
         ids = [t for t, _, _ in customer_tenants(con, snapshot)]
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(ids) // BATCH + 1))
-    batches = [ids[i : i + BATCH] for i in range(0, len(ids), BATCH)]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(ids)))
+    # Batches of at most BATCH, and at least four per process so the work stays balanced.
+    size = max(1, min(BATCH, -(-len(ids) // (jobs * 4))))
+    batches = [ids[i : i + size] for i in range(0, len(ids), size)]
     run = ReviewRun(jobs=jobs)
     started = time.perf_counter()
     args = (str(db_path), snapshot, str(out), formats, config, paper, limit)
