@@ -14,6 +14,7 @@ import click
 
 from . import __version__
 from . import db as dbmod
+from . import query as query_mod
 from .analyze import analyze as run_analyze
 from .analyze import resolve_snapshot
 from .config import load_config
@@ -517,6 +518,99 @@ def generate(customers, out_dir, seed, as_of, fmt, files_per_table, customer_fol
     )
     click.echo(f"Planted {sum(result.expected.values())} findings: see "
                f"{Path(out_dir) / 'expected_findings.json'}")
+# ------------------------------------------------------------------ query surface (issue 6)
+
+
+@cli.command()
+@click.argument("sql", required=False)
+@db_option
+@click.option("--snapshot", default=None, metavar="LABEL",
+              help="Make every table and view show only this snapshot's rows.")
+@click.option("--file", "sql_file", type=click.File("r", encoding="utf-8"), default=None,
+              help="Read the SQL from this file.")
+@click.option("--saved", "saved_name", default=None, metavar="NAME",
+              help="Run a saved query (see --list).")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="A parameter of the saved query; repeat for several.")
+@click.option("--list", "list_only", is_flag=True, help="List the saved queries and exit.")
+@click.option("--format", "fmt", type=click.Choice(query_mod.FORMATS), default="table",
+              show_default=True, help="Output format.")
+@with_example(
+    "dapaudit query \"SELECT partner_name, count(*) FROM partner_access "
+    "WHERE dap_enabled GROUP BY ALL ORDER BY 1\" --format csv"
+)
+def query(sql, db_path, snapshot, sql_file, saved_name, params, list_only, fmt) -> None:
+    """Ask your own question in SQL, on a read-only connection.
+
+    SQL is the argument, or --file, or standard input (SQL `-`, or none with input piped).
+    Statements that would change the database are refused by DuckDB: the database is never
+    changed. The tables and views are listed by `dapaudit schema` and in docs/schema.md.
+    """
+    if list_only:
+        click.echo(query_mod.render(query_mod.list_saved(), fmt), nl=False)
+        return
+    sources = [s for s in (sql not in (None, "-") and "SQL", sql_file and "--file",
+                           saved_name and "--saved") if s]
+    if len(sources) > 1:
+        raise InputError(f"give the SQL one way only, not {' and '.join(sources)}")
+    if params and not saved_name:
+        raise InputError("--param goes with --saved NAME")
+    if saved_name is None:
+        if sql_file is not None:
+            sql = sql_file.read()
+        elif sql == "-" or (sql is None and not sys.stdin.isatty()):
+            sql = sys.stdin.read()
+        elif sql is None:
+            raise InputError("give SQL as an argument, with --file, on standard input, or "
+                             "use --saved NAME (see --list)")
+    given = query_mod.parse_params(params)
+    with query_mod.QuerySession(db_path, snapshot=snapshot) as session:
+        if saved_name is not None:
+            result = query_mod.run_saved(session, saved_name, given)
+        else:
+            result = query_mod.run(session, sql)
+    click.echo(query_mod.render(result, fmt), nl=False)
+
+
+@cli.command()
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text",
+              show_default=True)
+@with_example("dapaudit schema --format markdown")
+def schema(db_path, fmt) -> None:
+    """Every table and view of the database with its columns, types and what each means.
+
+    Reads the --db database when it exists, else describes a new one.
+    """
+    from . import catalog
+
+    if Path(db_path).exists():
+        with query_mod.QuerySession(db_path) as session:
+            objects = catalog.describe(session.con, query_mod.AUDIT_CATALOG)
+    else:
+        objects = catalog.new_database_objects()
+    click.echo(catalog.as_markdown(objects) if fmt == "markdown" else catalog.as_text(objects),
+               nl=False)
+
+
+@cli.command()
+@db_option
+@click.option("--parquet", "parquet_dir", type=click.Path(file_okay=False), required=True,
+              help="Folder to write (new or empty): <table>/snapshot=<label>/*.parquet.")
+@click.option("--snapshot", default=None, metavar="LABEL",
+              help="Export only this snapshot (default: every snapshot).")
+@with_example("dapaudit export --parquet audit-parquet/ --snapshot 2026-11")
+def export(db_path, parquet_dir, snapshot) -> None:
+    """Write every table and the findings as Parquet, with a manifest of row counts and checksums."""
+    from .export import MANIFEST, export_parquet
+
+    with dbmod.opened(db_path, read_only=True) as con:
+        if snapshot is not None:
+            resolve_snapshot(con, snapshot)
+        manifest = export_parquet(con, parquet_dir, snapshot)
+    total = sum(t["rows"] for t in manifest["tables"].values())
+    click.echo(f"Wrote {len(manifest['tables'])} tables, {total} rows, to {parquet_dir} "
+               f"(see {Path(parquet_dir) / MANIFEST})")
 
 
 def main() -> None:

@@ -113,8 +113,13 @@ def _migrate(con: duckdb.DuckDBPyConnection, version: int) -> None:
 
 
 def refresh_views(con: duckdb.DuckDBPyConnection) -> None:
-    """(Re)create the views and macros of views.sql: derived objects, safe to replace any time."""
-    con.execute((PACKAGE_DIR / "views.sql").read_text(encoding="utf-8"))
+    """(Re)create the views and macros of views.sql: derived objects, safe to replace any time.
+
+    surface.sql follows: it documents every view's columns, and CREATE OR REPLACE VIEW drops a
+    view's column comments.
+    """
+    for name in ("views.sql", "surface.sql"):
+        con.execute((PACKAGE_DIR / name).read_text(encoding="utf-8"))
 
 
 def _load_reference(con: duckdb.DuckDBPyConnection) -> None:

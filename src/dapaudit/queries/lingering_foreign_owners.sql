@@ -1,0 +1,26 @@
+-- title: Subscriptions with a partner's Owner N months after its DAP was removed
+-- description: Azure subscriptions where a partner's principal (its agent group, or a foreign
+-- principal naming it) still holds Owner although the partner's DAP was removed, or the whole
+-- relationship ended, at least N months before the snapshot's reference date.
+-- param: months INTEGER = 6 -- only partners whose DAP ended at least this many months ago
+SELECT coalesce(c.display_name, a.tenant_id) AS customer,
+       coalesce(s.display_name, a.subscription_id) AS subscription,
+       a.scope,
+       p.partner_name,
+       a.principal_display_name AS principal,
+       coalesce(p.dap_removed_on, p.relationship_ended_on) AS dap_ended_on,
+       date_diff('month', coalesce(p.dap_removed_on, p.relationship_ended_on), snap.as_of)
+           AS months_since
+FROM azure_assignment_partners a
+JOIN snapshots snap ON snap.snapshot = a.snapshot
+JOIN ref_azure_roles r ON r.role_definition_id = a.role_definition_id AND r.role_key = 'owner'
+JOIN partner_access p
+  ON p.snapshot = a.snapshot AND p.customer_tenant_id = a.tenant_id
+ AND p.partner_tenant_id = a.partner_tenant_id
+LEFT JOIN tenant_directory c ON c.snapshot = a.snapshot AND c.tenant_id = a.tenant_id
+LEFT JOIN azure_subscriptions s
+       ON s.snapshot = a.snapshot AND s.subscription_id = a.subscription_id
+WHERE a.snapshot = $snapshot
+  AND NOT p.dap_enabled
+  AND coalesce(p.dap_removed_on, p.relationship_ended_on) <= snap.as_of - to_months($months)
+ORDER BY dap_ended_on, customer, a.scope, principal

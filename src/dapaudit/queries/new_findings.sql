@@ -1,0 +1,10 @@
+-- title: Findings new in this snapshot
+-- description: Findings of the snapshot that the previous analysed snapshot did not have (all of
+-- them, for the first snapshot), most severe first.
+SELECT f.severity, f.rule_id, coalesce(c.display_name, f.customer_tenant_id) AS customer,
+       f.title, f.fingerprint
+FROM finding_changes f
+JOIN ref_severities r ON r.severity = f.severity
+LEFT JOIN tenant_directory c ON c.snapshot = f.snapshot AND c.tenant_id = f.customer_tenant_id
+WHERE f.snapshot = $snapshot AND f.change = 'new'
+ORDER BY r.rank DESC, f.rule_id, customer, f.title, f.fingerprint

@@ -1,0 +1,469 @@
+"""Ad-hoc SQL over the audit database, safely: read-only, optionally narrowed to one snapshot,
+rendered as an aligned table, CSV, JSON or Markdown; plus the library of saved questions.
+
+The audit file is ATTACHed READ_ONLY to an in-memory DuckDB session, so DuckDB itself refuses
+every statement that would change it (we never guess "writes" from keywords), and file-system
+access is then switched off and locked so a query can neither write files nor attach others.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time as dtime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import duckdb
+
+from . import db as dbmod
+from .errors import DapauditError
+from .findings import neutralise
+from .paths import PACKAGE_DIR
+from .textout import MAX_CELL, printable, table
+
+FORMATS = ("table", "csv", "json", "markdown")
+AUDIT_CATALOG = "audit"
+SNAPSHOT_CATALOG = "audit_snapshot"
+QUERIES_DIR = PACKAGE_DIR / "queries"
+
+
+# ------------------------------------------------------------------ the read-only session
+
+
+class QuerySession:
+    """A read-only view of one audit database; with `snapshot`, every table and view that has a
+    snapshot column shows only that snapshot's rows.
+
+    Views are narrowed by wrapping each object in a view of the same name in a separate,
+    read-only catalog that comes first in name resolution. (TEMP views would shadow the base
+    tables inside the database's own views too, so `finding_changes` could no longer see the
+    previous snapshot it compares with.)
+    """
+
+    def __init__(self, path: str | Path, snapshot: str | None = None) -> None:
+        self.path = str(path)
+        self.snapshot: str | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if not Path(self.path).exists():
+            raise DapauditError(
+                "no such database; run `dapaudit ingest` or `dapaudit run` first", file=self.path
+            )
+        self.con = duckdb.connect(":memory:")
+        try:
+            _attach_read_only(self.con, self.path)
+            self.con.execute(f"USE {AUDIT_CATALOG}")
+            _check_version(self.con, self.path)
+            if snapshot is not None:
+                self.snapshot = _known_snapshot(self.con, snapshot)
+                self._narrow_to_snapshot()
+            # From here on the session reads the attached database and nothing else.
+            self.con.execute("SET enable_external_access = false")
+            self.con.execute("SET lock_configuration = true")
+        except BaseException:
+            self.close()
+            raise
+
+    def _narrow_to_snapshot(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="dapaudit-query-")
+        views_db = str(Path(self._tmp.name) / "snapshot_views.duckdb")
+        objects = self.con.execute(
+            f"""SELECT o.name, bool_or(c.column_name = 'snapshot') AS has_snapshot
+            FROM (SELECT table_name AS name FROM duckdb_tables()
+                  WHERE database_name = '{AUDIT_CATALOG}' AND schema_name = 'main'
+                  UNION ALL
+                  SELECT view_name FROM duckdb_views()
+                  WHERE database_name = '{AUDIT_CATALOG}' AND schema_name = 'main'
+                    AND NOT internal) o
+            JOIN duckdb_columns() c
+              ON c.database_name = '{AUDIT_CATALOG}' AND c.schema_name = 'main'
+             AND c.table_name = o.name
+            GROUP BY o.name
+            ORDER BY o.name"""
+        ).fetchall()
+        self.con.execute("ATTACH ? AS " + SNAPSHOT_CATALOG, [views_db])
+        for name, has_snapshot in objects:
+            where = " WHERE snapshot = getvariable('dapaudit_snapshot')" if has_snapshot else ""
+            self.con.execute(
+                f'CREATE VIEW {SNAPSHOT_CATALOG}.main."{name}" AS '
+                f'SELECT * FROM {AUDIT_CATALOG}.main."{name}"{where}'
+            )
+        self.con.execute(f"DETACH {SNAPSHOT_CATALOG}")
+        self.con.execute(f"ATTACH ? AS {SNAPSHOT_CATALOG} (READ_ONLY)", [views_db])
+        self.con.execute("SET VARIABLE dapaudit_snapshot = ?", [self.snapshot])
+        self.con.execute(f"USE {SNAPSHOT_CATALOG}")
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+        """Run SQL; DuckDB's own error (syntax, unknown table, a refused write) as DapauditError."""
+        if not sql.strip():
+            raise DapauditError("no SQL given")
+        try:
+            return self.con.execute(sql, dict(params) if params else None)
+        except duckdb.Error as exc:
+            raise DapauditError(_explain(exc)) from None
+
+    def close(self) -> None:
+        self.con.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> QuerySession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _attach_read_only(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    # The same bounded wait as db.connect: another dapaudit may be writing the file.
+    deadline = time.monotonic() + dbmod.LOCK_WAIT_SECONDS
+    while True:
+        try:
+            con.execute(f"ATTACH ? AS {AUDIT_CATALOG} (READ_ONLY)", [path])
+            return
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise DapauditError(f"cannot open the database: {exc}", file=path) from None
+            if time.monotonic() >= deadline:
+                raise DapauditError(
+                    "the database is in use by another process "
+                    f"(waited {dbmod.LOCK_WAIT_SECONDS:.0f} s); try again when it has finished",
+                    file=path,
+                ) from None
+            time.sleep(0.2)
+        except duckdb.Error as exc:
+            raise DapauditError(f"cannot open the database: {exc}", file=path) from None
+
+
+def _check_version(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'dapaudit_meta'",
+        [AUDIT_CATALOG],
+    ).fetchone()[0]
+    version = dbmod.schema_version(con) if found else None
+    if version is None:
+        raise DapauditError("not a dapaudit database (no schema version)", file=path)
+    if version != dbmod.SCHEMA_VERSION:
+        raise DapauditError(
+            f"the database has schema version {version}, this dapaudit reads version "
+            f"{dbmod.SCHEMA_VERSION}; run a writing command (e.g. `dapaudit analyze`) with a "
+            "matching dapaudit first",
+            file=path,
+        )
+
+
+def _known_snapshot(con: duckdb.DuckDBPyConnection, snapshot: str) -> str:
+    if con.execute("SELECT 1 FROM snapshots WHERE snapshot = ?", [snapshot]).fetchone():
+        return snapshot
+    known = [r[0] for r in con.execute("SELECT snapshot FROM snapshots ORDER BY 1").fetchall()]
+    raise DapauditError(
+        f"no snapshot {snapshot!r} in the database (known: {', '.join(known) or 'none'})"
+    )
+
+
+def _explain(exc: duckdb.Error) -> str:
+    text = str(exc).strip()
+    if "read-only mode" in text or "read-only" in text.lower() and "attached" in text:
+        return f"query is read-only; the database was not changed. DuckDB said: {text}"
+    if isinstance(exc, duckdb.PermissionException):
+        return (
+            "query reads only the audit database (no files, no other databases). "
+            f"DuckDB said: {text}"
+        )
+    return text
+
+
+def latest_snapshot(session: QuerySession) -> str | None:
+    row = session.con.execute(
+        f"SELECT snapshot FROM {AUDIT_CATALOG}.main.snapshots ORDER BY as_of DESC, snapshot DESC "
+        "LIMIT 1"
+    ).fetchone()
+    return row[0] if row else None
+
+
+# ------------------------------------------------------------------ results
+
+
+@dataclass
+class Result:
+    columns: list[str]
+    types: list[str]
+    rows: list[tuple]
+
+
+def run(session: QuerySession, sql: str, params: Mapping[str, Any] | None = None) -> Result:
+    """Run SQL and fetch its result (the last statement's, when several are given)."""
+    cur = session.execute(sql, params)
+    if cur.description is None:
+        return Result([], [], [])
+    try:
+        rows = cur.fetchall()
+    except duckdb.Error as exc:  # errors that surface while the result streams
+        raise DapauditError(_explain(exc)) from None
+    return Result(
+        [d[0] for d in cur.description], [str(d[1]) for d in cur.description], rows
+    )
+
+
+def render(result: Result, fmt: str, width: int | None = None) -> str:
+    """The result as text in one of FORMATS; `width` is the terminal width for `table`."""
+    if fmt == "csv":
+        return to_csv(result)
+    if fmt == "json":
+        return to_json(result)
+    if fmt == "markdown":
+        return to_markdown(result)
+    if fmt == "table":
+        return to_table(result, width)
+    raise DapauditError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+
+
+def _plain(value: Any, type_name: str = "") -> Any:
+    """A JSON-ready value with one spelling per type, so the same data prints the same way."""
+    if value is None or isinstance(value, bool | int | str):
+        if isinstance(value, str) and type_name == "JSON":
+            return json.loads(value)
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+    if isinstance(value, Decimal):
+        return str(value)  # exact: a float would round
+    if isinstance(value, datetime | date | dtime):
+        return value.isoformat()
+    if isinstance(value, timedelta | UUID):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def _text(value: Any, type_name: str = "") -> str:
+    """One cell as text: scalars as themselves, lists, structs and JSON as compact JSON."""
+    plain = _plain(value, type_name)
+    if plain is None:
+        return ""
+    if isinstance(plain, bool):
+        return "true" if plain else "false"
+    if isinstance(plain, str):
+        return plain
+    if isinstance(plain, int | float):
+        return str(plain)
+    return json.dumps(plain, ensure_ascii=False, separators=(", ", ": "))
+
+
+def to_json(result: Result) -> str:
+    items = [
+        {c: _plain(v, t) for c, t, v in zip(result.columns, result.types, row, strict=True)}
+        for row in result.rows
+    ]
+    return json.dumps(items, indent=2, ensure_ascii=False) + "\n"
+
+
+def to_csv(result: Result) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([neutralise(c) for c in result.columns])
+    for row in result.rows:
+        writer.writerow(
+            [neutralise(_text(v, t)) for v, t in zip(row, result.types, strict=True)]
+        )
+    return buf.getvalue()
+
+
+def to_markdown(result: Result) -> str:
+    def cell(text: str) -> str:
+        return printable(text.replace("\n", " ")).replace("\\", "\\\\").replace("|", "\\|")
+
+    lines = [
+        "| " + " | ".join(cell(c) for c in result.columns) + " |",
+        "| " + " | ".join("---" for _ in result.columns) + " |",
+    ]
+    for row in result.rows:
+        lines.append(
+            "| "
+            + " | ".join(cell(_text(v, t)) for v, t in zip(row, result.types, strict=True))
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def to_table(result: Result, width: int | None = None) -> str:
+    """Aligned columns; when the row is wider than the terminal, the widest columns are cut
+    first (never below 16 characters), with … marking a cut cell."""
+    if not result.columns:
+        return ""
+    width = width or shutil.get_terminal_size((120, 24)).columns
+    headers = [printable(c) for c in result.columns]
+    rows = [
+        [printable(_text(v, t)) for v, t in zip(row, result.types, strict=True)]
+        for row in result.rows
+    ]
+    widths = [min(MAX_CELL, max([len(h)] + [len(r[i]) for r in rows])) for i, h in enumerate(headers)]
+    budget = width - 2 * (len(widths) - 1)
+    while sum(widths) > budget and max(widths) > 16:
+        widths[widths.index(max(widths))] -= 1
+    cut = [[_cut(v, w) for v, w in zip(r, widths, strict=True)] for r in rows]
+    text = table([_cut(h, w) for h, w in zip(headers, widths, strict=True)], cut, max_cell=MAX_CELL)
+    return text + f"({len(rows)} row{'s' if len(rows) != 1 else ''})\n"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ------------------------------------------------------------------ saved queries
+
+_HEADER = re.compile(r"^--\s?(?P<key>title|description|param):\s*(?P<value>.*)$")
+_PARAM_DECL = re.compile(
+    r"^(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>INTEGER|VARCHAR|DATE)\s*=\s*(?P<default>\S+)"
+    r"\s*(?:--\s*(?P<help>.*))?$"
+)
+_PARAM_USE = re.compile(r"\$([a-z_][a-z0-9_]*)")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    default: str
+    help: str
+
+    def convert(self, raw: str) -> Any:
+        try:
+            if self.type == "INTEGER":
+                return int(raw)
+            if self.type == "DATE":
+                return date.fromisoformat(raw)
+        except ValueError:
+            raise DapauditError(
+                f"--param {self.name}: expected {self.type.lower()}, got {raw!r}"
+            ) from None
+        return raw
+
+
+@dataclass(frozen=True)
+class SavedQuery:
+    """A named question shipped in queries/NAME.sql, described by its header comment block:
+
+    -- title: one line
+    -- description: what it answers (may span several lines)
+    -- param: NAME TYPE = DEFAULT -- meaning
+    $snapshot is always bound to the snapshot being queried (default: the latest).
+    """
+
+    name: str
+    title: str
+    description: str
+    params: tuple[Param, ...]
+    sql: str
+    file: Path = field(compare=False)
+
+    def bind(self, given: Mapping[str, str], snapshot: str | None) -> dict[str, Any]:
+        known = {p.name: p for p in self.params}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            choices = ", ".join(sorted(known)) or "none"
+            raise DapauditError(
+                f"saved query {self.name!r} has no parameter {unknown[0]!r} (parameters: {choices})"
+            )
+        values: dict[str, Any] = {
+            name: p.convert(given.get(name, p.default)) for name, p in known.items()
+        }
+        used = set(_PARAM_USE.findall(self.sql))
+        if "snapshot" in used:
+            if snapshot is None:
+                raise DapauditError("the database holds no snapshot yet; run `dapaudit ingest` first")
+            values["snapshot"] = snapshot
+        return {k: v for k, v in values.items() if k in used}
+
+
+def _parse(path: Path) -> SavedQuery:
+    title, params, description = "", [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = _HEADER.match(line)
+        if not m:
+            if line.startswith("--") and description and not params:
+                description.append(line[2:].strip())  # a continued description line
+                continue
+            break
+        key, value = m["key"], m["value"].strip()
+        if key == "title":
+            title = value
+        elif key == "description":
+            description.append(value)
+        else:
+            decl = _PARAM_DECL.match(value)
+            if decl is None:
+                raise RuntimeError(f"{path.name}: bad parameter declaration {value!r}")
+            params.append(Param(decl["name"], decl["type"], decl["default"], decl["help"] or ""))
+    if not title:
+        raise RuntimeError(f"{path.name}: saved query without a '-- title:' line")
+    sql = path.read_text(encoding="utf-8")
+    return SavedQuery(path.stem, title, " ".join(description), tuple(params), sql, path)
+
+
+def saved_queries() -> list[SavedQuery]:
+    return [_parse(p) for p in sorted(QUERIES_DIR.glob("*.sql"))]
+
+
+def saved_query(name: str) -> SavedQuery:
+    by_name = {q.name: q for q in saved_queries()}
+    if name not in by_name:
+        raise DapauditError(
+            f"no saved query {name!r}; see `dapaudit query --list` ({', '.join(sorted(by_name))})"
+        )
+    return by_name[name]
+
+
+def parse_params(pairs: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise DapauditError(f"--param {pair!r}: expected key=value")
+        out[key.strip()] = value
+    return out
+
+
+def run_saved(
+    session: QuerySession, name: str, given: Mapping[str, str] | None = None
+) -> Result:
+    query = saved_query(name)
+    snapshot = session.snapshot or latest_snapshot(session)
+    return run(session, query.sql, query.bind(given or {}, snapshot))
+
+
+def list_saved() -> Result:
+    rows = [
+        (
+            q.name,
+            q.title,
+            ", ".join(f"{p.name}={p.default}" for p in q.params),
+        )
+        for q in saved_queries()
+    ]
+    return Result(["name", "title", "parameters"], ["VARCHAR"] * 3, rows)
+
+
+def describe_saved(name: str) -> str:
+    q = saved_query(name)
+    lines = [f"{q.name}: {q.title}", "", q.description, ""]
+    if q.params:
+        lines.append("Parameters:")
+        lines += [f"  {p.name} ({p.type.lower()}, default {p.default}): {p.help}" for p in q.params]
+    return "\n".join(lines).rstrip() + "\n"
+
