@@ -39,7 +39,8 @@ class AuditDatabase:
     def tables(self) -> list[str]:
         """Names of the tables and views to query, with `dapaudit schema` describing each."""
         rows = self._session.con.execute(
-            """SELECT table_name FROM duckdb_tables() WHERE database_name = $c AND schema_name = 'main'
+            """SELECT table_name FROM duckdb_tables()
+               WHERE database_name = $c AND schema_name = 'main'
                UNION
                SELECT view_name FROM duckdb_views()
                WHERE database_name = $c AND schema_name = 'main' AND NOT internal

@@ -68,7 +68,9 @@ def as_text(objects: list[DbObject]) -> str:
         width = max((len(c.name) for c in o.columns), default=0)
         type_width = max((len(c.type) for c in o.columns), default=0)
         for c in o.columns:
-            out.append(f"    {c.name.ljust(width)}  {c.type.ljust(type_width)}  {c.comment or ''}".rstrip())
+            out.append(
+                f"    {c.name.ljust(width)}  {c.type.ljust(type_width)}  {c.comment or ''}".rstrip()
+            )
         out.append("")
     return "\n".join(out)
 
@@ -85,7 +87,7 @@ def as_markdown(objects: list[DbObject]) -> str:
         "",
         "Every column carries this comment in the database itself, so "
         "`SELECT * FROM duckdb_columns()` and `dapaudit schema` show the same. "
-        "Ask questions with `dapaudit query` (see the README, \"Ask your own questions\").",
+        'Ask questions with `dapaudit query` (see the README, "Ask your own questions").',
         "",
     ]
     for kind, heading in (("view", "Views"), ("table", "Tables")):

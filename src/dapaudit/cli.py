@@ -601,7 +601,7 @@ def schema(db_path, fmt) -> None:
               help="Export only this snapshot (default: every snapshot).")
 @with_example("dapaudit export --parquet audit-parquet/ --snapshot 2026-11")
 def export(db_path, parquet_dir, snapshot) -> None:
-    """Write every table and the findings as Parquet, with a manifest of row counts and checksums."""
+    """Write every table and the findings as Parquet, with row counts and checksums."""
     from .export import MANIFEST, export_parquet
 
     with dbmod.opened(db_path, read_only=True) as con:

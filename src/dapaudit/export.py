@@ -89,7 +89,8 @@ def export_parquet(
             dest = target if partitioned else target / "data.parquet"
             target.mkdir(exist_ok=True)
             con.execute(
-                f"COPY (SELECT * FROM {source} ORDER BY ALL) TO {_sql_path(dest)} ({options})", params
+                f"COPY (SELECT * FROM {source} ORDER BY ALL) TO {_sql_path(dest)} ({options})",
+                params,
             )
         tables[name] = {
             "rows": rows,

@@ -15,9 +15,10 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as dtime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,9 @@ class QuerySession:
         self.con.execute("SET VARIABLE dapaudit_snapshot = ?", [self.snapshot])
         self.con.execute(f"USE {SNAPSHOT_CATALOG}")
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    def execute(
+        self, sql: str, params: Mapping[str, Any] | None = None
+    ) -> duckdb.DuckDBPyConnection:
         """Run SQL; DuckDB's own error (syntax, unknown table, a refused write) as DapauditError."""
         if not sql.strip():
             raise DapauditError("no SQL given")
@@ -147,7 +150,8 @@ def _attach_read_only(con: duckdb.DuckDBPyConnection, path: str) -> None:
 
 def _check_version(con: duckdb.DuckDBPyConnection, path: str) -> None:
     found = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'dapaudit_meta'",
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE database_name = ? AND table_name = 'dapaudit_meta'",
         [AUDIT_CATALOG],
     ).fetchone()[0]
     version = dbmod.schema_version(con) if found else None
@@ -210,9 +214,7 @@ def run(session: QuerySession, sql: str, params: Mapping[str, Any] | None = None
         rows = cur.fetchall()
     except duckdb.Error as exc:  # errors that surface while the result streams
         raise DapauditError(_explain(exc)) from None
-    return Result(
-        [d[0] for d in cur.description], [str(d[1]) for d in cur.description], rows
-    )
+    return Result([d[0] for d in cur.description], [str(d[1]) for d in cur.description], rows)
 
 
 def render(result: Result, fmt: str, width: int | None = None) -> str:
@@ -235,7 +237,9 @@ def _plain(value: Any, type_name: str = "") -> Any:
             return json.loads(value)
         return value
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+        return (
+            value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+        )
     if isinstance(value, Decimal):
         return str(value)  # exact: a float would round
     if isinstance(value, datetime | date | dtime):
@@ -278,9 +282,7 @@ def to_csv(result: Result) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([neutralise(c) for c in result.columns])
     for row in result.rows:
-        writer.writerow(
-            [neutralise(_text(v, t)) for v, t in zip(row, result.types, strict=True)]
-        )
+        writer.writerow([neutralise(_text(v, t)) for v, t in zip(row, result.types, strict=True)])
     return buf.getvalue()
 
 
@@ -312,7 +314,9 @@ def to_table(result: Result, width: int | None = None) -> str:
         [printable(_text(v, t)) for v, t in zip(row, result.types, strict=True)]
         for row in result.rows
     ]
-    widths = [min(MAX_CELL, max([len(h)] + [len(r[i]) for r in rows])) for i, h in enumerate(headers)]
+    widths = [
+        min(MAX_CELL, max([len(h)] + [len(r[i]) for r in rows])) for i, h in enumerate(headers)
+    ]
     budget = width - 2 * (len(widths) - 1)
     while sum(widths) > budget and max(widths) > 16:
         widths[widths.index(max(widths))] -= 1
@@ -386,7 +390,9 @@ class SavedQuery:
         used = set(_PARAM_USE.findall(self.sql))
         if "snapshot" in used:
             if snapshot is None:
-                raise DapauditError("the database holds no snapshot yet; run `dapaudit ingest` first")
+                raise DapauditError(
+                    "the database holds no snapshot yet; run `dapaudit ingest` first"
+                )
             values["snapshot"] = snapshot
         return {k: v for k, v in values.items() if k in used}
 
@@ -439,9 +445,7 @@ def parse_params(pairs: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def run_saved(
-    session: QuerySession, name: str, given: Mapping[str, str] | None = None
-) -> Result:
+def run_saved(session: QuerySession, name: str, given: Mapping[str, str] | None = None) -> Result:
     query = saved_query(name)
     snapshot = session.snapshot or latest_snapshot(session)
     return run(session, query.sql, query.bind(given or {}, snapshot))
@@ -466,4 +470,3 @@ def describe_saved(name: str) -> str:
         lines.append("Parameters:")
         lines += [f"  {p.name} ({p.type.lower()}, default {p.default}): {p.help}" for p in q.params]
     return "\n".join(lines).rstrip() + "\n"
-

@@ -1,0 +1,210 @@
+"""dapaudit query: every output format, read-only refusal, SQL errors, input sources, snapshots."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+
+import pytest
+
+from conftest import SAMPLE, db_dump
+from dapaudit import db
+from dapaudit.analyze import analyze
+from dapaudit.cli import cli
+from dapaudit.config import Config
+from dapaudit.docs import build_sample_database
+from dapaudit.ingest import ingest
+
+FINDINGS_SQL = "SELECT rule_id, severity, customer_tenant_id FROM findings ORDER BY position"
+
+
+@pytest.fixture(scope="module")
+def sample_file(tmp_path_factory):
+    """The sample estate, analysed, in a file (queries only read it: built once)."""
+    path = tmp_path_factory.mktemp("query") / "sample.duckdb"
+    build_sample_database(path)
+    return path
+
+
+def q(runner, path, *args, input=None):
+    return runner.invoke(
+        cli, ["query", "--db", str(path), *args], input=input, env={"COLUMNS": "100"}
+    )
+
+
+def test_json_is_one_array_with_nested_json_and_iso_dates(runner, sample_file):
+    result = q(
+        runner,
+        sample_file,
+        "--format",
+        "json",
+        "SELECT snapshot, as_of, evidence, controls, 1.50::DECIMAL(5,2) AS amount "
+        "FROM findings JOIN snapshots USING (snapshot) ORDER BY position LIMIT 1",
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["as_of"] == "2026-11-30"
+    assert row["amount"] == "1.50"  # decimals exact, as text
+    assert isinstance(row["evidence"], dict) and row["evidence"]["role_name"] == "Owner"
+    assert isinstance(row["controls"], list)
+
+
+def test_csv_neutralises_formula_cells(runner, sample_file):
+    result = q(
+        runner,
+        sample_file,
+        "--format",
+        "csv",
+        "SELECT '=HYPERLINK(\"x\")' AS a, '+1' AS b, 'plain' AS c, NULL AS d",
+    )
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(io.StringIO(result.output)))
+    assert rows == [["a", "b", "c", "d"], ['\'=HYPERLINK("x")', "'+1", "plain", ""]]
+
+
+def test_csv_of_findings_matches_the_table(runner, sample_file):
+    result = q(runner, sample_file, "--format", "csv", FINDINGS_SQL)
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert [r["rule_id"] for r in rows][:2] == ["AZURE-LINGERING-PARTNER-ROLE"] * 2
+    assert len(rows) == len(
+        json.loads(q(runner, sample_file, "--format", "json", FINDINGS_SQL).output)
+    )
+
+
+def test_table_is_aligned_cut_to_the_terminal_and_inert(runner, sample_file):
+    long = "x" * 300
+    result = q(
+        runner,
+        sample_file,
+        f"SELECT 'a' AS short, '{long}' AS wide, 'bell' || chr(7) || chr(27) || '[31m' AS ctl",
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["short", "wide", "ctl"]
+    assert all(len(line) <= 100 for line in lines)
+    assert "…" in lines[2]
+    assert "\x07" not in result.output and "\x1b" not in result.output
+    assert "\\u0007" in result.output
+    assert lines[-1] == "(1 row)"
+
+
+def test_markdown_escapes_pipes(runner, sample_file):
+    result = q(runner, sample_file, "--format", "markdown", "SELECT 'a|b' AS x, 2 AS y")
+    assert result.exit_code == 0, result.output
+    assert result.output == "| x | y |\n| --- | --- |\n| a\\|b | 2 |\n"
+
+
+def test_sql_from_file_and_stdin(runner, sample_file, tmp_path):
+    sql = tmp_path / "q.sql"
+    sql.write_text("SELECT count(*) AS n FROM tenants", encoding="utf-8")
+    by_file = q(runner, sample_file, "--file", str(sql), "--format", "csv")
+    by_dash = q(runner, sample_file, "-", "--format", "csv", input=sql.read_text())
+    by_pipe = q(runner, sample_file, "--format", "csv", input=sql.read_text())
+    assert by_file.exit_code == by_dash.exit_code == by_pipe.exit_code == 0, by_file.output
+    assert by_file.output == by_dash.output == by_pipe.output == "n\n11\n"
+
+
+def test_writes_are_refused_and_the_database_is_unchanged(runner, sample_file):
+    before = db_dump(sample_file)
+    for sql in (
+        "DELETE FROM findings",
+        "INSERT INTO tenants SELECT * FROM tenants",
+        "UPDATE snapshots SET as_of = DATE '2000-01-01'",
+        "DROP TABLE findings",
+        "CREATE TABLE scratch AS SELECT 1",
+        "SELECT 1; DELETE FROM findings",
+    ):
+        result = q(runner, sample_file, sql)
+        assert result.exit_code == 2, (sql, result.output)
+        assert result.output.startswith(
+            "Error: query is read-only; the database was not changed."
+        ), result.output
+        assert "Traceback" not in result.output
+    assert db_dump(sample_file) == before
+
+
+def test_writes_are_refused_under_snapshot_too(runner, sample_file):
+    before = db_dump(sample_file)
+    result = q(runner, sample_file, "--snapshot", "2026-11", "CREATE TABLE scratch AS SELECT 1")
+    assert result.exit_code == 2
+    assert "read-only" in result.output
+    assert db_dump(sample_file) == before
+
+
+def test_no_files_are_written_or_read(runner, sample_file, tmp_path):
+    target = tmp_path / "out.csv"
+    result = q(runner, sample_file, f"COPY findings TO '{target}'")
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: query reads only the audit database")
+    assert not target.exists()
+    assert q(runner, sample_file, "SELECT * FROM read_csv('/etc/hostname')").exit_code == 2
+
+
+def test_sql_errors_give_duckdbs_message_without_traceback(runner, sample_file):
+    result = q(runner, sample_file, "SELEC 1")
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: Parser Error: syntax error")
+    result = q(runner, sample_file, "SELECT * FROM no_such_table")
+    assert result.exit_code == 2
+    assert "no_such_table does not exist" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_usage_errors(runner, sample_file, tmp_path):
+    result = q(runner, sample_file, "SELECT 1", "--saved", "new_findings")
+    assert result.exit_code == 2 and "one way only" in result.output
+    result = q(runner, sample_file, "SELECT 1", "--param", "a=1")
+    assert result.exit_code == 2 and "--param goes with --saved" in result.output
+    result = q(runner, sample_file, input="   ")
+    assert result.output == "Error: no SQL given\n" and result.exit_code == 2
+    result = q(runner, tmp_path / "missing.duckdb", "SELECT 1")
+    assert result.exit_code == 2 and "no such database" in result.output
+    result = q(runner, sample_file, "--snapshot", "1999-01", "SELECT 1")
+    assert result.exit_code == 2 and "no snapshot '1999-01'" in result.output
+
+
+def test_snapshot_narrows_tables_and_views_but_deltas_still_compare(runner, tmp_path):
+    path = tmp_path / "two.duckdb"
+    con = db.connect(path)
+    ingest(con, [SAMPLE], snapshot="2026-10", as_of=date(2026, 10, 31))
+    analyze(con, "2026-10", Config())
+    ingest(con, [SAMPLE], snapshot="2026-11", as_of=date(2026, 11, 30))
+    analyze(con, "2026-11", Config())
+    per_snapshot = con.execute(
+        "SELECT count(*) FROM findings WHERE snapshot = '2026-11'"
+    ).fetchall()[0][0]
+    con.close()
+
+    everything = q(
+        runner, path, "--format", "csv", "SELECT count(DISTINCT snapshot) AS n FROM partner_access"
+    )
+    assert everything.output == "n\n2\n"
+    one = q(
+        runner,
+        path,
+        "--snapshot",
+        "2026-11",
+        "--format",
+        "json",
+        "SELECT (SELECT list(DISTINCT snapshot) FROM findings) AS f, "
+        "(SELECT list(DISTINCT snapshot) FROM partner_access) AS p, "
+        "(SELECT count(*) FROM findings) AS n, "
+        "(SELECT list(DISTINCT change) FROM finding_changes) AS changes, "
+        "(SELECT previous_snapshot FROM snapshot_deltas) AS previous",
+    )
+    assert one.exit_code == 0, one.output
+    row = json.loads(one.output)[0]
+    assert row["f"] == ["2026-11"] and row["p"] == ["2026-11"]
+    assert row["n"] == per_snapshot
+    # finding_changes still sees the previous snapshot: the same findings are still open.
+    assert row["changes"] == ["still_open"] and row["previous"] == "2026-10"
+
+
+def test_empty_statement_result(runner, sample_file):
+    result = q(runner, sample_file, "SELECT * FROM findings WHERE false")
+    assert result.exit_code == 0
+    assert result.output.splitlines()[-1] == "(0 rows)"

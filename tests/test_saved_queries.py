@@ -1,0 +1,117 @@
+"""Each saved query on the sample estate: the rows the sample data implies, and its parameters."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dapaudit.cli import cli
+from dapaudit.docs import build_sample_database
+from dapaudit.query import saved_queries
+
+NORTHWIND = "Northwind Partners Ltd"
+
+
+@pytest.fixture(scope="module")
+def sample_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("saved") / "sample.duckdb"
+    build_sample_database(path)
+    return path
+
+
+def saved(runner, path, name, *params):
+    args = ["query", "--db", str(path), "--saved", name, "--format", "json"]
+    for p in params:
+        args += ["--param", p]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_every_saved_query_has_a_header_and_runs(runner, sample_file):
+    queries = saved_queries()
+    assert {q.name for q in queries} >= {
+        "implicit_global_admin_users",
+        "lingering_foreign_owners",
+        "customers_per_partner",
+        "gdap_expiring",
+        "new_findings",
+    }
+    for q in queries:
+        assert q.title and q.description, q.name
+        assert "ORDER BY" in q.sql.upper(), q.name
+        saved(runner, sample_file, q.name)
+
+
+def test_list_shows_names_titles_and_defaults(runner):
+    result = runner.invoke(cli, ["query", "--list", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert "gdap_expiring,GDAP relationships ending within N days,days=30" in result.output
+
+
+def test_implicit_global_admin_users(runner, sample_file):
+    rows = saved(runner, sample_file, "implicit_global_admin_users")
+    # Northwind holds DAP in Contoso only; its AdminAgents has three users, Ben also through
+    # the nested group (counted once). Fabrikam's members were not exported.
+    assert [(r["partner_name"], r["partner_user"], r["customer_names"]) for r in rows] == [
+        (NORTHWIND, "Ana Novak", ["Contoso Ltd"]),
+        (NORTHWIND, "Ben Okafor", ["Contoso Ltd"]),
+        (NORTHWIND, "Chen Wei", ["Contoso Ltd"]),
+    ]
+    assert saved(runner, sample_file, "implicit_global_admin_users", "more_than=1") == []
+
+
+def test_lingering_foreign_owners(runner, sample_file):
+    rows = saved(runner, sample_file, "lingering_foreign_owners")
+    assert [(r["customer"], r["dap_ended_on"]) for r in rows] == [
+        ("Tailspin Toys", "2025-06-01"),
+        ("Alpine Ski House", "2025-12-31"),
+    ]
+    assert all(r["months_since"] >= 6 for r in rows)
+    # Alpine's relationship ended 11 months before 2026-11-30: gone at a 12-month threshold.
+    assert [
+        r["customer"] for r in saved(runner, sample_file, "lingering_foreign_owners", "months=12")
+    ] == ["Tailspin Toys"]
+
+
+def test_customers_per_partner(runner, sample_file):
+    rows = {r["partner_name"]: r for r in saved(runner, sample_file, "customers_per_partner")}
+    assert rows[NORTHWIND]["with_dap"] == 1 and rows[NORTHWIND]["with_active_gdap"] >= 1
+    assert rows["Fabrikam Cloud Services"]["with_dap"] == 1
+    assert all(r["customers"] >= r["with_dap"] for r in rows.values())
+
+
+def test_gdap_expiring(runner, sample_file):
+    # Proseware's relationship ends 2027-05-02: 153 days after the reference date.
+    assert saved(runner, sample_file, "gdap_expiring") == []
+    rows = saved(runner, sample_file, "gdap_expiring", "days=153")
+    assert [(r["customer"], r["ends_on"], r["days_left"], r["auto_extends"]) for r in rows] == [
+        ("Proseware Inc", "2027-05-02", 153, True)
+    ]
+    assert saved(runner, sample_file, "gdap_expiring", "days=152") == []
+
+
+def test_new_findings_on_the_first_snapshot_are_all_findings(runner, sample_file):
+    rows = saved(runner, sample_file, "new_findings")
+    all_findings = json.loads(
+        runner.invoke(cli, ["findings", "--db", str(sample_file), "--format", "json"]).output
+    )
+    assert sorted(r["fingerprint"] for r in rows) == sorted(f["fingerprint"] for f in all_findings)
+    ranks = ["critical", "high", "medium", "low", "info"]
+    assert [ranks.index(r["severity"]) for r in rows] == sorted(
+        ranks.index(r["severity"]) for r in rows
+    )
+
+
+def test_bad_parameters_are_usage_errors(runner, sample_file):
+    base = ["query", "--db", str(sample_file), "--saved"]
+    result = runner.invoke(cli, [*base, "gdap_expiring", "--param", "days=soon"])
+    assert result.exit_code == 2
+    assert result.output == "Error: --param days: expected integer, got 'soon'\n"
+    result = runner.invoke(cli, [*base, "gdap_expiring", "--param", "weeks=2"])
+    assert result.exit_code == 2 and "has no parameter 'weeks' (parameters: days)" in result.output
+    result = runner.invoke(cli, [*base, "gdap_expiring", "--param", "days"])
+    assert result.exit_code == 2 and "expected key=value" in result.output
+    result = runner.invoke(cli, [*base, "no_such_query"])
+    assert result.exit_code == 2 and "no saved query 'no_such_query'" in result.output
