@@ -21,17 +21,21 @@ SCHEMA_VERSION = 1
 DEFAULT_DB = "dapaudit.duckdb"
 # How long a command waits for another dapaudit process to release the database file.
 LOCK_WAIT_SECONDS = 10.0
+# New files are written in a storage format that DuckDB 1.2 and later read, so the database
+# opens in the DuckDB command line and other tools people already have, not only in the
+# DuckDB version of our Python package.
+STORAGE_COMPATIBILITY = "v1.2.0"
 
 
 def default_db_path() -> str:
     return os.environ.get("DAPAUDIT_DB") or DEFAULT_DB
 
 
-def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+def _connect(path: str, read_only: bool, config: dict | None = None) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     while True:
         try:
-            return duckdb.connect(path, read_only=read_only)
+            return duckdb.connect(path, read_only=read_only, config=config or {})
         except duckdb.IOException as exc:
             text = str(exc)
             if "lock" not in text.lower():
@@ -53,7 +57,9 @@ def connect(path: str | os.PathLike[str], *, read_only: bool = False) -> duckdb.
     exists = Path(path).exists()
     if read_only and not exists:
         raise DapauditError("no such database; run `dapaudit ingest` or `dapaudit run` first", file=path)
-    con = _connect(path, read_only)
+    con = _connect(
+        path, read_only, None if exists else {"storage_compatibility_version": STORAGE_COMPATIBILITY}
+    )
     version = schema_version(con)
     if version is None:
         if read_only:
