@@ -11,11 +11,13 @@ import pytest
 
 from conftest import SAMPLE, db_dump
 from dapaudit import db
+from dapaudit import query as query_mod
 from dapaudit.analyze import analyze
 from dapaudit.cli import cli
 from dapaudit.config import Config
 from dapaudit.docs import build_sample_database
 from dapaudit.ingest import ingest
+from dapaudit.query import FORMATS
 
 FINDINGS_SQL = "SELECT rule_id, severity, customer_tenant_id FROM findings ORDER BY position"
 
@@ -208,3 +210,23 @@ def test_empty_statement_result(runner, sample_file):
     result = q(runner, sample_file, "SELECT * FROM findings WHERE false")
     assert result.exit_code == 0
     assert result.output.splitlines()[-1] == "(0 rows)"
+
+
+def test_large_results_stream_in_batches_with_the_same_text(runner, sample_file, monkeypatch):
+    sql = "SELECT range AS n, 'row ' || range AS label FROM range(25) ORDER BY n"
+    whole = {fmt: q(runner, sample_file, "--format", fmt, sql).output for fmt in FORMATS}
+    monkeypatch.setattr(query_mod, "BATCH_ROWS", 4)
+    for fmt in FORMATS:
+        assert q(runner, sample_file, "--format", fmt, sql).output == whole[fmt], fmt
+    rows = json.loads(whole["json"])
+    assert rows == json.loads(json.dumps([{"n": i, "label": f"row {i}"} for i in range(25)]))
+    assert whole["csv"].count("\n") == 26
+
+
+def test_show_a_saved_query(runner):
+    result = runner.invoke(cli, ["query", "--show", "gdap_expiring"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("gdap_expiring: GDAP relationships ending within N days\n")
+    assert "days (integer, default 30)" in result.output
+    assert "dapaudit query --saved gdap_expiring --param days=30" in result.output
+    assert "FROM gdap_relationship_state" in result.output

@@ -533,13 +533,16 @@ def generate(customers, out_dir, seed, as_of, fmt, files_per_table, customer_fol
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A parameter of the saved query; repeat for several.")
 @click.option("--list", "list_only", is_flag=True, help="List the saved queries and exit.")
+@click.option("--show", "show_name", default=None, metavar="NAME",
+              help="Show a saved query's description, parameters and SQL, and exit.")
 @click.option("--format", "fmt", type=click.Choice(query_mod.FORMATS), default="table",
               show_default=True, help="Output format.")
 @with_example(
     "dapaudit query \"SELECT partner_name, count(*) FROM partner_access "
     "WHERE dap_enabled GROUP BY ALL ORDER BY 1\" --format csv"
 )
-def query(sql, db_path, snapshot, sql_file, saved_name, params, list_only, fmt) -> None:
+def query(sql, db_path, snapshot, sql_file, saved_name, params, list_only, show_name,
+          fmt) -> None:
     """Ask your own question in SQL, on a read-only connection.
 
     SQL is the argument, or --file, or standard input (SQL `-`, or none with input piped).
@@ -548,6 +551,9 @@ def query(sql, db_path, snapshot, sql_file, saved_name, params, list_only, fmt) 
     """
     if list_only:
         click.echo(query_mod.render(query_mod.list_saved(), fmt), nl=False)
+        return
+    if show_name is not None:
+        click.echo(query_mod.describe_saved(show_name), nl=False)
         return
     sources = [s for s in (sql not in (None, "-") and "SQL", sql_file and "--file",
                            saved_name and "--saved") if s]
@@ -569,7 +575,8 @@ def query(sql, db_path, snapshot, sql_file, saved_name, params, list_only, fmt) 
             result = query_mod.run_saved(session, saved_name, given)
         else:
             result = query_mod.run(session, sql)
-    click.echo(query_mod.render(result, fmt), nl=False)
+        for chunk in query_mod.render_chunks(result, fmt):  # rows stream while the session is open
+            click.echo(chunk, nl=False)
 
 
 @cli.command()

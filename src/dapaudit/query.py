@@ -14,8 +14,9 @@ import json
 import re
 import shutil
 import tempfile
+import textwrap
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
@@ -198,27 +199,49 @@ def latest_snapshot(session: QuerySession) -> str | None:
 # ------------------------------------------------------------------ results
 
 
+BATCH_ROWS = 10_000
+
+
 @dataclass
 class Result:
+    """A query's columns and rows. `rows` may be a one-pass iterator that streams from DuckDB
+    in batches (so a large CSV or JSON export never sits in memory whole): read it once, while
+    the session is open."""
+
     columns: list[str]
     types: list[str]
-    rows: list[tuple]
+    rows: Iterable[tuple]
 
 
 def run(session: QuerySession, sql: str, params: Mapping[str, Any] | None = None) -> Result:
-    """Run SQL and fetch its result (the last statement's, when several are given)."""
+    """Run SQL; the result of the last statement when several are given, streamed."""
     cur = session.execute(sql, params)
     if cur.description is None:
         return Result([], [], [])
-    try:
-        rows = cur.fetchall()
-    except duckdb.Error as exc:  # errors that surface while the result streams
-        raise DapauditError(_explain(exc)) from None
-    return Result([d[0] for d in cur.description], [str(d[1]) for d in cur.description], rows)
+    return Result(
+        [d[0] for d in cur.description], [str(d[1]) for d in cur.description], _stream(cur)
+    )
+
+
+def _stream(cur: duckdb.DuckDBPyConnection) -> Iterator[tuple]:
+    while True:
+        try:
+            batch = cur.fetchmany(BATCH_ROWS)
+        except duckdb.Error as exc:  # errors that surface while the result streams
+            raise DapauditError(_explain(exc)) from None
+        if not batch:
+            return
+        yield from batch
 
 
 def render(result: Result, fmt: str, width: int | None = None) -> str:
     """The result as text in one of FORMATS; `width` is the terminal width for `table`."""
+    return "".join(render_chunks(result, fmt, width))
+
+
+def render_chunks(result: Result, fmt: str, width: int | None = None) -> Iterator[str]:
+    """The same text in pieces, for writing as the rows arrive (`table` needs them all first:
+    its column widths depend on every row)."""
     if fmt == "csv":
         return to_csv(result)
     if fmt == "json":
@@ -226,7 +249,7 @@ def render(result: Result, fmt: str, width: int | None = None) -> str:
     if fmt == "markdown":
         return to_markdown(result)
     if fmt == "table":
-        return to_table(result, width)
+        return iter([to_table(result, width)])
     raise DapauditError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
 
 
@@ -269,38 +292,39 @@ def _text(value: Any, type_name: str = "") -> str:
     return json.dumps(plain, ensure_ascii=False, separators=(", ", ": "))
 
 
-def to_json(result: Result) -> str:
-    items = [
-        {c: _plain(v, t) for c, t, v in zip(result.columns, result.types, row, strict=True)}
-        for row in result.rows
-    ]
-    return json.dumps(items, indent=2, ensure_ascii=False) + "\n"
+def to_json(result: Result) -> Iterator[str]:
+    """One JSON array of objects, spelled exactly as json.dumps(list, indent=2) would."""
+    first = True
+    for row in result.rows:
+        item = {c: _plain(v, t) for c, t, v in zip(result.columns, result.types, row, strict=True)}
+        text = textwrap.indent(json.dumps(item, indent=2, ensure_ascii=False), "  ")
+        yield ("[\n" if first else ",\n") + text
+        first = False
+    yield "[]\n" if first else "\n]\n"
 
 
-def to_csv(result: Result) -> str:
+def to_csv(result: Result) -> Iterator[str]:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([neutralise(c) for c in result.columns])
-    for row in result.rows:
+    for n, row in enumerate(result.rows, 1):
         writer.writerow([neutralise(_text(v, t)) for v, t in zip(row, result.types, strict=True)])
-    return buf.getvalue()
+        if n % BATCH_ROWS == 0:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()
 
 
-def to_markdown(result: Result) -> str:
+def to_markdown(result: Result) -> Iterator[str]:
     def cell(text: str) -> str:
         return printable(text.replace("\n", " ")).replace("\\", "\\\\").replace("|", "\\|")
 
-    lines = [
-        "| " + " | ".join(cell(c) for c in result.columns) + " |",
-        "| " + " | ".join("---" for _ in result.columns) + " |",
-    ]
+    yield "| " + " | ".join(cell(c) for c in result.columns) + " |\n"
+    yield "| " + " | ".join("---" for _ in result.columns) + " |\n"
     for row in result.rows:
-        lines.append(
-            "| "
-            + " | ".join(cell(_text(v, t)) for v, t in zip(row, result.types, strict=True))
-            + " |"
-        )
-    return "\n".join(lines) + "\n"
+        cells = (cell(_text(v, t)) for v, t in zip(row, result.types, strict=True))
+        yield "| " + " | ".join(cells) + " |\n"
 
 
 def to_table(result: Result, width: int | None = None) -> str:
@@ -469,4 +493,12 @@ def describe_saved(name: str) -> str:
     if q.params:
         lines.append("Parameters:")
         lines += [f"  {p.name} ({p.type.lower()}, default {p.default}): {p.help}" for p in q.params]
+        lines.append("")
+    lines += [
+        f"Run it: dapaudit query --saved {q.name}"
+        + "".join(f" --param {p.name}={p.default}" for p in q.params),
+        "",
+        f"SQL ({q.file.name}):",
+        q.sql,
+    ]
     return "\n".join(lines).rstrip() + "\n"
