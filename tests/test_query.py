@@ -230,3 +230,18 @@ def test_show_a_saved_query(runner):
     assert "days (integer, default 30)" in result.output
     assert "dapaudit query --saved gdap_expiring --param days=30" in result.output
     assert "FROM gdap_relationship_state" in result.output
+
+
+def test_snapshot_views_keep_the_column_comments(runner, sample_file):
+    result = q(
+        runner,
+        sample_file,
+        "--snapshot",
+        "2026-11",
+        "--format",
+        "csv",
+        "SELECT count(*) FILTER (WHERE comment IS NULL) AS missing, count(*) > 100 AS many "
+        "FROM duckdb_columns() WHERE database_name = current_database()",
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output == "missing,many\n0,true\n"

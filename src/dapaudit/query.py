@@ -93,16 +93,52 @@ class QuerySession:
             ORDER BY o.name"""
         ).fetchall()
         self.con.execute("ATTACH ? AS " + SNAPSHOT_CATALOG, [views_db])
+        # One transaction: a commit per statement would sync the file hundreds of times.
+        self.con.execute("BEGIN TRANSACTION")
         for name, has_snapshot in objects:
             where = " WHERE snapshot = getvariable('dapaudit_snapshot')" if has_snapshot else ""
             self.con.execute(
                 f'CREATE VIEW {SNAPSHOT_CATALOG}.main."{name}" AS '
                 f'SELECT * FROM {AUDIT_CATALOG}.main."{name}"{where}'
             )
+        self._copy_comments()
+        self.con.execute("COMMIT")
         self.con.execute(f"DETACH {SNAPSHOT_CATALOG}")
         self.con.execute(f"ATTACH ? AS {SNAPSHOT_CATALOG} (READ_ONLY)", [views_db])
         self.con.execute("SET VARIABLE dapaudit_snapshot = ?", [self.snapshot])
         self.con.execute(f"USE {SNAPSHOT_CATALOG}")
+
+    def _copy_comments(self) -> None:
+        """The wrapper views carry the originals' comments, so duckdb_columns() still explains
+        every column under --snapshot. (COMMENT ON takes no bound parameter: the text, from
+        our own database, is quoted as a literal.)"""
+
+        def literal(text: str) -> str:
+            return "'" + text.replace("'", "''") + "'"
+
+        statements = [
+            f'COMMENT ON VIEW {SNAPSHOT_CATALOG}.main."{name}" IS {literal(comment)};'
+            for name, comment in self.con.execute(
+                f"""SELECT table_name, comment FROM duckdb_tables()
+                WHERE database_name = '{AUDIT_CATALOG}' AND schema_name = 'main' AND comment <> ''
+                UNION ALL
+                SELECT view_name, comment FROM duckdb_views()
+                WHERE database_name = '{AUDIT_CATALOG}' AND schema_name = 'main' AND NOT internal
+                  AND comment <> ''
+                ORDER BY 1"""
+            ).fetchall()
+        ]
+        statements += [
+            f'COMMENT ON COLUMN {SNAPSHOT_CATALOG}.main."{table}"."{column}" IS {literal(comment)};'
+            for table, column, comment in self.con.execute(
+                f"""SELECT table_name, column_name, comment FROM duckdb_columns()
+                WHERE database_name = '{AUDIT_CATALOG}' AND schema_name = 'main'
+                  AND comment <> ''
+                ORDER BY table_name, column_index"""
+            ).fetchall()
+        ]
+        if statements:
+            self.con.execute("\n".join(statements))
 
     def execute(
         self, sql: str, params: Mapping[str, Any] | None = None
