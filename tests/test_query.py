@@ -198,15 +198,25 @@ def test_snapshot_narrows_tables_and_views_but_deltas_still_compare(runner, tmp_
         "SELECT (SELECT list(DISTINCT snapshot) FROM findings) AS f, "
         "(SELECT list(DISTINCT snapshot) FROM partner_access) AS p, "
         "(SELECT count(*) FROM findings) AS n, "
-        "(SELECT list(DISTINCT change) FROM finding_changes) AS changes, "
+        "(SELECT list(change ORDER BY fingerprint, change) FROM finding_changes) AS changes, "
         "(SELECT previous_snapshot FROM snapshot_deltas) AS previous",
     )
     assert one.exit_code == 0, one.output
     row = json.loads(one.output)[0]
     assert row["f"] == ["2026-11"] and row["p"] == ["2026-11"]
     assert row["n"] == per_snapshot
-    # finding_changes still sees the previous snapshot: the same findings are still open.
-    assert row["changes"] == ["still_open"] and row["previous"] == "2026-10"
+    # finding_changes still sees the previous snapshot: the same data gives findings still open,
+    # exactly as the unnarrowed view says for 2026-11.
+    unnarrowed = q(
+        runner,
+        path,
+        "--format",
+        "json",
+        "SELECT list(change ORDER BY fingerprint, change) AS changes FROM finding_changes "
+        "WHERE snapshot = '2026-11'",
+    )
+    assert row["changes"] == json.loads(unnarrowed.output)[0]["changes"]
+    assert "still_open" in row["changes"] and row["previous"] == "2026-10"
 
 
 def test_empty_statement_result(runner, sample_file):
