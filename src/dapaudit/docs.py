@@ -41,7 +41,14 @@ EXAMPLES = (
     Example(
         "Which partner users are implicitly Global Administrator, and where? (a saved query; "
         "raise `more_than` to find the users with standing admin rights in many customers)",
-        ("--saved", "implicit_global_admin_users", "--param", "more_than=0"),
+        (
+            "--saved",
+            "implicit_global_admin_users",
+            "--param",
+            "more_than=0",
+            "--format",
+            "markdown",
+        ),
     ),
     Example(
         "Which partners can reach each customer, by DAP or by an active GDAP relationship?",

@@ -1,5 +1,5 @@
 -- The documented query surface: a view for analysts that views.sql lacks, and the column
--- comments of every view, so DuckDB's own catalog (duckdb_columns(), the DuckDB CLI) and
+-- comments of every view (views.sql has each view's own comment), so DuckDB's own catalog (duckdb_columns(), the DuckDB CLI) and
 -- `dapaudit schema` explain each column. db.py runs this right after views.sql, because
 -- CREATE OR REPLACE VIEW drops a view's column comments. tests/test_schema_docs.py fails when a
 -- table or view column has no comment.
@@ -121,3 +121,76 @@ COMMENT ON COLUMN snapshot_deltas.previous_snapshot IS 'The analysed snapshot it
 COMMENT ON COLUMN snapshot_deltas.new IS 'Findings not in the previous snapshot.';
 COMMENT ON COLUMN snapshot_deltas.still_open IS 'Findings in both.';
 COMMENT ON COLUMN snapshot_deltas.resolved IS 'Findings of the previous snapshot this one no longer has.';
+
+-- ------------------------------------------------------------------ the effective access model
+COMMENT ON COLUMN customer_tenants.snapshot IS 'Snapshot label.';
+COMMENT ON COLUMN customer_tenants.customer_tenant_id IS 'A customer tenant in scope: named as a customer by any relationship or export, and not a partner tenant.';
+
+COMMENT ON COLUMN directory_role_holders.snapshot IS 'Snapshot label.';
+COMMENT ON COLUMN directory_role_holders.tenant_id IS 'Tenant whose role listing this is (lower-case GUID).';
+COMMENT ON COLUMN directory_role_holders.role_template_id IS 'Role template id (GUID).';
+COMMENT ON COLUMN directory_role_holders.principal_id IS 'Object id of the member.';
+COMMENT ON COLUMN directory_role_holders.principal_type IS 'user, group, servicePrincipal or unknown.';
+COMMENT ON COLUMN directory_role_holders.principal_display_name IS 'Display name of the member, when exported.';
+COMMENT ON COLUMN directory_role_holders.principal_upn IS 'User principal name, for users.';
+COMMENT ON COLUMN directory_role_holders.principal_organization_id IS 'Tenant the principal belongs to, when the export says.';
+COMMENT ON COLUMN directory_role_holders.directory_scope_id IS 'Scope of the assignment: / for the tenant, /administrativeUnits/{id} otherwise.';
+COMMENT ON COLUMN directory_role_holders.source_file_id IS 'File the row came from.';
+COMMENT ON COLUMN directory_role_holders.source_record IS 'Record within that file.';
+COMMENT ON COLUMN directory_role_holders.role_name IS 'Role name from the reference table (NULL for a role it does not know).';
+COMMENT ON COLUMN directory_role_holders.is_privileged_role IS 'TRUE for a privileged directory role (ref_directory_roles.privileged).';
+COMMENT ON COLUMN directory_role_holders.is_global_admin IS 'TRUE when the role is Global Administrator.';
+COMMENT ON COLUMN directory_role_holders.holder_tenant_id IS 'Tenant the holder belongs to: its organization id, the listing tenant for its own principals, NULL when unresolvable.';
+COMMENT ON COLUMN directory_role_holders.is_foreign IS 'TRUE when the holder is from another tenant, or cannot be resolved in the listing tenant.';
+COMMENT ON COLUMN directory_role_holders.is_known_partner IS 'TRUE when the holder''s tenant is a known partner of the customer (contract, DAP, GDAP or partner list).';
+
+COMMENT ON COLUMN partner_group_expansion.snapshot IS 'Snapshot label.';
+COMMENT ON COLUMN partner_group_expansion.partner_tenant_id IS 'Partner tenant id.';
+COMMENT ON COLUMN partner_group_expansion.group_id IS 'Partner group (agent or GDAP group) object id.';
+COMMENT ON COLUMN partner_group_expansion.member_id IS 'Object id of a member, or NULL when the group''s members were not exported.';
+COMMENT ON COLUMN partner_group_expansion.member_type IS 'user, group, servicePrincipal or unknown; NULL with member_id.';
+COMMENT ON COLUMN partner_group_expansion.member_display_name IS 'Member display name.';
+COMMENT ON COLUMN partner_group_expansion.member_upn IS 'Member user principal name, for users.';
+COMMENT ON COLUMN partner_group_expansion.member_source_file_id IS 'File of the group-member row, or NULL.';
+COMMENT ON COLUMN partner_group_expansion.member_source_record IS 'Record of the group-member row within that file, or NULL.';
+COMMENT ON COLUMN partner_group_expansion.members_known IS 'TRUE when the group''s members were exported; FALSE means the row stands for the whole group.';
+
+COMMENT ON COLUMN effective_directory_access.snapshot IS 'Snapshot label.';
+COMMENT ON COLUMN effective_directory_access.customer_tenant_id IS 'Customer tenant in which the role is held.';
+COMMENT ON COLUMN effective_directory_access.role_template_id IS 'Directory role held (template id); join ref_directory_roles for its name.';
+COMMENT ON COLUMN effective_directory_access.role_name IS 'Name of the role (ref_directory_roles), NULL for a role the reference does not know.';
+COMMENT ON COLUMN effective_directory_access.is_privileged_role IS 'TRUE for a privileged directory role (ref_directory_roles.privileged).';
+COMMENT ON COLUMN effective_directory_access.path IS 'How: listed_own, listed_partner, listed_foreign, implicit_dap (never in any listing) or gdap_assignment.';
+COMMENT ON COLUMN effective_directory_access.access IS 'listed (in the customer''s role listing), implicit (through DAP) or assigned (a GDAP access assignment).';
+COMMENT ON COLUMN effective_directory_access.partner_tenant_id IS 'Partner the access comes from, NULL for the customer''s own principals.';
+COMMENT ON COLUMN effective_directory_access.relationship_id IS 'GDAP relationship behind the access, when known.';
+COMMENT ON COLUMN effective_directory_access.via_group_id IS 'Partner group the access flows through (AdminAgents, HelpdeskAgents, a GDAP group), or NULL.';
+COMMENT ON COLUMN effective_directory_access.via_group_name IS 'Display name of that group.';
+COMMENT ON COLUMN effective_directory_access.principal_id IS 'Who holds the role: a user, or the group itself when its members are unknown.';
+COMMENT ON COLUMN effective_directory_access.principal_type IS 'user, group, servicePrincipal or unknown.';
+COMMENT ON COLUMN effective_directory_access.principal_display_name IS 'Display name of the holder.';
+COMMENT ON COLUMN effective_directory_access.principal_upn IS 'User principal name of the holder, for users.';
+COMMENT ON COLUMN effective_directory_access.members_known IS 'For access through a group: TRUE when its members were exported; FALSE when the row stands for the group. NULL when not through a group.';
+COMMENT ON COLUMN effective_directory_access.source_file_id IS 'File of the listing, group-member or agent-group row behind it.';
+COMMENT ON COLUMN effective_directory_access.source_record IS 'Record within that file.';
+
+COMMENT ON COLUMN effective_azure_access.snapshot IS 'Snapshot label.';
+COMMENT ON COLUMN effective_azure_access.customer_tenant_id IS 'Customer tenant owning the subscription.';
+COMMENT ON COLUMN effective_azure_access.subscription_id IS 'Subscription of the scope, NULL for management-group or root scopes.';
+COMMENT ON COLUMN effective_azure_access.subscription_name IS 'Subscription display name, when exported.';
+COMMENT ON COLUMN effective_azure_access.scope IS 'Scope of the assignment, lower-case ARM path.';
+COMMENT ON COLUMN effective_azure_access.role_definition_id IS 'Azure role definition GUID.';
+COMMENT ON COLUMN effective_azure_access.role_name IS 'Role name from the reference table, else as exported.';
+COMMENT ON COLUMN effective_azure_access.is_privileged_role IS 'TRUE for a privileged built-in role (Owner, Contributor, User Access Administrator, ...).';
+COMMENT ON COLUMN effective_azure_access.principal_id IS 'Object id of the assignee.';
+COMMENT ON COLUMN effective_azure_access.principal_type IS 'user, group, servicePrincipal, foreignGroup or unknown.';
+COMMENT ON COLUMN effective_azure_access.principal_display_name IS 'Display name of the assignee, when exported.';
+COMMENT ON COLUMN effective_azure_access.path IS 'own, partner_agent_group (a partner''s agent group by object id), partner_foreign_principal (a foreign principal naming a known partner) or unknown_foreign.';
+COMMENT ON COLUMN effective_azure_access.partner_tenant_id IS 'Partner the assignee belongs to, when it can be told.';
+COMMENT ON COLUMN effective_azure_access.agent_role IS 'admin_agents or helpdesk_agents when the assignee is that partner group, else NULL.';
+COMMENT ON COLUMN effective_azure_access.matched_by IS 'How the partner was found: agent_group_object_id or foreign_principal_name.';
+COMMENT ON COLUMN effective_azure_access.partner_holds_dap IS 'TRUE when that partner still holds DAP in the customer.';
+COMMENT ON COLUMN effective_azure_access.partner_active_gdap_relationships IS 'Active GDAP relationships of that partner in the customer at the reference date.';
+COMMENT ON COLUMN effective_azure_access.is_known_partner IS 'TRUE when the partner is known to the customer from any relationship export.';
+COMMENT ON COLUMN effective_azure_access.source_file_id IS 'File of the role-assignment row.';
+COMMENT ON COLUMN effective_azure_access.source_record IS 'Record within that file.';
