@@ -192,7 +192,7 @@ def cli_reference() -> str:
         "| --- | --- |",
     ]
     out += [
-        f"| [`{name}`](#{name.replace(' ', '-')}) | {cmd.get_short_help_str(limit=120)} |"
+        f"| [`{name}`](#{name.replace(' ', '-')}) | {cmd.get_short_help_str(limit=300)} |"
         for name, cmd, _ in commands
     ]
     for name, cmd, ctx in commands:
