@@ -14,7 +14,6 @@ import pytest
 
 import dapaudit
 from dapaudit import db as dbmod
-from dapaudit import query as query_mod
 from dapaudit.cli import cli
 from dapaudit.docs import build_sample_database
 from dapaudit.errors import DapauditError
@@ -230,7 +229,7 @@ def test_query_reports_a_writer_that_does_not_finish(runner, sample_file, monkey
 
 def test_query_waits_for_a_writer_that_finishes(runner, sample_file, monkeypatch):
     proc = _writer(sample_file)
-    real_sleep = query_mod.time.sleep
+    real_sleep = dbmod.time.sleep
 
     def release_writer(seconds):  # the first retry ends the writer: no clock in the test
         if proc.poll() is None:
@@ -240,7 +239,7 @@ def test_query_waits_for_a_writer_that_finishes(runner, sample_file, monkeypatch
             proc.wait()
         real_sleep(seconds)
 
-    monkeypatch.setattr(query_mod.time, "sleep", release_writer)
+    monkeypatch.setattr(dbmod.time, "sleep", release_writer)
     result = runner.invoke(
         cli,
         [

@@ -15,7 +15,6 @@ import re
 import shutil
 import tempfile
 import textwrap
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -165,22 +164,17 @@ class QuerySession:
 
 
 def _attach_read_only(con: duckdb.DuckDBPyConnection, path: str) -> None:
-    # The same bounded wait as db.connect: another dapaudit may be writing the file.
-    deadline = time.monotonic() + dbmod.LOCK_WAIT_SECONDS
+    # db.connect waits for another process's write lock exactly as every other command does
+    # (bounded, then a clear error) and checks the schema version; the ATTACH follows at once.
+    # Should a writer slip in between, wait again.
     while True:
+        dbmod.connect(path, read_only=True).close()
         try:
             con.execute(f"ATTACH ? AS {AUDIT_CATALOG} (READ_ONLY)", [path])
             return
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise DapauditError(f"cannot open the database: {exc}", file=path) from None
-            if time.monotonic() >= deadline:
-                raise DapauditError(
-                    "the database is in use by another process "
-                    f"(waited {dbmod.LOCK_WAIT_SECONDS:.0f} s); try again when it has finished",
-                    file=path,
-                ) from None
-            time.sleep(0.2)
         except duckdb.Error as exc:
             raise DapauditError(f"cannot open the database: {exc}", file=path) from None
 
