@@ -13,6 +13,7 @@ import duckdb
 from .config import Config
 from .db import refresh_views, transaction
 from .errors import DapauditError
+from .faults import checkpoint
 from .rules import SEVERITIES, all_rules
 
 
@@ -119,6 +120,8 @@ def analyze(
                 "INSERT INTO rule_meta VALUES (?, ?, ?)",
                 [rule.id, config.severity(rule.id) or rule.severity, list(rule.controls)],
             )
+            if n == 1:
+                checkpoint("analyze.first-rule")
             if progress:
                 progress("rules", n, len(rules))
         for name in shared:
@@ -126,6 +129,7 @@ def analyze(
         overrides = {r.id: config.severity(r.id) for r in rules if config.severity(r.id)}
         _load_suppressions(con, config, as_of)
         con.execute("DELETE FROM findings WHERE snapshot = ?", [snapshot])
+        checkpoint("analyze.deleted-findings")
         con.execute(
             """INSERT INTO findings
             WITH cur AS (SELECT as_of FROM snapshots WHERE snapshot = $snapshot),
@@ -176,6 +180,7 @@ def analyze(
             LEFT JOIN matched m USING (fingerprint)""",
             {"snapshot": snapshot, "overridden": sorted(overrides)},
         )
+        checkpoint("analyze.inserted-findings")
         dupes = con.execute(
             "SELECT rule_id, min(subject) FROM findings WHERE snapshot = ? GROUP BY rule_id, fingerprint "
             "HAVING count(*) > 1 LIMIT 1",

@@ -476,6 +476,33 @@ def snapshots(db_path) -> None:
         nl=False,
     )
 
+# ------------------------------------------------------------------ check (robustness)
+
+
+@cli.command()
+@db_option
+@with_example("dapaudit check --db audit.duckdb")
+def check(db_path) -> None:
+    """Verify a database: schema version, every table readable, each snapshot's rows against
+    its recorded source files, export coverage and findings consistent.
+
+    Exit code 0 when the database is sound, 1 when problems were found (each is listed),
+    2 when it cannot be checked at all (missing, locked, not a dapaudit database).
+    """
+    from .check import check_database
+
+    with dbmod.opened(db_path, read_only=True) as con:
+        result = check_database(con)
+    for problem in result.problems:
+        click.echo(f"Problem: {printable(problem)}")
+    if not result.ok:
+        click.echo(f"{len(result.problems)} problem(s) in {printable(db_path)}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"OK: schema version {result.schema_version}; {result.snapshots} snapshot(s), "
+        f"{result.files} source file(s), {result.rows} row(s), {result.findings} finding(s)"
+    )
+
 
 # ------------------------------------------------------------------ scale: synthetic estates
 

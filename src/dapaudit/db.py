@@ -7,6 +7,7 @@ views; an older file is migrated forward; a newer one is refused rather than mis
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,12 +16,19 @@ from pathlib import Path
 import duckdb
 
 from .errors import DapauditError
+from .faults import checkpoint
 from .paths import PACKAGE_DIR, REFERENCE_DIR
 
 SCHEMA_VERSION = 1
 DEFAULT_DB = "dapaudit.duckdb"
-# How long a command waits for another dapaudit process to release the database file.
-LOCK_WAIT_SECONDS = 10.0
+# How long a command waits for another dapaudit process to release the database file;
+# $DAPAUDIT_LOCK_WAIT (seconds, 0 = do not wait) overrides it.
+LOCK_WAIT_SECONDS = 30.0
+LOCK_WAIT_ENV = "DAPAUDIT_LOCK_WAIT"
+# DuckDB allows one writing process, or many read-only ones, per file. Another process's lock
+# shows as this IOException (duckdb 1.x and 2.0: 'Could not set lock on file "...":
+# Conflicting lock is held in ... (PID n)').
+_LOCK_MARKERS = ("could not set lock", "conflicting lock")
 # New files are written in a storage format that DuckDB 1.2 and later read, so the database
 # opens in the DuckDB command line and other tools people already have, not only in the
 # DuckDB version of our Python package.
@@ -31,22 +39,56 @@ def default_db_path() -> str:
     return os.environ.get("DAPAUDIT_DB") or DEFAULT_DB
 
 
+def lock_wait_seconds() -> float:
+    raw = os.environ.get(LOCK_WAIT_ENV)
+    if raw is None or raw.strip() == "":
+        return LOCK_WAIT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also refuses NaN
+        raise DapauditError(f"${LOCK_WAIT_ENV} must be a number of seconds, not {raw!r}")
+    return value
+
+
+def _notice_wait(message: str) -> None:
+    """Tell the user why nothing happens; stderr, so piped output stays clean."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# Replaced by tests or embedding code that wants the notice elsewhere.
+wait_notice = _notice_wait
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(marker in text for marker in _LOCK_MARKERS)
+
+
 def _connect(path: str, read_only: bool, config: dict | None = None) -> duckdb.DuckDBPyConnection:
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    wait = lock_wait_seconds()
+    deadline = time.monotonic() + wait
+    told = False
     while True:
         try:
             return duckdb.connect(path, read_only=read_only, config=config or {})
         except duckdb.IOException as exc:
-            text = str(exc)
-            if "lock" not in text.lower():
-                raise DapauditError(f"cannot open the database: {text}", file=path) from None
+            if not is_lock_error(exc):
+                raise DapauditError(f"cannot open the database: {exc}", file=path) from None
             if time.monotonic() >= deadline:
                 raise DapauditError(
-                    f"the database is in use by another process (waited {LOCK_WAIT_SECONDS:.0f} s); "
-                    "try again when it has finished",
+                    f"the database is in use by another dapaudit process (waited {wait:g} s); "
+                    f"try again when it has finished, or set ${LOCK_WAIT_ENV} to wait longer",
                     file=path,
                 ) from None
-            time.sleep(0.2)
+            if not told:
+                wait_notice(
+                    f"Waiting for the database {path}: another process is using it "
+                    f"(up to {wait:g} s)..."
+                )
+                told = True
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
         except duckdb.Error as exc:
             raise DapauditError(f"cannot open the database: {exc}", file=path) from None
 
@@ -60,11 +102,19 @@ def connect(path: str | os.PathLike[str], *, read_only: bool = False) -> duckdb.
     con = _connect(
         path, read_only, None if exists else {"storage_compatibility_version": STORAGE_COMPATIBILITY}
     )
-    version = schema_version(con)
+    try:
+        version = schema_version(con)
+    except DapauditError:
+        con.close()
+        raise
     if version is None:
-        if read_only:
+        if read_only or _has_tables(con):
             con.close()
-            raise DapauditError("not a dapaudit database (no schema version)", file=path)
+            raise DapauditError(
+                "not a dapaudit database (no schema version); name a new file or a dapaudit "
+                "database with --db",
+                file=path,
+            )
         _create(con)
     elif version > SCHEMA_VERSION:
         con.close()
@@ -81,6 +131,14 @@ def connect(path: str | os.PathLike[str], *, read_only: bool = False) -> duckdb.
                 "(e.g. `dapaudit analyze`) once to migrate it",
                 file=path,
             )
+        missing = [step for step in range(version, SCHEMA_VERSION) if step not in MIGRATIONS]
+        if missing:
+            con.close()
+            raise DapauditError(
+                f"the database has schema version {version}, which this dapaudit cannot migrate "
+                f"(no step from version {missing[0]}); re-ingest the exports into a new database",
+                file=path,
+            )
         _migrate(con, version)
     return con
 
@@ -92,7 +150,18 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
     if not found:
         return None
     row = con.execute("SELECT value FROM dapaudit_meta WHERE key = 'schema_version'").fetchone()
-    return int(row[0]) if row else None
+    if row is None:
+        return None
+    try:
+        return int(row[0])
+    except (TypeError, ValueError):
+        raise DapauditError(
+            f"the database's schema version is unreadable ({row[0]!r}); not a dapaudit database?"
+        ) from None
+
+
+def _has_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0])
 
 
 def _create(con: duckdb.DuckDBPyConnection) -> None:
@@ -105,12 +174,17 @@ def _create(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
+# Schema migrations: MIGRATIONS[n] is the SQL that takes a database from version n to n + 1.
+# Add a step whenever SCHEMA_VERSION goes up; connect() runs the missing steps in order, in
+# one transaction with the views and reference tables, so a crash leaves the old version.
+MIGRATIONS: dict[int, str] = {}
+
+
 def _migrate(con: duckdb.DuckDBPyConnection, version: int) -> None:
-    # Migrations are added here as the schema grows: one function per step, run in order.
-    migrations: dict[int, str] = {}
     with transaction(con):
         for step in range(version, SCHEMA_VERSION):
-            con.execute(migrations[step])
+            con.execute(MIGRATIONS[step])
+            checkpoint(f"migrate.step{step}")
         _load_reference(con)
         refresh_views(con)
         con.execute(
@@ -156,11 +230,13 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("BEGIN TRANSACTION")
     try:
         yield con
+        checkpoint("transaction.before-commit")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     else:
         con.execute("COMMIT")
+        checkpoint("transaction.committed")
 
 
 @contextmanager

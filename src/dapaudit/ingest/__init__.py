@@ -23,6 +23,7 @@ import duckdb
 
 from ..db import transaction
 from ..errors import DapauditError
+from ..faults import checkpoint
 from ..paths import REFERENCE_DIR
 from . import (  # noqa: F401  (importing a reader module registers its kinds)
     azure,
@@ -237,6 +238,7 @@ def _prepare(
         )
         report.warnings.extend(detect.unserialised_warnings(sf, sniff))
         files.append(sf)
+        checkpoint("ingest.prepared-file")
         if progress:
             progress("detect", n, len(paths))
     return files
@@ -256,6 +258,7 @@ def _load(
         con.execute("INSERT INTO snapshots VALUES (?, ?, ?, NULL)", [snapshot, as_of, now])
     elif existing[0] != as_of:
         con.execute("UPDATE snapshots SET as_of = ? WHERE snapshot = ?", [as_of, snapshot])
+    checkpoint("ingest.snapshot-row")
 
     # Idempotency: a file already in this snapshot (same bytes, kind and tenant context) is skipped.
     done = {
@@ -307,10 +310,12 @@ def _load(
     for n, kind_name in enumerate(order, 1):
         _resolve_contexts(con, snapshot)
         _load_kind(con, REGISTRY.kinds[kind_name], snapshot, by_kind[kind_name])
+        checkpoint("ingest.loaded-kind")
         if progress:
             progress("load", n, len(order))
     _resolve_contexts(con, snapshot)
     _record_files(con, snapshot, todo, now, report)
+    checkpoint("ingest.recorded-files")
 
 
 def _load_kind(con, kind, snapshot: str, files: list[SourceFile]) -> None:
