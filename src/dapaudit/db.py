@@ -78,7 +78,7 @@ def _connect(path: str, read_only: bool, config: dict | None = None) -> duckdb.D
                 raise DapauditError(f"cannot open the database: {exc}", file=path) from None
             if time.monotonic() >= deadline:
                 raise DapauditError(
-                    f"the database is in use by another dapaudit process (waited {wait:g} s); "
+                    f"the database is in use by another process (waited {wait:g} s); "
                     f"try again when it has finished, or set ${LOCK_WAIT_ENV} to wait longer",
                     file=path,
                 ) from None

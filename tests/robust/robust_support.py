@@ -83,3 +83,16 @@ def snapshot_rows(dump: dict[str, list[str]], snapshot: str) -> dict[str, list[s
     """The part of a stable_dump that belongs to one snapshot (rows start with its label)."""
     prefix = f"({snapshot!r},"
     return {t: [r for r in rows if r.startswith(prefix)] for t, rows in dump.items()}
+
+
+def raw_dump(path: Path) -> dict[str, list[str]]:
+    """conftest.table_dump through plain DuckDB: for files dapaudit itself refuses to open."""
+    import duckdb
+
+    from conftest import table_dump
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return table_dump(con)
+    finally:
+        con.close()

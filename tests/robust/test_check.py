@@ -1,0 +1,89 @@
+"""`dapaudit check`: a sound database passes; each kind of damage a crash or a hand edit could
+cause is named; a database that cannot be checked is exit code 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import AS_OF, SAMPLE
+from dapaudit import db
+from dapaudit.analyze import analyze
+from dapaudit.cli import cli
+from dapaudit.config import Config
+from dapaudit.ingest import ingest
+
+
+@pytest.fixture
+def db_file(tmp_path):
+    path = tmp_path / "audit.duckdb"
+    with db.opened(path) as con:
+        ingest(con, [SAMPLE], snapshot="2026-11", as_of=AS_OF)
+        analyze(con, "2026-11", Config())
+    return path
+
+
+def _check(runner, path):
+    return runner.invoke(cli, ["check", "--db", str(path)])
+
+
+def test_sound_database_passes(runner, db_file):
+    result = _check(runner, db_file)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(
+        "OK: schema version 1; 1 snapshot(s), 10 source file(s), 84 row"
+    )
+
+
+DAMAGE = [
+    (
+        "DELETE FROM directory_role_members WHERE rowid IN "
+        "(SELECT min(rowid) FROM directory_role_members)",
+        "directory_role_members.csv recorded 27 row(s), the database holds 26",
+    ),
+    (
+        "INSERT INTO tenants SELECT snapshot, tenant_id, display_name, default_domain, "
+        "tenant_type, 999, 1 FROM tenants LIMIT 1",
+        "1 row(s) in tenants come from source file 999, which is not in the manifest",
+    ),
+    (
+        "INSERT INTO export_coverage VALUES ('2026-11', 'x', 'tenants', 4242)",
+        "export coverage of tenants names source file 4242",
+    ),
+    (
+        "UPDATE findings SET position = 1",
+        "finding positions are not 1..5",
+    ),
+    (
+        "UPDATE findings SET fingerprint = 'f' WHERE position <= 2",
+        "fingerprint f... appears 2 times",
+    ),
+    (
+        "UPDATE snapshots SET analyzed_at = NULL",
+        "snapshot '2026-11' holds 5 finding(s) but was never analysed",
+    ),
+    (
+        "INSERT INTO findings SELECT * REPLACE ('2025-01' AS snapshot) FROM findings",
+        "5 finding(s) belong to unknown snapshot '2025-01'",
+    ),
+    (
+        "UPDATE source_files SET kind = 'made.up' WHERE path LIKE '%tenants.csv'",
+        "has kind 'made.up', unknown to this dapaudit",
+    ),
+]
+
+
+@pytest.mark.parametrize(("damage", "problem"), DAMAGE, ids=[d[1][:30] for d in DAMAGE])
+def test_damage_is_named_and_exit_code_is_1(runner, db_file, damage, problem):
+    with db.opened(db_file) as con:
+        con.execute(damage)
+    result = _check(runner, db_file)
+    assert result.exit_code == 1, result.output
+    problems = [ln for ln in result.output.splitlines() if ln.startswith("Problem: ")]
+    assert any(problem in ln for ln in problems), result.output
+    assert "OK:" not in result.output
+
+
+def test_missing_database_is_exit_2(runner, tmp_path):
+    result = _check(runner, tmp_path / "nope.duckdb")
+    assert result.exit_code == 2
+    assert "no such database" in result.output
