@@ -98,9 +98,13 @@ def connect(path: str | os.PathLike[str], *, read_only: bool = False) -> duckdb.
     path = str(path)
     exists = Path(path).exists()
     if read_only and not exists:
-        raise DapauditError("no such database; run `dapaudit ingest` or `dapaudit run` first", file=path)
+        raise DapauditError(
+            "no such database; run `dapaudit ingest` or `dapaudit run` first", file=path
+        )
     con = _connect(
-        path, read_only, None if exists else {"storage_compatibility_version": STORAGE_COMPATIBILITY}
+        path,
+        read_only,
+        None if exists else {"storage_compatibility_version": STORAGE_COMPATIBILITY},
     )
     try:
         version = schema_version(con)
@@ -169,9 +173,7 @@ def _create(con: duckdb.DuckDBPyConnection) -> None:
         con.execute((PACKAGE_DIR / "schema.sql").read_text(encoding="utf-8"))
         _load_reference(con)
         refresh_views(con)
-        con.execute(
-            "INSERT INTO dapaudit_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
-        )
+        con.execute("INSERT INTO dapaudit_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
 
 
 # Schema migrations: MIGRATIONS[n] is the SQL that takes a database from version n to n + 1.
@@ -219,7 +221,9 @@ def _load_reference(con: duckdb.DuckDBPyConnection) -> None:
         "CREATE OR REPLACE TABLE ref_severities AS SELECT * FROM (VALUES "
         "('critical', 5), ('high', 4), ('medium', 3), ('low', 2), ('info', 1)) t(severity, rank)"
     )
-    con.execute("COMMENT ON TABLE ref_directory_roles IS 'Built-in Entra directory roles by template id.'")
+    con.execute(
+        "COMMENT ON TABLE ref_directory_roles IS 'Built-in Entra directory roles by template id.'"
+    )
     con.execute("COMMENT ON TABLE ref_azure_roles IS 'Built-in Azure RBAC roles by definition id.'")
     con.execute("COMMENT ON TABLE ref_severities IS 'Severities and their rank (5 = critical).'")
 
