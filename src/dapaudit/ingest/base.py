@@ -219,6 +219,9 @@ def stage_csv(batch: Batch, name: str) -> StagedTable:
 
 def csv_columns(f: SourceFile) -> tuple[str, ...]:
     """The file's header as DuckDB column names: blanks named, repeats refused."""
+    header_line = 1 + (1 if f.text.type_line else 0)
+    if not any(c.strip() for c in f.header):
+        raise DapauditError("no CSV header line", file=f.display_path, record=header_line)
     seen: set[str] = set()
     out = []
     for n, raw in enumerate(f.header, 1):

@@ -104,7 +104,10 @@ def unserialised_warnings(f: SourceFile, s: Sniff) -> list[str]:
     """Export-Csv writes a nested object as its type name (`System.Object[]`): say which column."""
     if s.format != "csv" or f.delimiter is None:
         return []
-    rows = list(csv.reader(io.StringIO(s.head), delimiter=f.delimiter))
+    try:
+        rows = list(csv.reader(io.StringIO(s.head, newline=""), delimiter=f.delimiter))
+    except csv.Error:  # a head DuckDB will refuse with a located message anyway
+        return []
     if len(rows) < 2:
         return []
     header = rows[0]

@@ -119,20 +119,31 @@ def transcode(path: Path, info: TextInfo, target: Path) -> None:
         ) from None
 
 
+def _first_line(head: str) -> str:
+    # A lone CR ends a line too (old Mac exports); csv.reader refuses one inside a field.
+    return re.split(r"\r\n|\r|\n", head, maxsplit=1)[0]
+
+
+def _fields(line: str, delimiter: str) -> list[str]:
+    try:
+        return next(csv.reader(io.StringIO(line), delimiter=delimiter), [])
+    except csv.Error:  # e.g. a NUL byte: not a header we can use
+        return []
+
+
 def sniff_delimiter(head: str) -> str:
     """The delimiter of the header line: the candidate that splits it into most fields."""
-    header = head.split("\n", 1)[0]
+    header = _first_line(head)
     best, best_count = ",", 0
     for delim in DELIMITERS:
-        fields = next(csv.reader(io.StringIO(header), delimiter=delim), [])
+        fields = _fields(header, delim)
         if len(fields) > best_count:
             best, best_count = delim, len(fields)
     return best
 
 
 def csv_header(head: str, delimiter: str) -> list[str]:
-    header = head.split("\n", 1)[0].rstrip("\r")
-    return [c.strip() for c in next(csv.reader(io.StringIO(header), delimiter=delimiter), [])]
+    return [c.strip() for c in _fields(_first_line(head), delimiter)]
 
 
 _JSON_KEY = re.compile(r'"((?:[^"\\]|\\.){1,200})"\s*:')
