@@ -42,7 +42,9 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except DapauditError as exc:
-            raise InputError(str(exc)) from None
+            # Messages quote file names and values from exports: show their control and
+            # bidi characters as escapes, never let them drive the terminal.
+            raise InputError("\n".join(map(printable, str(exc).split("\n")))) from None
 
 
 # ------------------------------------------------------------------ shared options

@@ -17,11 +17,24 @@ from markupsafe import Markup
 from ..errors import DapauditError
 from ..paths import TEMPLATES_DIR
 
+# The longest value a report shows in full. Exports are untrusted: a megabyte-long display
+# name would make the PDF layout take minutes and bury the page; the data files
+# (findings.json/.csv) keep the full value.
+MAX_SHOWN_CHARS = 1000
+
+
+def bounded(value: Any) -> Any:
+    """Jinja finalize: every {{ value }} a template prints, cut to MAX_SHOWN_CHARS."""
+    if isinstance(value, str) and not isinstance(value, Markup) and len(value) > MAX_SHOWN_CHARS:
+        return f"{value[:MAX_SHOWN_CHARS]}… [{len(value) - MAX_SHOWN_CHARS:,} more characters]"
+    return value
+
 
 @cache
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        finalize=bounded,
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,
