@@ -8,6 +8,8 @@ and states its checks as SQL that finds the first offending record.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +20,26 @@ import duckdb
 
 from ..errors import DapauditError
 from .text import TextInfo, normalise_header
+
+# Resource limits for untrusted input (see SECURITY.md). A CSV line longer than this is
+# refused: no export has a multi-megabyte cell, and DuckDB buffers a whole line.
+MAX_LINE_BYTES_ENV = "DAPAUDIT_MAX_LINE_BYTES"
+MAX_LINE_BYTES = 8 * 1024 * 1024
+# A single JSON document (a Graph page, an `az` array) is parsed whole, in memory, at about
+# twelve times its size; larger ones are refused with a message. NDJSON is not affected
+# (each line is its own object and must only stay below this size).
+MAX_JSON_BYTES_ENV = "DAPAUDIT_MAX_JSON_BYTES"
+MAX_JSON_BYTES = 256 * 1024 * 1024
+
+
+def _limit(env: str, default: int) -> int:
+    raw = os.environ.get(env, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1024:
+        raise DapauditError(f"${env} must be a number of bytes (at least 1024), not {raw!r}")
+    return int(raw)
+
 
 GUID_RE = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
@@ -188,6 +210,7 @@ def stage_csv(batch: Batch, name: str) -> StagedTable:
         + ", ".join(f"{quote_ident(c)} VARCHAR" for c in union.values())
         + ", filename VARCHAR)"
     )
+    max_line = _limit(MAX_LINE_BYTES_ENV, MAX_LINE_BYTES)
     for (delim, header), files in sorted(groups.items()):
         columns = "{" + ", ".join(f"{sql_string(c)}: 'VARCHAR'" for c in header) + "}"
         try:
@@ -195,7 +218,7 @@ def stage_csv(batch: Batch, name: str) -> StagedTable:
                 f"""INSERT INTO {name}_raw BY NAME
                 SELECT * FROM read_csv(?, delim = ?, header = true, auto_detect = false,
                     columns = {columns}, quote = '"', escape = '"', strict_mode = true,
-                    null_padding = false, filename = true)""",
+                    null_padding = false, filename = true, max_line_size = {max_line:d})""",
                 [[str(f.read_path) for f in files], delim],
             )
         except duckdb.Error as exc:
@@ -248,13 +271,25 @@ def _csv_error(exc: duckdb.Error, files: Sequence[SourceFile]) -> DapauditError:
     line = re.search(r"CSV Error on Line: (\d+)", text)
     problem = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
     explained = re.search(r"^([A-Z][a-z][^\n]* found)\.?\s*$", text, re.MULTILINE)
+    too_long = re.search(r"Maximum line size of (\d+) bytes exceeded\. Actual Size:\s*(\d+)", text)
     if problem:
         what = f"expected {problem.group(1)} fields as in the header, found {problem.group(2)}"
+    elif too_long:
+        what = (
+            f"the line is {int(too_long.group(2)):,} bytes long, over the limit of "
+            f"{int(too_long.group(1)):,} bytes (${MAX_LINE_BYTES_ENV})"
+        )
     elif explained:
         # e.g. "Value with unterminated quote found": a row written with another delimiter.
         what = explained.group(1).strip().rstrip(".").lower() + " (is the delimiter the header's?)"
     else:
-        what = next((ln.strip() for ln in text.splitlines() if ln.strip()), "unreadable CSV")
+        # DuckDB's reason follows the 'CSV Error on Line' line; never echo the raw line.
+        reasons = [
+            ln.strip()
+            for ln in text.splitlines()
+            if ln.strip() and not ln.startswith(("Original Line", "Invalid Input Error"))
+        ]
+        what = reasons[0][:200] if reasons else "unreadable CSV"
     shown = culprit.display_path if culprit else ", ".join(f.display_path for f in files)
     record = None
     if line:
@@ -271,16 +306,19 @@ def stage_json(batch: Batch, name: str) -> StagedTable:
     """
     con = batch.con
     paths = [str(f.read_path) for f in batch.files]
+    limit = _limit(MAX_JSON_BYTES_ENV, MAX_JSON_BYTES)
+    for f in batch.files:
+        _check_json_size(f, limit)
     con.execute(f"DROP TABLE IF EXISTS {name}_docs")
     try:
         con.execute(
             f"""CREATE TEMP TABLE {name}_docs AS
             SELECT filename, json FROM read_json_objects(?, format = 'unstructured',
-                filename = true, maximum_object_size = 1073741824)""",
+                filename = true, maximum_object_size = {limit:d})""",
             [paths],
         )
     except duckdb.Error as exc:
-        raise _json_error(con, exc, batch.files) from None
+        raise _json_error(con, exc, batch.files, limit) from None
     con.execute(f"DROP TABLE IF EXISTS {name}")
     con.execute(
         f"""CREATE TEMP TABLE {name} AS
@@ -318,13 +356,43 @@ def stage_json(batch: Batch, name: str) -> StagedTable:
     return StagedTable(batch, name, record_label="record", record_column="source_record")
 
 
-def _json_error(con, exc: duckdb.Error, files: Sequence[SourceFile]) -> DapauditError:
+def _is_ndjson(head: str) -> bool:
+    """One JSON value per line: the first line is a whole value and more text follows."""
+    first, newline, _ = head.lstrip().partition("\n")
+    if not newline:
+        return False
+    try:
+        json.loads(first)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _check_json_size(f: SourceFile, limit: int) -> None:
+    size = os.path.getsize(f.read_path)
+    if size > limit and not _is_ndjson(f.text.head):
+        raise DapauditError(
+            f"a single JSON document of {_size(size)} is larger than the limit of "
+            f"{_size(limit)} (a document is parsed whole, in memory); export it in "
+            f"pages or as NDJSON, or raise ${MAX_JSON_BYTES_ENV}",
+            file=f.display_path,
+        )
+
+
+def _size(n: int) -> str:
+    mib = 1024 * 1024
+    return f"{n / mib:,.0f} MiB" if n >= mib else f"{n:,} bytes"
+
+
+def _json_error(
+    con, exc: duckdb.Error, files: Sequence[SourceFile], limit: int
+) -> DapauditError:
     # Find the culprit file by reading each one alone: only on the error path.
     for f in files:
         try:
             con.execute(
                 "SELECT count(*) FROM read_json_objects(?, format = 'unstructured', "
-                "maximum_object_size = 1073741824)",
+                f"maximum_object_size = {limit:d})",
                 [str(f.read_path)],
             ).fetchall()
         except duckdb.Error as one:
