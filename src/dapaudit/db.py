@@ -66,13 +66,23 @@ def is_lock_error(exc: BaseException) -> bool:
     return any(marker in text for marker in _LOCK_MARKERS)
 
 
-def _connect(path: str, read_only: bool, config: dict | None = None) -> duckdb.DuckDBPyConnection:
+# DuckDB's own memory ceiling (e.g. "2GB"); above it, work spills to <db>.tmp on disk.
+MEMORY_LIMIT_ENV = "DAPAUDIT_MEMORY_LIMIT"
+
+
+def _config() -> dict[str, str]:
+    limit = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    return {"memory_limit": limit} if limit else {}
+
+
+def _connect(path: str, read_only: bool, extra: dict | None = None) -> duckdb.DuckDBPyConnection:
     wait = lock_wait_seconds()
+    config = {**_config(), **(extra or {})}
     deadline = time.monotonic() + wait
     told = False
     while True:
         try:
-            return duckdb.connect(path, read_only=read_only, config=config or {})
+            return duckdb.connect(path, read_only=read_only, config=config)
         except duckdb.IOException as exc:
             if not is_lock_error(exc):
                 raise DapauditError(f"cannot open the database: {exc}", file=path) from None

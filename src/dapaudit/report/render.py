@@ -20,7 +20,7 @@ from ..paths import TEMPLATES_DIR
 # The longest value a report shows in full. Exports are untrusted: a megabyte-long display
 # name would make the PDF layout take minutes and bury the page; the data files
 # (findings.json/.csv) keep the full value.
-MAX_SHOWN_CHARS = 1000
+MAX_SHOWN_CHARS = 4000
 
 
 def bounded(value: Any) -> Any:
