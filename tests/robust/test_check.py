@@ -27,10 +27,15 @@ def _check(runner, path):
 
 
 def test_sound_database_passes(runner, db_file):
+    with db.opened(db_file, read_only=True) as con:
+        files, rows = con.execute("SELECT count(*), sum(row_count) FROM source_files").fetchone()
+        findings = con.execute("SELECT count(*) FROM findings").fetchone()[0]
+    assert files >= 10 and rows > 0 and findings > 0
     result = _check(runner, db_file)
     assert result.exit_code == 0, result.output
-    assert result.output.startswith(
-        "OK: schema version 1; 1 snapshot(s), 10 source file(s), 84 row"
+    assert result.output == (
+        f"OK: schema version {db.SCHEMA_VERSION}; 1 snapshot(s), {files} source file(s), "
+        f"{rows} row(s), {findings} finding(s)\n"
     )
 
 
@@ -38,7 +43,7 @@ DAMAGE = [
     (
         "DELETE FROM directory_role_members WHERE rowid IN "
         "(SELECT min(rowid) FROM directory_role_members)",
-        "directory_role_members.csv recorded 27 row(s), the database holds 26",
+        "directory_role_members.csv recorded {drm} row(s), the database holds {drm_less}",
     ),
     (
         "INSERT INTO tenants SELECT snapshot, tenant_id, display_name, default_domain, "
@@ -51,7 +56,7 @@ DAMAGE = [
     ),
     (
         "UPDATE findings SET position = 1",
-        "finding positions are not 1..5",
+        "finding positions are not 1..{n}",
     ),
     (
         "UPDATE findings SET fingerprint = 'f' WHERE position <= 2",
@@ -59,11 +64,11 @@ DAMAGE = [
     ),
     (
         "UPDATE snapshots SET analyzed_at = NULL",
-        "snapshot '2026-11' holds 5 finding(s) but was never analysed",
+        "snapshot '2026-11' holds {n} finding(s) but was never analysed",
     ),
     (
         "INSERT INTO findings SELECT * REPLACE ('2025-01' AS snapshot) FROM findings",
-        "5 finding(s) belong to unknown snapshot '2025-01'",
+        "{n} finding(s) belong to unknown snapshot '2025-01'",
     ),
     (
         "UPDATE source_files SET kind = 'made.up' WHERE path LIKE '%tenants.csv'",
@@ -75,7 +80,12 @@ DAMAGE = [
 @pytest.mark.parametrize(("damage", "problem"), DAMAGE, ids=[d[1][:30] for d in DAMAGE])
 def test_damage_is_named_and_exit_code_is_1(runner, db_file, damage, problem):
     with db.opened(db_file) as con:
+        n = con.execute("SELECT count(*) FROM findings").fetchone()[0]
+        drm = con.execute(
+            "SELECT row_count FROM source_files WHERE path LIKE '%directory_role_members.csv'"
+        ).fetchone()[0]
         con.execute(damage)
+    problem = problem.format(n=n, drm=drm, drm_less=drm - 1)
     result = _check(runner, db_file)
     assert result.exit_code == 1, result.output
     problems = [ln for ln in result.output.splitlines() if ln.startswith("Problem: ")]
