@@ -40,7 +40,7 @@ AS_OF = date(2026, 11, 30)
 EXAMPLES: Counter[str] = Counter()
 SCALE = int(os.environ.get("DAPAUDIT_FUZZ_SCALE", "1"))
 FUZZ = settings(
-    max_examples=12 * SCALE,
+    max_examples=6 * SCALE,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -132,7 +132,7 @@ def test_any_bytes_to_a_forced_kind_give_rows_or_a_clean_error(fuzz_db, kind):
     run()
 
 
-@settings(FUZZ, max_examples=60 * SCALE)
+@settings(FUZZ, max_examples=40 * SCALE)
 @given(data=_any_bytes(ALL_SEEDS))
 def test_any_bytes_with_detection_give_rows_or_a_clean_error(fuzz_db, data):
     _feed(fuzz_db, data, None, "detected kind")
@@ -209,7 +209,7 @@ def _relayout(folder: Path, rnd: random.Random, encode: bool, upper: bool) -> No
             n += 1
 
 
-@settings(FUZZ, max_examples=6 * SCALE)
+@settings(FUZZ, max_examples=5 * SCALE)
 @given(seed=st.integers(0, 2**32 - 1), encode=st.booleans(), upper=st.booleans())
 def test_findings_do_not_depend_on_layout_case_or_encoding(seed, encode, upper):
     EXAMPLES["layout invariance"] += 1
