@@ -6,6 +6,7 @@ a misspelt variable is an error. The PDF is the same HTML rendered with the prin
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,27 @@ from ..paths import TEMPLATES_DIR
 # The longest value a report shows in full. Exports are untrusted: a megabyte-long display
 # name would make the PDF layout take minutes and bury the page; the data files
 # (findings.json/.csv) keep the full value.
-MAX_SHOWN_CHARS = 4000
+MAX_SHOWN_CHARS = 1500
+
+
+# A word longer than this gets a break opportunity (U+200B) every WORD_CHUNK characters:
+# WeasyPrint's line breaking slows down sharply on long unbreakable words.
+LONG_WORD = re.compile(r"\S{200,}")
+WORD_CHUNK = 100
 
 
 def bounded(value: Any) -> Any:
     """Jinja finalize: every {{ value }} a template prints, cut to MAX_SHOWN_CHARS."""
-    if isinstance(value, str) and not isinstance(value, Markup) and len(value) > MAX_SHOWN_CHARS:
-        return f"{value[:MAX_SHOWN_CHARS]}… [{len(value) - MAX_SHOWN_CHARS:,} more characters]"
-    return value
+    if not isinstance(value, str) or isinstance(value, Markup):
+        return value
+    if len(value) > MAX_SHOWN_CHARS:
+        value = f"{value[:MAX_SHOWN_CHARS]}… [{len(value) - MAX_SHOWN_CHARS:,} more characters]"
+    return LONG_WORD.sub(
+        lambda m: "\u200b".join(
+            m.group(0)[i : i + WORD_CHUNK] for i in range(0, len(m.group(0)), WORD_CHUNK)
+        ),
+        value,
+    )
 
 
 @cache
