@@ -253,4 +253,6 @@ def test_query_waits_for_a_writer_that_finishes(runner, sample_file, monkeypatch
     )
     assert proc.poll() is not None, "query never had to wait"
     assert result.exit_code == 0, result.output
-    assert result.output == f"n\n{truth(sample_file, 'SELECT count(*) FROM findings')[0][0]}\n"
+    # The wait notice goes to stderr; the query's answer alone is on stdout.
+    assert result.stdout == f"n\n{truth(sample_file, 'SELECT count(*) FROM findings')[0][0]}\n"
+    assert "Waiting for the database" in result.stderr
