@@ -197,7 +197,7 @@ def _finding_rows(items: list[dict[str, Any]], names: dict[str, str]) -> list[Fi
                 suppression_reason=sup.get("reason") or "",
                 suppression_owner=sup.get("owner") or "",
                 suppression_expires=str(sup.get("expires") or ""),
-                evidence=evidence_refs(f["evidence"]),
+                evidence=evidence_refs(f["evidence"]) if f["evidence"] is not None else [],
             )
         )
     return rows
@@ -500,7 +500,8 @@ def build_monthly(
     if framework is not None and framework not in frameworks():
         raise DapauditError(f"unknown framework {framework!r}; known: {', '.join(frameworks())}")
     names = _tenant_names(con, snapshot)
-    rows = _finding_rows(load_findings(con, snapshot, framework=framework), names)
+    # The monthly report shows no evidence (findings.json beside it holds it): skip parsing it.
+    rows = _finding_rows(load_findings(con, snapshot, framework=framework, evidence=False), names)
     open_rows = [f for f in rows if f.status == "open"]
     sections = _rule_sections(open_rows)
     rule_ids = None

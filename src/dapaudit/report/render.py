@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from itertools import islice
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -70,6 +71,16 @@ def inline_css(name: str) -> Markup:
 
 def render_html(template: str, **context: Any) -> str:
     return environment().get_template(template).render(**context)
+
+
+def write_html(target: Path, template: str, **context: Any) -> None:
+    """Render straight into `target`, a few thousand pieces at a time: the monthly report of a
+    large estate is over 100 MB, and holding it as one string (and its pieces) doubled the
+    memory peak."""
+    pieces = environment().get_template(template).generate(**context)
+    with open(target, "w", encoding="utf-8") as fh:
+        while chunk := list(islice(pieces, 4096)):
+            fh.write("".join(chunk))
 
 
 def _allowed(url: str, allowed_files: list[Path]) -> bool:

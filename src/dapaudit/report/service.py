@@ -20,7 +20,7 @@ from .model import (
     customer_tenants,
     resolve_customer,
 )
-from .render import render_html, write_pdf
+from .render import render_html, write_html, write_pdf
 
 PAPERS = {"a4": "A4", "letter": "letter"}
 DEFAULT_PDF_LIMIT = 25
@@ -108,9 +108,7 @@ def _write(
     written = []
     if "html" in formats:
         target = out / f"{stem}.html"
-        target.write_text(
-            render_html(template, r=model, view=ReportView("html", paper, None)), encoding="utf-8"
-        )
+        write_html(target, template, r=model, view=ReportView("html", paper, None))
         written.append(target)
     if "pdf" in formats:
         target = out / f"{stem}.pdf"
