@@ -11,7 +11,7 @@ import duckdb
 
 from ..config import Config
 from ..errors import DapauditError
-from ..findings import load_findings, to_csv, to_json
+from ..findings import load_findings, write_csv, write_json
 from .model import (
     Branding,
     ReportView,
@@ -145,10 +145,11 @@ def write_monthly(
         pdf_limit(config, max_pdf_findings),
         allowed,
     )
+    del model  # free it before the findings files load every finding again, with evidence
     if findings_files:
         items = load_findings(con, snapshot, framework=framework)
-        (out / "findings.json").write_text(to_json(items), encoding="utf-8")
-        (out / "findings.csv").write_text(to_csv(items), encoding="utf-8")
+        write_json(items, out / "findings.json")
+        write_csv(items, out / "findings.csv")
         written += [out / "findings.json", out / "findings.csv"]
     return written
 
