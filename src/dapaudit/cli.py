@@ -208,7 +208,7 @@ def _analyze(con, snapshot: str, config) -> Any:
     report = run_analyze(con, snapshot, config, progress=progress_printer("Running rules"))
     for line in report.stale_suppressions + report.reopened:
         click.echo(f"Warning: {printable(line)}", err=True)
-    counts = ", ".join(f"{n} {s}" for s, n in report.counts.items() if n) or "none"
+    counts = ", ".join(f"{report.counts[s]} {s}" for s in SEVERITIES if report.counts.get(s)) or "none"
     click.echo(
         f"Snapshot {snapshot}: {report.total} finding(s); open: {counts}; "
         f"suppressed: {report.suppressed}",

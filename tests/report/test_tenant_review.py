@@ -379,3 +379,26 @@ def test_file_stem_is_safe():
         assert len(stem) <= 80
         assert Path(stem).name == stem
     assert review_file_stem("Ünïcödé GmbH", tid) == "review-unicode-gmbh-0e6249f8"
+
+
+def test_framework_section_lists_this_tenants_findings_per_control(reviews):
+    """Issue 10: each control, its rules and the tenant's own open findings under it."""
+    from dapaudit.rules import frameworks, rules_by_id
+
+    con = reviews["con"]
+    rules = rules_by_id()
+    for tenant_id, _, _ in reviews["customers"]:
+        doc = _doc(reviews, tenant_id)
+        tables = doc.tables_in("frameworks", "framework-controls")
+        assert len(tables) == len(frameworks())
+        findings = con.execute(
+            "SELECT rule_id, title FROM findings WHERE snapshot = ? AND customer_tenant_id = ? "
+            "AND status = 'open'",
+            [SNAP, tenant_id],
+        ).fetchall()
+        cells = " ".join(squash(c) for t in tables for c in t.column("Open findings"))
+        for rule_id, title in findings:
+            if rules[rule_id].controls:
+                assert squash(html.unescape(title)) in cells, (tenant_id, rule_id)
+        if not findings:
+            assert set(cells.split()) == {"none"}

@@ -727,6 +727,7 @@ class TenantReview:
     suppressed: list[FindingRow]
     rules: dict[str, RuleSection]  # rule id -> rationale and remediation for its findings
     coverage: list[CoverageItem]
+    frameworks: list[FrameworkSection]  # every control, its rules and THIS tenant's open findings
 
     @property
     def title(self) -> str:
@@ -994,4 +995,5 @@ def build_tenant_review(
         suppressed=[f for f in rows if f.status == "suppressed"],
         rules=rule_sections,
         coverage=coverage,
+        frameworks=_framework_sections(list(rule_sections.values()), None),
     )
