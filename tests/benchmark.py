@@ -118,8 +118,21 @@ def run_size(
     if not (estate / "manifest.json").exists():
         shutil.rmtree(estate, ignore_errors=True)
         result.steps["generate"] = measure(
-            dapaudit + ["generate", "--customers", str(n), "--out", str(estate), "--seed",
-                        str(seed), "--format", fmt], env, work)
+            dapaudit
+            + [
+                "generate",
+                "--customers",
+                str(n),
+                "--out",
+                str(estate),
+                "--seed",
+                str(seed),
+                "--format",
+                fmt,
+            ],
+            env,
+            work,
+        )
     manifest = json.loads((estate / "manifest.json").read_text(encoding="utf-8"))
     result.rows, result.files = manifest["rows"], manifest["files"]
     exports = estate / "exports"
@@ -130,41 +143,60 @@ def run_size(
     plan_file = work / f"plain-{n}.json"
     plan_file.write_text(json.dumps(plan), encoding="utf-8")  # too long for a command line
     result.steps["duckdb_read"] = measure(
-        [sys.executable, "-c", PLAIN_READ, str(plain_db), str(plan_file)], env, work)
+        [sys.executable, "-c", PLAIN_READ, str(plain_db), str(plan_file)], env, work
+    )
     plain_db.unlink(missing_ok=True)
 
     db = work / f"dapaudit-{n}.duckdb"
     db.unlink(missing_ok=True)
     result.steps["ingest"] = measure(
-        dapaudit + ["ingest", str(exports), "--db", str(db), "--as-of", AS_OF], env, work)
+        dapaudit + ["ingest", str(exports), "--db", str(db), "--as-of", AS_OF], env, work
+    )
     result.steps["analyze"] = measure(dapaudit + ["analyze", "--db", str(db)], env, work)
     out = work / f"report-{n}"
     shutil.rmtree(out, ignore_errors=True)
     result.steps["report_html"] = measure(
         dapaudit + ["report", "monthly", "--db", str(db), "--format", "html", "--out", str(out)],
-        env, work, timeout)
+        env,
+        work,
+        timeout,
+    )
     if pdf:
         result.steps["report_pdf"] = measure(
-            dapaudit + ["report", "monthly", "--db", str(db), "--format", "pdf", "--out",
-                        str(out)], env, work, timeout)
+            dapaudit + ["report", "monthly", "--db", str(db), "--format", "pdf", "--out", str(out)],
+            env,
+            work,
+            timeout,
+        )
         result.pdf_pages = _pdf_pages(next(out.glob("*.pdf"), None))
 
     check = subprocess.run(
-        [sys.executable, "-c",
-         "import sys, json, duckdb\n"
-         "from dapaudit.generate import check_findings\n"
-         "con = duckdb.connect(sys.argv[1], read_only=True)\n"
-         "snap = con.execute('SELECT max(snapshot) FROM snapshots').fetchone()[0]\n"
-         "c = check_findings(con, snap, sys.argv[2])\n"
-         "n = con.execute('SELECT count(*) FROM findings').fetchone()[0]\n"
-         "print(json.dumps([n, len(c.rules_checked), len(c.missing), len(c.unexpected)]))",
-         str(db), str(estate / "expected_findings.json")],
-        env=env, cwd=work, capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, json, duckdb\n"
+            "from dapaudit.generate import check_findings\n"
+            "con = duckdb.connect(sys.argv[1], read_only=True)\n"
+            "snap = con.execute('SELECT max(snapshot) FROM snapshots').fetchone()[0]\n"
+            "c = check_findings(con, snap, sys.argv[2])\n"
+            "n = con.execute('SELECT count(*) FROM findings').fetchone()[0]\n"
+            "print(json.dumps([n, len(c.rules_checked), len(c.missing), len(c.unexpected)]))",
+            str(db),
+            str(estate / "expected_findings.json"),
+        ],
+        env=env,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     total, rules, missing, unexpected = json.loads(check.stdout)
     result.findings = total
     result.check = (
-        f"{rules} rules: all planted found, nothing else" if not (missing or unexpected)
-        else f"{rules} rules: {missing} missing, {unexpected} unexpected")
+        f"{rules} rules: all planted found, nothing else"
+        if not (missing or unexpected)
+        else f"{rules} rules: {missing} missing, {unexpected} unexpected"
+    )
     return result
 
 
@@ -179,16 +211,29 @@ def _pdf_pages(path: Path | None) -> int | None:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor() or "unknown CPU")
-    mem = next((int(line.split()[1]) // 1024 // 1024 for line in
-                Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), 0)
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown CPU",
+    )
+    mem = next(
+        (
+            int(line.split()[1]) // 1024 // 1024
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        0,
+    )
     import duckdb
 
-    return (f"{os.cpu_count()} cores ({cpu}), {mem} GB RAM, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}, "
-            f"DuckDB {duckdb.__version__}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem} GB RAM, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}, "
+        f"DuckDB {duckdb.__version__}"
+    )
 
 
 def print_tables(results: list[Result]) -> None:
@@ -203,22 +248,28 @@ def print_tables(results: list[Result]) -> None:
     print(f"Machine: {machine()}\n")
     skipped = {r.customers: r.plain_skipped for r in results if r.plain_skipped}
     if skipped:
-        print("DuckDB's plain read leaves out the UTF-16 JSON files it has no reader for: "
-              + ", ".join(f"{n} of the {c:,}-customer estate" for c, n in skipped.items())
-              + ".\n")
-    print("| customers | rows | files | ingest | analyze | DuckDB plain read | ratio "
-          "(ingest+analyze)/read | µs per row (ingest+analyze) | HTML monthly | PDF monthly "
-          "(pages) | findings |")
+        print(
+            "DuckDB's plain read leaves out the UTF-16 JSON files it has no reader for: "
+            + ", ".join(f"{n} of the {c:,}-customer estate" for c, n in skipped.items())
+            + ".\n"
+        )
+    print(
+        "| customers | rows | files | ingest | analyze | DuckDB plain read | ratio "
+        "(ingest+analyze)/read | µs per row (ingest+analyze) | HTML monthly | PDF monthly "
+        "(pages) | findings |"
+    )
     print("|" + "---|" * 11)
     for r in results:
         rows = sum(r.rows.values())
         ia = r.steps["ingest"].seconds + r.steps["analyze"].seconds
         read = r.steps["duckdb_read"].seconds
         pages = f" ({r.pdf_pages} p.)" if r.pdf_pages else ""
-        print(f"| {r.customers:,} | {rows:,} | {r.files} | {cell(r, 'ingest')} | "
-              f"{cell(r, 'analyze')} | {cell(r, 'duckdb_read')} | {ia / read:.2f}x | "
-              f"{ia / rows * 1e6:.1f} | {cell(r, 'report_html')} | "
-              f"{cell(r, 'report_pdf')}{pages} | {r.findings:,} ({r.check}) |")
+        print(
+            f"| {r.customers:,} | {rows:,} | {r.files} | {cell(r, 'ingest')} | "
+            f"{cell(r, 'analyze')} | {cell(r, 'duckdb_read')} | {ia / read:.2f}x | "
+            f"{ia / rows * 1e6:.1f} | {cell(r, 'report_html')} | "
+            f"{cell(r, 'report_pdf')}{pages} | {r.findings:,} ({r.check}) |"
+        )
     tables = sorted({t for r in results for t in r.rows})
     print("\nRows per table:\n")
     print("| table | " + " | ".join(f"{r.customers:,}" for r in results) + " |")
@@ -238,13 +289,26 @@ def main() -> None:
     parser.add_argument("--customers", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--work", type=Path, default=Path("/tmp/dapaudit-bench"))
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--format", choices=["canonical", "real"], default="real",
-                        help="Export format of the generated estates.")
-    parser.add_argument("--print", nargs="+", type=Path, metavar="RESULT_JSON",
-                        help="Only print the tables of earlier runs' result-*.json files.")
+    parser.add_argument(
+        "--format",
+        choices=["canonical", "real"],
+        default="real",
+        help="Export format of the generated estates.",
+    )
+    parser.add_argument(
+        "--print",
+        nargs="+",
+        type=Path,
+        metavar="RESULT_JSON",
+        help="Only print the tables of earlier runs' result-*.json files.",
+    )
     parser.add_argument("--no-pdf", action="store_true", help="Skip the PDF monthly report.")
-    parser.add_argument("--report-timeout", type=float, default=600,
-                        help="Stop a report step after this many seconds (and say so).")
+    parser.add_argument(
+        "--report-timeout",
+        type=float,
+        default=600,
+        help="Stop a report step after this many seconds (and say so).",
+    )
     args = parser.parse_args()
     if args.print:
         print_tables([_load_result(p) for p in args.print])
@@ -254,12 +318,20 @@ def main() -> None:
     results = []
     for n in args.customers:
         print(f"... {n:,} customers", file=sys.stderr, flush=True)
-        result = run_size(n, args.work.resolve(), args.seed, env, not args.no_pdf,
-                          args.report_timeout, args.format)
+        result = run_size(
+            n,
+            args.work.resolve(),
+            args.seed,
+            env,
+            not args.no_pdf,
+            args.report_timeout,
+            args.format,
+        )
         results.append(result)
         # Each size's figures are kept as they come: a long 100,000 run may be stopped.
         (args.work / f"result-{n}-{args.format}.json").write_text(
-            json.dumps(asdict(result), indent=2), encoding="utf-8")
+            json.dumps(asdict(result), indent=2), encoding="utf-8"
+        )
     print_tables(results)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 
@@ -187,10 +187,12 @@ def analyze(
             [snapshot],
         ).fetchone()
         if dupes:
-            raise RuntimeError(f"rule {dupes[0]} gave two findings with one fingerprint ({dupes[1]})")
+            raise RuntimeError(
+                f"rule {dupes[0]} gave two findings with one fingerprint ({dupes[1]})"
+            )
         con.execute(
             "UPDATE snapshots SET analyzed_at = ? WHERE snapshot = ?",
-            [datetime.now(timezone.utc).replace(tzinfo=None), snapshot],
+            [datetime.now(UTC).replace(tzinfo=None), snapshot],
         )
         report = _report(con, snapshot, config)
     return report
@@ -208,8 +210,17 @@ def _load_suppressions(con: duckdb.DuckDBPyConnection, config: Config, as_of) ->
     con.executemany(
         "INSERT INTO suppressions_cfg VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (s.index, s.rule, s.tenant, s.partner, s.subject, s.reason, s.owner, s.expires,
-             s.expires is not None and s.expires < as_of)
+            (
+                s.index,
+                s.rule,
+                s.tenant,
+                s.partner,
+                s.subject,
+                s.reason,
+                s.owner,
+                s.expires,
+                s.expires is not None and s.expires < as_of,
+            )
             for s in config.suppressions
         ],
     )

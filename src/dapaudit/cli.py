@@ -176,7 +176,12 @@ def cli() -> None:
 
 def _ingest_files(con, inputs, snapshot, as_of, kind, tenant) -> None:
     report = run_ingest(
-        con, inputs, snapshot=snapshot, as_of=as_of, kind=kind, tenant=tenant,
+        con,
+        inputs,
+        snapshot=snapshot,
+        as_of=as_of,
+        kind=kind,
+        tenant=tenant,
         progress=progress_printer("Reading exports"),
     )
     _echo_warnings(report.warnings)
@@ -208,7 +213,9 @@ def _analyze(con, snapshot: str, config) -> Any:
     report = run_analyze(con, snapshot, config, progress=progress_printer("Running rules"))
     for line in report.stale_suppressions + report.reopened:
         click.echo(f"Warning: {printable(line)}", err=True)
-    counts = ", ".join(f"{report.counts[s]} {s}" for s in SEVERITIES if report.counts.get(s)) or "none"
+    counts = (
+        ", ".join(f"{report.counts[s]} {s}" for s in SEVERITIES if report.counts.get(s)) or "none"
+    )
     click.echo(
         f"Snapshot {snapshot}: {report.total} finding(s); open: {counts}; "
         f"suppressed: {report.suppressed}",
@@ -234,13 +241,22 @@ def analyze(db_path, snapshot, config_path, fail_on) -> None:
 @cli.command()
 @db_option
 @snapshot_option
-@click.option("--severity", type=click.Choice(SEVERITIES), default=None,
-              help="Only findings at or above this severity.")
+@click.option(
+    "--severity",
+    type=click.Choice(SEVERITIES),
+    default=None,
+    help="Only findings at or above this severity.",
+)
 @click.option("--rule", default=None, help="Only this rule id.")
 @click.option("--tenant", default=None, help="Only this customer tenant id.")
 @click.option("--framework", default=None, help="Only findings mapped to this framework id.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
 @with_example("dapaudit findings --severity high --format json")
 def findings(db_path, snapshot, severity, rule, tenant, framework, fmt) -> None:
     """List the findings of a snapshot."""
@@ -258,8 +274,9 @@ def _findings(con, snapshot, severity, rule, tenant, framework) -> list[dict]:
         rule = known[rule].id
     if framework is not None and framework not in frameworks():
         raise InputError(f"unknown framework {framework!r}; known: {', '.join(frameworks())}")
-    return load_findings(con, snap, min_severity=severity, rule=rule, tenant=tenant,
-                         framework=framework)
+    return load_findings(
+        con, snap, min_severity=severity, rule=rule, tenant=tenant, framework=framework
+    )
 
 
 def _print_findings(items: list[dict], fmt: str) -> None:
@@ -271,8 +288,10 @@ def _print_findings(items: list[dict], fmt: str) -> None:
         click.echo(
             table(
                 ["severity", "rule", "customer", "status", "title"],
-                [[f["severity"], f["rule_id"], f["customer_tenant_id"], f["status"], f["title"]]
-                 for f in items],
+                [
+                    [f["severity"], f["rule_id"], f["customer_tenant_id"], f["status"], f["title"]]
+                    for f in items
+                ],
                 max_cell=100,
             ),
             nl=False,
@@ -285,17 +304,32 @@ def report() -> None:
 
 
 def report_paper_options(f: Callable) -> Callable:
-    f = click.option("--pdf-limit", "pdf_limit", type=click.IntRange(min=1), default=None,
-                     help="Most findings per rule (and rows per long list) in the PDF; the HTML "
-                          "and findings.csv hold all (default: [report] pdf_max_findings, 25).")(f)
-    return click.option("--paper", type=click.Choice(["a4", "letter"], case_sensitive=False),
-                        default="a4", show_default=True, help="PDF paper size.")(f)
+    f = click.option(
+        "--pdf-limit",
+        "pdf_limit",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Most findings per rule (and rows per long list) in the PDF; the HTML "
+        "and findings.csv hold all (default: [report] pdf_max_findings, 25).",
+    )(f)
+    return click.option(
+        "--paper",
+        type=click.Choice(["a4", "letter"], case_sensitive=False),
+        default="a4",
+        show_default=True,
+        help="PDF paper size.",
+    )(f)
 
 
 def _out_option(f: Callable) -> Callable:
-    return click.option("--out", "out_dir", type=click.Path(file_okay=False),
-                        default="dapaudit-report", show_default=True,
-                        help="Folder to write the report into.")(f)
+    return click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False),
+        default="dapaudit-report",
+        show_default=True,
+        help="Folder to write the report into.",
+    )(f)
 
 
 @report.command("monthly")
@@ -305,20 +339,30 @@ def _out_option(f: Callable) -> Callable:
 @_out_option
 @report_format_option
 @report_paper_options
-@click.option("--framework", default=None,
-              help="Narrow the report to the rules mapped to this framework id.")
+@click.option(
+    "--framework", default=None, help="Narrow the report to the rules mapped to this framework id."
+)
 @with_example("dapaudit report monthly --snapshot 2026-11 --format html,pdf --out reports/")
-def report_monthly(db_path, snapshot, config_path, out_dir, formats, paper, pdf_limit,
-                   framework) -> None:
+def report_monthly(
+    db_path, snapshot, config_path, out_dir, formats, paper, pdf_limit, framework
+) -> None:
     """The estate-wide monthly compliance report: report.html, report.pdf, and beside them
     findings.json and findings.csv (the PDF lists at most --pdf-limit findings per rule)."""
     if framework is not None and framework not in frameworks():
         raise InputError(f"unknown framework {framework!r}; known: {', '.join(frameworks())}")
     config = load_config(config_path)
     with dbmod.opened(db_path, read_only=True) as con:
-        written = write_monthly(con, resolve_snapshot(con, snapshot), Path(out_dir), formats,
-                                config, paper=paper.lower(), framework=framework,
-                                max_pdf_findings=pdf_limit, findings_files=True)
+        written = write_monthly(
+            con,
+            resolve_snapshot(con, snapshot),
+            Path(out_dir),
+            formats,
+            config,
+            paper=paper.lower(),
+            framework=framework,
+            max_pdf_findings=pdf_limit,
+            findings_files=True,
+        )
     for path in written:
         click.echo(f"Wrote {path}")
 
@@ -332,11 +376,16 @@ def report_monthly(db_path, snapshot, config_path, out_dir, formats, paper, pdf_
 @report_format_option
 @report_paper_options
 @click.option("--all-tenants", is_flag=True, help="Write one review per customer tenant.")
-@click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Processes rendering --all-tenants reviews (default: one per core).")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes rendering --all-tenants reviews (default: one per core).",
+)
 @with_example("dapaudit report tenant contoso.onmicrosoft.com --format html,pdf --out reviews/")
-def report_tenant(tenant, db_path, snapshot, config_path, out_dir, formats, paper, pdf_limit,
-                  all_tenants, jobs) -> None:
+def report_tenant(
+    tenant, db_path, snapshot, config_path, out_dir, formats, paper, pdf_limit, all_tenants, jobs
+) -> None:
     """A customer security review for one customer tenant (id or domain), or for each one;
     it holds nothing about any other customer."""
     if (tenant is None) == (not all_tenants):
@@ -348,8 +397,15 @@ def report_tenant(tenant, db_path, snapshot, config_path, out_dir, formats, pape
         with dbmod.opened(db_path, read_only=True) as con:
             label = resolve_snapshot(con, snapshot)
         run = write_all_reviews(
-            db_path, label, Path(out_dir), formats, config, paper=paper.lower(),
-            max_pdf_findings=pdf_limit, jobs=jobs, progress=progress_printer("Writing reviews"),
+            db_path,
+            label,
+            Path(out_dir),
+            formats,
+            config,
+            paper=paper.lower(),
+            max_pdf_findings=pdf_limit,
+            jobs=jobs,
+            progress=progress_printer("Writing reviews"),
         )
         click.echo(
             f"Wrote {run.reviews} reviews ({', '.join(formats)}) to {out_dir} in "
@@ -359,8 +415,14 @@ def report_tenant(tenant, db_path, snapshot, config_path, out_dir, formats, pape
         return
     with dbmod.opened(db_path, read_only=True) as con:
         written = write_tenant_reviews(
-            con, resolve_snapshot(con, snapshot), None if all_tenants else [tenant],
-            Path(out_dir), formats, config, paper=paper.lower(), max_pdf_findings=pdf_limit,
+            con,
+            resolve_snapshot(con, snapshot),
+            None if all_tenants else [tenant],
+            Path(out_dir),
+            formats,
+            config,
+            paper=paper.lower(),
+            max_pdf_findings=pdf_limit,
         )
     for path in written:
         click.echo(f"Wrote {path}")
@@ -374,18 +436,26 @@ def report_tenant(tenant, db_path, snapshot, config_path, out_dir, formats, pape
 @click.option("--tenant", default=None, help="Tenant id or domain for exports that carry none.")
 @config_option
 @fail_on_option
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="dapaudit-report",
-              show_default=True, help="Folder for the report and findings files.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="dapaudit-report",
+    show_default=True,
+    help="Folder for the report and findings files.",
+)
 @report_format_option
 @with_example("dapaudit run sample_data/canonical --as-of 2026-11-30 --out dapaudit-report")
-def run(inputs, db_path, snapshot, as_of, kind, tenant, config_path, fail_on, out_dir,
-        formats) -> None:
+def run(
+    inputs, db_path, snapshot, as_of, kind, tenant, config_path, fail_on, out_dir, formats
+) -> None:
     """The main job: ingest, analyse, write the monthly report and findings files."""
     _run(inputs, db_path, snapshot, as_of, kind, tenant, config_path, fail_on, out_dir, formats)
 
 
-def _run(inputs, db_path, snapshot, as_of, kind, tenant, config_path, fail_on, out_dir,
-         formats) -> None:
+def _run(
+    inputs, db_path, snapshot, as_of, kind, tenant, config_path, fail_on, out_dir, formats
+) -> None:
     config = load_config(config_path)
     as_of_date = as_of.date() if hasattr(as_of, "date") else (as_of or date.today())
     label = _snapshot_label(snapshot, as_of_date)
@@ -399,22 +469,41 @@ def _run(inputs, db_path, snapshot, as_of, kind, tenant, config_path, fail_on, o
 
 
 @cli.command()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="dapaudit-report",
-              show_default=True, help="Folder for the report and findings files.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="dapaudit-report",
+    show_default=True,
+    help="Folder for the report and findings files.",
+)
 @report_format_option
 @with_example("dapaudit demo --out /tmp/dapaudit-demo")
 def demo(out_dir, formats) -> None:
     """Run on the bundled sample estate into a temporary database and show the report."""
     with tempfile.TemporaryDirectory(prefix="dapaudit-demo-") as tmp:
-        _run([str(SAMPLE_ESTATE)], str(Path(tmp) / "demo.duckdb"), "2026-11", SAMPLE_AS_OF,
-             None, None, None, None, out_dir, formats)
+        _run(
+            [str(SAMPLE_ESTATE)],
+            str(Path(tmp) / "demo.duckdb"),
+            "2026-11",
+            SAMPLE_AS_OF,
+            None,
+            None,
+            None,
+            None,
+            out_dir,
+            formats,
+        )
     click.echo(f"The demo report is in {Path(out_dir).resolve()}")
 
 
 @cli.command()
 @click.argument("rule_id", required=False)
-@click.option("--framework", default=None,
-              help="List each rule's controls in this compliance framework (e.g. mitre-attack).")
+@click.option(
+    "--framework",
+    default=None,
+    help="List each rule's controls in this compliance framework (e.g. mitre-attack).",
+)
 @with_example("dapaudit rules AZURE-LINGERING-PARTNER-ROLE")
 def rules(rule_id, framework) -> None:
     """List the rules, or show one with its rationale, remediation and controls."""
@@ -423,21 +512,39 @@ def rules(rule_id, framework) -> None:
             raise InputError(f"unknown framework {framework!r}; known: {', '.join(frameworks())}")
         prefix = framework + ":"
         click.echo(
-            table(["rule", "severity", f"{framework} controls"],
-                  [[r.id, r.severity,
-                    ", ".join(c.removeprefix(prefix) for c in r.controls if c.startswith(prefix))]
-                   for r in all_rules()],
-                  max_cell=100),
+            table(
+                ["rule", "severity", f"{framework} controls"],
+                [
+                    [
+                        r.id,
+                        r.severity,
+                        ", ".join(
+                            c.removeprefix(prefix) for c in r.controls if c.startswith(prefix)
+                        ),
+                    ]
+                    for r in all_rules()
+                ],
+                max_cell=100,
+            ),
             nl=False,
         )
         return
     if rule_id is None:
         click.echo(
-            table(["rule", "severity", "name", "frameworks", "controls"],
-                  [[r.id, r.severity, r.name,
-                    ",".join(sorted({c.partition(":")[0] for c in r.controls})), len(r.controls)]
-                   for r in all_rules()],
-                  max_cell=80),
+            table(
+                ["rule", "severity", "name", "frameworks", "controls"],
+                [
+                    [
+                        r.id,
+                        r.severity,
+                        r.name,
+                        ",".join(sorted({c.partition(":")[0] for c in r.controls})),
+                        len(r.controls),
+                    ]
+                    for r in all_rules()
+                ],
+                max_cell=80,
+            ),
             nl=False,
         )
         return
@@ -473,10 +580,12 @@ def snapshots(db_path) -> None:
     with dbmod.opened(db_path, read_only=True) as con:
         rows = list_snapshots(con)
     click.echo(
-        table(["snapshot", "as_of", "files", "rows", "findings", "new", "resolved", "analyzed"],
-              rows),
+        table(
+            ["snapshot", "as_of", "files", "rows", "findings", "new", "resolved", "analyzed"], rows
+        ),
         nl=False,
     )
+
 
 # ------------------------------------------------------------------ check (robustness)
 
@@ -510,33 +619,71 @@ def check(db_path) -> None:
 
 
 @cli.command()
-@click.option("--customers", type=click.IntRange(min=1), required=True,
-              help="Number of customer tenants.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
-              help="Empty (or new) folder: exports/ and expected_findings.json go here.")
-@click.option("--seed", type=int, default=1, show_default=True,
-              help="The same seed gives the same estate, byte for byte.")
-@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default="2026-11-30",
-              show_default=True, help="Reference date the planted time-based conditions use.")
-@click.option("--format", "fmt", type=click.Choice(["canonical", "real"]), default="real",
-              show_default=True,
-              help="canonical: dapaudit CSV; real: Graph, az CLI and Partner Center exports.")
-@click.option("--files-per-table", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Split each estate-wide export into this many files (like paged exports).")
-@click.option("--customer-folders", type=click.IntRange(min=0), default=None,
-              help="How many customers get a per-tenant folder (default: 5%, 8 to 500).")
+@click.option(
+    "--customers", type=click.IntRange(min=1), required=True, help="Number of customer tenants."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Empty (or new) folder: exports/ and expected_findings.json go here.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="The same seed gives the same estate, byte for byte.",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default="2026-11-30",
+    show_default=True,
+    help="Reference date the planted time-based conditions use.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["canonical", "real"]),
+    default="real",
+    show_default=True,
+    help="canonical: dapaudit CSV; real: Graph, az CLI and Partner Center exports.",
+)
+@click.option(
+    "--files-per-table",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Split each estate-wide export into this many files (like paged exports).",
+)
+@click.option(
+    "--customer-folders",
+    type=click.IntRange(min=0),
+    default=None,
+    help="How many customers get a per-tenant folder (default: 5%, 8 to 500).",
+)
 @click.option("--shuffle", is_flag=True, help="Write rows in a seeded random order.")
 @click.option("--upper-guids", is_flag=True, help="Write GUIDs in upper case.")
 @with_example("dapaudit generate --customers 10000 --out /tmp/estate-10k --seed 7")
-def generate(customers, out_dir, seed, as_of, fmt, files_per_table, customer_folders, shuffle,
-             upper_guids) -> None:
+def generate(
+    customers, out_dir, seed, as_of, fmt, files_per_table, customer_folders, shuffle, upper_guids
+) -> None:
     """Write a synthetic estate with known findings, for benchmarks and tests."""
     from .generate import generate as run_generate
 
     try:
         result = run_generate(
-            out_dir, customers, seed=seed, as_of=as_of.date(), files_per_table=files_per_table,
-            customer_folders=customer_folders, shuffle=shuffle, upper_guids=upper_guids,
+            out_dir,
+            customers,
+            seed=seed,
+            as_of=as_of.date(),
+            files_per_table=files_per_table,
+            customer_folders=customer_folders,
+            shuffle=shuffle,
+            upper_guids=upper_guids,
             fmt=fmt,
         )
     except FileExistsError as exc:
@@ -545,33 +692,62 @@ def generate(customers, out_dir, seed, as_of, fmt, files_per_table, customer_fol
         f"Wrote {result.customers} customers, {result.partners} partners, "
         f"{sum(result.rows.values())} rows in {result.files} files to {result.out}"
     )
-    click.echo(f"Planted {sum(result.expected.values())} findings: see "
-               f"{Path(out_dir) / 'expected_findings.json'}")
+    click.echo(
+        f"Planted {sum(result.expected.values())} findings: see "
+        f"{Path(out_dir) / 'expected_findings.json'}"
+    )
+
+
 # ------------------------------------------------------------------ query surface (issue 6)
 
 
 @cli.command()
 @click.argument("sql", required=False)
 @db_option
-@click.option("--snapshot", default=None, metavar="LABEL",
-              help="Make every table and view show only this snapshot's rows.")
-@click.option("--file", "sql_file", type=click.File("r", encoding="utf-8"), default=None,
-              help="Read the SQL from this file.")
-@click.option("--saved", "saved_name", default=None, metavar="NAME",
-              help="Run a saved query (see --list).")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
-              help="A parameter of the saved query; repeat for several.")
-@click.option("--list", "list_only", is_flag=True, help="List the saved queries and exit.")
-@click.option("--show", "show_name", default=None, metavar="NAME",
-              help="Show a saved query's description, parameters and SQL, and exit.")
-@click.option("--format", "fmt", type=click.Choice(query_mod.FORMATS), default="table",
-              show_default=True, help="Output format.")
-@with_example(
-    "dapaudit query \"SELECT partner_name, count(*) FROM partner_access "
-    "WHERE dap_enabled GROUP BY ALL ORDER BY 1\" --format csv"
+@click.option(
+    "--snapshot",
+    default=None,
+    metavar="LABEL",
+    help="Make every table and view show only this snapshot's rows.",
 )
-def query(sql, db_path, snapshot, sql_file, saved_name, params, list_only, show_name,
-          fmt) -> None:
+@click.option(
+    "--file",
+    "sql_file",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
+    help="Read the SQL from this file.",
+)
+@click.option(
+    "--saved", "saved_name", default=None, metavar="NAME", help="Run a saved query (see --list)."
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A parameter of the saved query; repeat for several.",
+)
+@click.option("--list", "list_only", is_flag=True, help="List the saved queries and exit.")
+@click.option(
+    "--show",
+    "show_name",
+    default=None,
+    metavar="NAME",
+    help="Show a saved query's description, parameters and SQL, and exit.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(query_mod.FORMATS),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@with_example(
+    'dapaudit query "SELECT partner_name, count(*) FROM partner_access '
+    'WHERE dap_enabled GROUP BY ALL ORDER BY 1" --format csv'
+)
+def query(sql, db_path, snapshot, sql_file, saved_name, params, list_only, show_name, fmt) -> None:
     """Ask your own question in SQL, on a read-only connection.
 
     SQL is the argument, or --file, or standard input (SQL `-`, or none with input piped).
@@ -584,8 +760,11 @@ def query(sql, db_path, snapshot, sql_file, saved_name, params, list_only, show_
     if show_name is not None:
         click.echo(query_mod.describe_saved(show_name), nl=False)
         return
-    sources = [s for s in (sql not in (None, "-") and "SQL", sql_file and "--file",
-                           saved_name and "--saved") if s]
+    sources = [
+        s
+        for s in (sql not in (None, "-") and "SQL", sql_file and "--file", saved_name and "--saved")
+        if s
+    ]
     if len(sources) > 1:
         raise InputError(f"give the SQL one way only, not {' and '.join(sources)}")
     if params and not saved_name:
@@ -596,8 +775,10 @@ def query(sql, db_path, snapshot, sql_file, saved_name, params, list_only, show_
         elif sql == "-" or (sql is None and not sys.stdin.isatty()):
             sql = sys.stdin.read()
         elif sql is None:
-            raise InputError("give SQL as an argument, with --file, on standard input, or "
-                             "use --saved NAME (see --list)")
+            raise InputError(
+                "give SQL as an argument, with --file, on standard input, or "
+                "use --saved NAME (see --list)"
+            )
     given = query_mod.parse_params(params)
     with query_mod.QuerySession(db_path, snapshot=snapshot) as session:
         if saved_name is not None:
@@ -610,8 +791,9 @@ def query(sql, db_path, snapshot, sql_file, saved_name, params, list_only, show_
 
 @cli.command()
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True
+)
 @with_example("dapaudit schema --format markdown")
 def schema(db_path, fmt) -> None:
     """Every table and view of the database with its columns, types and what each means.
@@ -625,16 +807,26 @@ def schema(db_path, fmt) -> None:
             objects = catalog.describe(session.con, query_mod.AUDIT_CATALOG)
     else:
         objects = catalog.new_database_objects()
-    click.echo(catalog.as_markdown(objects) if fmt == "markdown" else catalog.as_text(objects),
-               nl=False)
+    click.echo(
+        catalog.as_markdown(objects) if fmt == "markdown" else catalog.as_text(objects), nl=False
+    )
 
 
 @cli.command()
 @db_option
-@click.option("--parquet", "parquet_dir", type=click.Path(file_okay=False), required=True,
-              help="Folder to write (new or empty): <table>/snapshot=<label>/*.parquet.")
-@click.option("--snapshot", default=None, metavar="LABEL",
-              help="Export only this snapshot (default: every snapshot).")
+@click.option(
+    "--parquet",
+    "parquet_dir",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Folder to write (new or empty): <table>/snapshot=<label>/*.parquet.",
+)
+@click.option(
+    "--snapshot",
+    default=None,
+    metavar="LABEL",
+    help="Export only this snapshot (default: every snapshot).",
+)
 @with_example("dapaudit export --parquet audit-parquet/ --snapshot 2026-11")
 def export(db_path, parquet_dir, snapshot) -> None:
     """Write every table and the findings as Parquet, with row counts and checksums."""
@@ -645,8 +837,10 @@ def export(db_path, parquet_dir, snapshot) -> None:
             resolve_snapshot(con, snapshot)
         manifest = export_parquet(con, parquet_dir, snapshot)
     total = sum(t["rows"] for t in manifest["tables"].values())
-    click.echo(f"Wrote {len(manifest['tables'])} tables, {total} rows, to {parquet_dir} "
-               f"(see {Path(parquet_dir) / MANIFEST})")
+    click.echo(
+        f"Wrote {len(manifest['tables'])} tables, {total} rows, to {parquet_dir} "
+        f"(see {Path(parquet_dir) / MANIFEST})"
+    )
 
 
 def main() -> None:

@@ -26,7 +26,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], max_cell: int =
             widths[i] = max(widths[i], len(v))
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()
     rule = "  ".join("-" * w for w in widths)
-    body = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    body = [
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
     return "\n".join([line, rule, *body]) + "\n"
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import AS_OF, SAMPLE, db_dump
 
+from conftest import AS_OF, SAMPLE, db_dump
 from dapaudit import db
 from dapaudit.cli import cli
 from dapaudit.ingest import ingest
@@ -33,7 +33,9 @@ def test_ingesting_the_same_files_twice_adds_nothing(tmp_path):
 
 def test_guids_are_stored_lower_case(tmp_path):
     f = tmp_path / "t.csv"
-    f.write_text("tenant_id,display_name,tenant_type\n3F1C8A52-7D0E-4C1B-9A4E-2B6F0D9E1A01,X,customer\n")
+    f.write_text(
+        "tenant_id,display_name,tenant_type\n3F1C8A52-7D0E-4C1B-9A4E-2B6F0D9E1A01,X,customer\n"
+    )
     con = db.connect(tmp_path / "x.duckdb")
     ingest(con, [f], snapshot="s", as_of=AS_OF)
     assert con.execute("SELECT tenant_id FROM tenants").fetchone()[0] == (
@@ -52,8 +54,12 @@ def test_tenant_from_folder_domain(tmp_path):
         ",62e90394-69f5-4237-9190-012177145e10,a0000001-0000-4000-8000-000000000001,user\n"
     )
     con = db.connect(tmp_path / "x.duckdb")
-    ingest(con, [tmp_path / "tenants.csv", tmp_path / "contoso.onmicrosoft.com"], snapshot="s",
-           as_of=AS_OF)
+    ingest(
+        con,
+        [tmp_path / "tenants.csv", tmp_path / "contoso.onmicrosoft.com"],
+        snapshot="s",
+        as_of=AS_OF,
+    )
     assert con.execute("SELECT tenant_id FROM directory_role_members").fetchone()[0] == (
         "3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01"
     )
@@ -80,7 +86,10 @@ BROKEN = {
         ROLES_HEADER + GOOD_ROW.replace("62e90394", "00000000"),
         "line 2, field 'role_template_id': unknown directory role template id",
     ),
-    "duplicate_row": (ROLES_HEADER + GOOD_ROW + GOOD_ROW, "line 3: duplicate record (same as line 2)"),
+    "duplicate_row": (
+        ROLES_HEADER + GOOD_ROW + GOOD_ROW,
+        "line 3: duplicate record (same as line 2)",
+    ),
     "no_tenant": (
         ROLES_HEADER + GOOD_ROW.replace("3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01", ""),
         "line 2, field 'tenant_id': no tenant id",
@@ -100,8 +109,18 @@ def test_broken_canonical_csv_exits_2_and_changes_nothing(runner, tmp_path, case
     bad.parent.mkdir()
     bad.write_text(content)
     result = runner.invoke(
-        cli, ["ingest", str(SAMPLE), str(bad), "--db", str(dbfile), "--as-of", "2026-11-30",
-              "--snapshot", "2026-12"]
+        cli,
+        [
+            "ingest",
+            str(SAMPLE),
+            str(bad),
+            "--db",
+            str(dbfile),
+            "--as-of",
+            "2026-11-30",
+            "--snapshot",
+            "2026-12",
+        ],
     )
     assert result.exit_code == 2, result.output
     assert "Error: " in result.output

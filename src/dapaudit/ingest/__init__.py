@@ -16,7 +16,7 @@ import re
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -84,9 +84,7 @@ class IngestReport:
         return sum(f.rows for f in self.files)
 
 
-def discover(
-    inputs: Iterable[str | os.PathLike[str]], exclude: Iterable[Path] = ()
-) -> list[Path]:
+def discover(inputs: Iterable[str | os.PathLike[str]], exclude: Iterable[Path] = ()) -> list[Path]:
     """Every file named or found below a named folder, in a stable order, each once.
 
     `exclude` names files never to read (the database being written, and its WAL)."""
@@ -197,8 +195,12 @@ def ingest(
         )
     if tenant is not None and not (_GUID.match(tenant) or _DOMAIN.match(tenant)):
         raise DapauditError(f"--tenant {tenant!r} is neither a tenant id (GUID) nor a domain")
-    db_file = Path(con.execute("SELECT path FROM duckdb_databases() WHERE database_name = "
-                               "current_database()").fetchone()[0] or "")
+    db_file = Path(
+        con.execute(
+            "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+        ).fetchone()[0]
+        or ""
+    )
     inputs_list = list(inputs)
     paths = discover(inputs_list, exclude=[db_file, Path(f"{db_file}.wal")])
     report = IngestReport(snapshot)
@@ -228,7 +230,9 @@ def _prepare(
         info = sniff_bytes(head)
         if info.is_binary:
             raise DapauditError(
-                "binary file, not a text export (considered: " + ", ".join(sorted(REGISTRY.kinds)) + ")",
+                "binary file, not a text export (considered: "
+                + ", ".join(sorted(REGISTRY.kinds))
+                + ")",
                 file=shown,
             )
         if not info.head.strip():
@@ -272,7 +276,7 @@ def _load(
     report: IngestReport,
     progress: ProgressFn | None,
 ) -> None:
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     existing = con.execute("SELECT as_of FROM snapshots WHERE snapshot = ?", [snapshot]).fetchone()
     if existing is None:
         con.execute("INSERT INTO snapshots VALUES (?, ?, ?, NULL)", [snapshot, as_of, now])

@@ -100,7 +100,9 @@ class Batch:
     con: duckdb.DuckDBPyConnection
     snapshot: str
     files: list[SourceFile]
-    file_table: str = "ingest_files"  # TEMP table: source_file_id, read_path, display_path, context_tenant_id
+    file_table: str = (
+        "ingest_files"  # TEMP table: source_file_id, read_path, display_path, context_tenant_id
+    )
     stages: list[StagedTable] = field(default_factory=list)  # to run their pending checks
 
     def __post_init__(self) -> None:
@@ -250,8 +252,12 @@ def csv_columns(f: SourceFile) -> tuple[str, ...]:
     for n, raw in enumerate(f.header, 1):
         column = raw.strip() or f"column{n}"
         if column.lower() in seen:
-            raise DapauditError("column appears twice in the header", file=f.display_path,
-                                record=1 + (1 if f.text.type_line else 0), field=column)
+            raise DapauditError(
+                "column appears twice in the header",
+                file=f.display_path,
+                record=1 + (1 if f.text.type_line else 0),
+                field=column,
+            )
         seen.add(column.lower())
         out.append(column)
     return tuple(out)
@@ -350,7 +356,9 @@ def stage_json(batch: Batch, name: str) -> StagedTable:
     ).fetchone()
     if bad:
         raise DapauditError(
-            f"expected a JSON object, found {bad[2].lower()}", file=bad[0], record=bad[1],
+            f"expected a JSON object, found {bad[2].lower()}",
+            file=bad[0],
+            record=bad[1],
             record_label="record",
         )
     return StagedTable(batch, name, record_label="record", record_column="source_record")
@@ -384,9 +392,7 @@ def _size(n: int) -> str:
     return f"{n / mib:,.0f} MiB" if n >= mib else f"{n:,} bytes"
 
 
-def _json_error(
-    con, exc: duckdb.Error, files: Sequence[SourceFile], limit: int
-) -> DapauditError:
+def _json_error(con, exc: duckdb.Error, files: Sequence[SourceFile], limit: int) -> DapauditError:
     # Find the culprit file by reading each one alone: only on the error path.
     for f in files:
         try:
@@ -432,7 +438,9 @@ class StagedTable:
         cols = self.columns()
         return any(normalise_header(a) in cols for a in aliases)
 
-    def fail_first(self, where_sql: str, message: str, field: str, table: str | None = None) -> None:
+    def fail_first(
+        self, where_sql: str, message: str, field: str, table: str | None = None
+    ) -> None:
         """Raise for the first row of the staging table (or `table`) matching `where_sql`.
 
         Checks on the staging table are collected and run together in one scan when the
@@ -476,7 +484,10 @@ class StagedTable:
                     [file_id],
                 ).fetchone()[0]
                 raise DapauditError(
-                    message, file=shown, record=record, field=column,
+                    message,
+                    file=shown,
+                    record=record,
+                    field=column,
                     record_label=self.record_label,
                 )
 

@@ -58,7 +58,9 @@ def C(name, type_, required, description, allowed=(), directory_role=False):  # 
 def T(description: str) -> Column:  # noqa: N802
     """The tenant a tenant-scoped export speaks for: from the record, else its context."""
     return Column(
-        "tenant_id", "guid", True,
+        "tenant_id",
+        "guid",
+        True,
         description + " May be left empty: then --tenant or the file's folder gives it.",
         from_context=True,
     )
@@ -108,15 +110,29 @@ CANONICAL: tuple[Layout, ...] = (
         "Directory role members as the customer tenant lists them.",
         (
             T("Tenant whose role listing this is."),
-            C("role_template_id", "guid", True, "Role template id (built-in Entra role).",
-              directory_role=True),
+            C(
+                "role_template_id",
+                "guid",
+                True,
+                "Role template id (built-in Entra role).",
+                directory_role=True,
+            ),
             C("principal_id", "guid", True, "Object id of the member."),
-            C("principal_type", "text", True, "user, group, servicePrincipal or unknown.",
-              ("user", "group", "servicePrincipal", "unknown")),
+            C(
+                "principal_type",
+                "text",
+                True,
+                "user, group, servicePrincipal or unknown.",
+                ("user", "group", "servicePrincipal", "unknown"),
+            ),
             C("principal_display_name", "text", False, "Display name."),
             C("principal_upn", "text", False, "User principal name."),
-            C("principal_organization_id", "guid", False,
-              "Tenant the principal belongs to, when not the listing tenant (GDAP groups)."),
+            C(
+                "principal_organization_id",
+                "guid",
+                False,
+                "Tenant the principal belongs to, when not the listing tenant (GDAP groups).",
+            ),
             C("directory_scope_id", "text", False, "/ (tenant-wide) or /administrativeUnits/{id}."),
         ),
         "3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,62e90394-69f5-4237-9190-012177145e10,"
@@ -131,9 +147,13 @@ CANONICAL: tuple[Layout, ...] = (
             C("partner_tenant_id", "guid", True, "Partner tenant id."),
             C("group_id", "guid", True, "Object id of the group in the partner tenant."),
             C("display_name", "text", False, "Group name."),
-            C("agent_role", "text", False,
-              "admin_agents, helpdesk_agents, sales_agents; empty for another group.",
-              ("admin_agents", "helpdesk_agents", "sales_agents")),
+            C(
+                "agent_role",
+                "text",
+                False,
+                "admin_agents, helpdesk_agents, sales_agents; empty for another group.",
+                ("admin_agents", "helpdesk_agents", "sales_agents"),
+            ),
         ),
         "9d2e7b10-4a5c-4f7e-8b1a-0c3d5e7f9a11,b0000001-0000-4000-8000-000000000001,AdminAgents,"
         "admin_agents",
@@ -146,8 +166,13 @@ CANONICAL: tuple[Layout, ...] = (
             C("partner_tenant_id", "guid", True, "Partner tenant id."),
             C("group_id", "guid", True, "The group."),
             C("member_id", "guid", True, "Object id of the member."),
-            C("member_type", "text", True, "user, group, servicePrincipal or unknown.",
-              ("user", "group", "servicePrincipal", "unknown")),
+            C(
+                "member_type",
+                "text",
+                True,
+                "user, group, servicePrincipal or unknown.",
+                ("user", "group", "servicePrincipal", "unknown"),
+            ),
             C("member_display_name", "text", False, "Display name."),
             C("member_upn", "text", False, "User principal name."),
         ),
@@ -177,11 +202,20 @@ CANONICAL: tuple[Layout, ...] = (
             C("role_definition_id", "guid", True, "Role definition GUID (Owner: 8e3af657-...)."),
             C("role_definition_name", "text", False, "Role name (display only)."),
             C("principal_id", "guid", True, "Object id of the assignee."),
-            C("principal_type", "text", True,
-              "user, group, servicePrincipal, foreignGroup or unknown.", PRINCIPAL_TYPES),
-            C("principal_display_name", "text", False,
-              "Display name; a foreign principal reads Foreign Principal for '<partner>' in "
-              "role 'TenantAdmins' (<customer>)."),
+            C(
+                "principal_type",
+                "text",
+                True,
+                "user, group, servicePrincipal, foreignGroup or unknown.",
+                PRINCIPAL_TYPES,
+            ),
+            C(
+                "principal_display_name",
+                "text",
+                False,
+                "Display name; a foreign principal reads Foreign Principal for '<partner>' in "
+                "role 'TenantAdmins' (<customer>).",
+            ),
             C("assignment_id", "text", False, "Role assignment id."),
         ),
         "3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,/subscriptions/d0000001-0000-4000-8000-000000000001,"
@@ -361,7 +395,9 @@ def foreign_partner_name(display_expr: str) -> str:
 
 def subscription_of(scope_expr: str) -> str:
     """SQL: the subscription GUID at the start of an ARM scope, else NULL."""
-    return f"nullif(regexp_extract(lower({scope_expr}), '^/subscriptions/([0-9a-f-]{{36}})', 1), '')"
+    return (
+        f"nullif(regexp_extract(lower({scope_expr}), '^/subscriptions/([0-9a-f-]{{36}})', 1), '')"
+    )
 
 
 def _derived(table: str, exprs: dict[str, str]) -> dict[str, str]:

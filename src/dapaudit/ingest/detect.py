@@ -19,8 +19,13 @@ def sniff(info: TextInfo) -> Sniff:
     if stripped[:1] in ("{", "["):
         record, doc_keys, context = first_record(stripped)
         return Sniff(
-            "json", frozenset(), frozenset(json_keys(head)), head,
-            record=record, doc_keys=frozenset(doc_keys), odata_context=context,
+            "json",
+            frozenset(),
+            frozenset(json_keys(head)),
+            head,
+            record=record,
+            doc_keys=frozenset(doc_keys),
+            odata_context=context,
         )
     delimiter = sniff_delimiter(head)
     columns = csv_header(head, delimiter)
@@ -43,7 +48,7 @@ def first_record(text: str) -> tuple[dict | None, set[str], str]:
     try:
         if text.startswith("["):
             start = len(text) - len(text[1:].lstrip())
-            if text[start:start + 1] != "{":
+            if text[start : start + 1] != "{":
                 return None, set(), ""
             record, _ = _DECODER.raw_decode(text, start)
             return (record if isinstance(record, dict) else None), set(), ""
@@ -78,7 +83,9 @@ def check_whole_json(s: Sniff, path: Path, shown: str) -> None:
         what = getattr(exc, "msg", str(exc))
         raise DapauditError(
             f"malformed JSON: {what}" + (" (the file ends early)" if "Expecting" in what else ""),
-            file=shown, record=line, record_label="line",
+            file=shown,
+            record=line,
+            record_label="line",
         ) from None
 
 
