@@ -71,6 +71,7 @@ COMMENT ON COLUMN partner_access.active_gdap_relationships IS 'Number of GDAP re
 COMMENT ON COLUMN partner_access.sources IS 'Which tables name this pair: partner_relationships, dap_monitoring, gdap_relationships.';
 
 COMMENT ON COLUMN dap_implicit_roles.agent_role IS 'admin_agents or helpdesk_agents (partner_agent_groups.agent_role).';
+COMMENT ON COLUMN dap_implicit_roles.agent_group IS 'Name of the partner group: AdminAgents or HelpdeskAgents.';
 COMMENT ON COLUMN dap_implicit_roles.role_template_id IS 'Directory role the group implicitly holds in every customer where the partner has DAP.';
 COMMENT ON COLUMN dap_implicit_roles.role_name IS 'Name of that role.';
 

@@ -58,9 +58,9 @@ COMMENT ON VIEW partner_access IS 'One row per (snapshot, customer, partner) kno
 
 -- The partner agent groups (AdminAgents, HelpdeskAgents) with the directory role DAP gives each.
 CREATE OR REPLACE VIEW dap_implicit_roles AS
-SELECT g.agent_role, r.role_template_id, r.display_name AS role_name
-FROM (VALUES ('admin_agents', 'global_administrator'),
-             ('helpdesk_agents', 'helpdesk_administrator')) g(agent_role, role_key)
+SELECT g.agent_role, g.agent_group, r.role_template_id, r.display_name AS role_name
+FROM (VALUES ('admin_agents', 'AdminAgents', 'global_administrator'),
+             ('helpdesk_agents', 'HelpdeskAgents', 'helpdesk_administrator')) g(agent_role, agent_group, role_key)
 JOIN ref_directory_roles r USING (role_key);
 COMMENT ON VIEW dap_implicit_roles IS 'What DAP implicitly grants: AdminAgents is Global Administrator, HelpdeskAgents is Helpdesk Administrator.';
 
@@ -333,3 +333,108 @@ LEFT JOIN partner_access pa
        ON pa.snapshot = a.snapshot AND pa.customer_tenant_id = a.tenant_id
       AND pa.partner_tenant_id = a.partner_tenant_id;
 COMMENT ON VIEW effective_azure_access IS 'Azure role assignments on customer subscriptions with path: own, partner_agent_group (a partner''s AdminAgents/HelpdeskAgents by object id), partner_foreign_principal (a foreign principal naming a known partner), unknown_foreign (a foreign principal tied to no partner); with whether that partner still holds DAP or an active GDAP relationship in C.';
+
+-- The implicit DAP grant findings of one agent role (admin_agents: Global Administrator,
+-- helpdesk_agents: Helpdesk Administrator) in one snapshot: partner P holds DAP in customer C,
+-- so P's agent group holds the role in C, and C's own role listing does not show it. One row
+-- per (C, P) in the rule output shape. The two DAP-IMPLICIT rules are this macro, once each.
+CREATE OR REPLACE MACRO dap_implicit_grant_findings(p_snapshot, p_agent_role) AS TABLE
+    WITH role AS (
+        SELECT i.agent_role, i.agent_group, i.role_template_id, i.role_name
+        FROM dap_implicit_roles i WHERE i.agent_role = p_agent_role
+    ),
+    dap AS (
+        SELECT pa.customer_tenant_id, pa.partner_tenant_id, pa.partner_name
+        FROM partner_access pa
+        WHERE pa.snapshot = p_snapshot AND pa.dap_enabled
+    ),
+    dap_sources AS (
+        SELECT r.customer_tenant_id, r.partner_tenant_id,
+               list(json_object('dataset', 'partner_relationships', 'file', sf.path,
+                                'record', r.source_record) ORDER BY sf.path, r.source_record) AS refs
+        FROM partner_relationships r
+        JOIN source_refs sf ON sf.snapshot = r.snapshot AND sf.source_file_id = r.source_file_id
+        WHERE r.snapshot = p_snapshot AND r.dap_enabled
+        GROUP BY ALL
+        UNION ALL
+        SELECT m.customer_tenant_id, m.partner_tenant_id,
+               list(json_object('dataset', 'dap_monitoring', 'file', sf.path,
+                                'record', m.source_record) ORDER BY sf.path, m.source_record)
+        FROM dap_monitoring m
+        JOIN source_refs sf ON sf.snapshot = m.snapshot AND sf.source_file_id = m.source_file_id
+        WHERE m.snapshot = p_snapshot AND m.dap_enabled
+        GROUP BY ALL
+    ),
+    dap_refs AS (
+        SELECT customer_tenant_id, partner_tenant_id, flatten(list(refs ORDER BY refs)) AS refs
+        FROM dap_sources GROUP BY ALL
+    ),
+    agent_groups AS (
+        SELECT g.partner_tenant_id, g.group_id, g.display_name
+        FROM partner_agent_groups g, role
+        WHERE g.snapshot = p_snapshot AND g.agent_role = role.agent_role
+    ),
+    members AS (
+        SELECT g.partner_tenant_id,
+               list(json_object('member_id', m.member_id, 'display_name', m.member_display_name,
+                                'upn', m.member_upn, 'type', m.member_type,
+                                'file', sf.path, 'record', m.source_record)
+                    ORDER BY m.member_upn, m.member_id) AS members,
+               count(DISTINCT m.member_id) FILTER (WHERE m.member_type = 'user') AS users,
+               count(DISTINCT m.member_id) FILTER (WHERE m.member_type <> 'user') AS others
+        FROM agent_groups g
+        JOIN partner_group_members m
+          ON m.snapshot = p_snapshot AND m.partner_tenant_id = g.partner_tenant_id
+         AND m.group_id = g.group_id
+        JOIN source_refs sf ON sf.snapshot = m.snapshot AND sf.source_file_id = m.source_file_id
+        GROUP BY ALL
+    ),
+    listed AS (
+        -- The rare case where C's listing does show P's agent group in the role: not implicit.
+        SELECT DISTINCT d.customer_tenant_id, d.partner_tenant_id
+        FROM dap d
+        JOIN agent_groups g ON g.partner_tenant_id = d.partner_tenant_id
+        JOIN directory_role_members l
+          ON l.snapshot = p_snapshot AND l.tenant_id = d.customer_tenant_id
+         AND l.principal_id = g.group_id
+        JOIN role ON l.role_template_id = role.role_template_id
+    )
+    SELECT d.customer_tenant_id,
+           d.partner_tenant_id,
+           role.role_template_id AS subject,
+           NULL AS discriminator,
+           format('{} holds DAP in {}: its {} group is implicitly {} there, and the '
+                  'tenant''s role listing does not show it{}.',
+                  coalesce(d.partner_name, p.display_name, d.partner_tenant_id),
+                  coalesce(c.display_name, c.default_domain, d.customer_tenant_id),
+                  role.agent_group,
+                  role.role_name,
+                  CASE WHEN m.members IS NULL THEN ''
+                       ELSE format(' ({} partner user{}{})', m.users,
+                                   CASE WHEN m.users = 1 THEN '' ELSE 's' END,
+                                   CASE WHEN m.others = 0 THEN ''
+                                        WHEN m.others = 1 THEN ' and a nested group'
+                                        ELSE format(' and {} nested groups', m.others) END) END) AS title,
+           json_object(
+               'dap_sources', coalesce(r.refs, []),
+               'role_template_id', role.role_template_id,
+               'role_name', role.role_name,
+               'agent_groups', coalesce((SELECT list(json_object('group_id', g.group_id,
+                                                                 'display_name', g.display_name)
+                                                     ORDER BY g.group_id)
+                                         FROM agent_groups g
+                                         WHERE g.partner_tenant_id = d.partner_tenant_id), []),
+               'agent_group_members_known', m.members IS NOT NULL,
+               'agent_group_members', coalesce(m.members, [])
+           ) AS evidence,
+           NULL AS severity
+    FROM dap d
+    CROSS JOIN role
+    LEFT JOIN dap_refs r USING (customer_tenant_id, partner_tenant_id)
+    LEFT JOIN members m ON m.partner_tenant_id = d.partner_tenant_id
+    LEFT JOIN tenant_directory c ON c.snapshot = p_snapshot AND c.tenant_id = d.customer_tenant_id
+    LEFT JOIN tenant_directory p ON p.snapshot = p_snapshot AND p.tenant_id = d.partner_tenant_id
+    WHERE NOT EXISTS (
+        SELECT 1 FROM listed x
+        WHERE x.customer_tenant_id = d.customer_tenant_id AND x.partner_tenant_id = d.partner_tenant_id
+    );
