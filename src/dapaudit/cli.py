@@ -105,6 +105,17 @@ def fail_on_option(f: Callable) -> Callable:
     )(f)
 
 
+def _out_option(f: Callable) -> Callable:
+    return click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False),
+        default="dapaudit-report",
+        show_default=True,
+        help="Folder for the report and the findings files.",
+    )(f)
+
+
 def report_format_option(f: Callable) -> Callable:
     return click.option(
         "--format",
@@ -321,17 +332,6 @@ def report_paper_options(f: Callable) -> Callable:
     )(f)
 
 
-def _out_option(f: Callable) -> Callable:
-    return click.option(
-        "--out",
-        "out_dir",
-        type=click.Path(file_okay=False),
-        default="dapaudit-report",
-        show_default=True,
-        help="Folder to write the report into.",
-    )(f)
-
-
 @report.command("monthly")
 @db_option
 @snapshot_option
@@ -436,14 +436,7 @@ def report_tenant(
 @click.option("--tenant", default=None, help="Tenant id or domain for exports that carry none.")
 @config_option
 @fail_on_option
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False),
-    default="dapaudit-report",
-    show_default=True,
-    help="Folder for the report and findings files.",
-)
+@_out_option
 @report_format_option
 @with_example("dapaudit run sample_data/canonical --as-of 2026-11-30 --out dapaudit-report")
 def run(
@@ -469,14 +462,7 @@ def _run(
 
 
 @cli.command()
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False),
-    default="dapaudit-report",
-    show_default=True,
-    help="Folder for the report and findings files.",
-)
+@_out_option
 @report_format_option
 @with_example("dapaudit demo --out /tmp/dapaudit-demo")
 def demo(out_dir, formats) -> None:

@@ -13,6 +13,7 @@ from dapaudit import db
 from dapaudit.analyze import analyze
 from dapaudit.config import Config
 from dapaudit.ingest import ingest
+from dapaudit.ingest.canonical import CANONICAL
 
 REAL = ROOT / "sample_data" / "real-format"
 TOOL = ROOT / "tests" / "tools" / "make_real_format_estate.py"
@@ -70,20 +71,7 @@ LOSSY = {
     "autopilot_devices": ("added_by",),
     "azure_role_assignments": ("role_definition_name", "principal_display_name"),
 }
-TABLES = (
-    "tenants",
-    "partner_relationships",
-    "directory_role_members",
-    "partner_agent_groups",
-    "partner_group_members",
-    "azure_subscriptions",
-    "azure_role_assignments",
-    "gdap_relationships",
-    "gdap_relationship_roles",
-    "gdap_access_assignments",
-    "dap_monitoring",
-    "autopilot_devices",
-)
+TABLES = tuple(layout.table for layout in CANONICAL)
 EXTRA = {
     "dap_monitoring.csv": (
         "partner_tenant_id,customer_tenant_id,dap_enabled,partner_agent_count,"

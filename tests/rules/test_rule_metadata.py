@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from dapaudit import docs
+from dapaudit.ingest.canonical import CANONICAL
 from dapaudit.paths import RULES_DIR
 from dapaudit.rules import SEVERITIES, all_rules, frameworks, rules_by_id
 
@@ -29,20 +30,7 @@ CONTRACT_RULES = {
     "GDAP-ROLES-UNASSIGNED",
 }
 RULE_ID = re.compile(r"\b[A-Z]{2,}(?:-[A-Z]{2,})+\b")
-KNOWN_DATASETS = {
-    "tenants",
-    "partner_relationships",
-    "directory_role_members",
-    "partner_agent_groups",
-    "partner_group_members",
-    "azure_subscriptions",
-    "azure_role_assignments",
-    "gdap_relationships",
-    "gdap_relationship_roles",
-    "gdap_access_assignments",
-    "dap_monitoring",
-    "autopilot_devices",
-}
+KNOWN_DATASETS = {layout.table for layout in CANONICAL}
 
 
 def test_the_contract_rules_are_exactly_the_rule_set():
