@@ -46,7 +46,8 @@ SELECT l.snapshot, l.customer_tenant_id, l.partner_tenant_id,
        max(l.dap_removed_on) AS dap_removed_on,
        max(l.relationship_ended_on) AS relationship_ended_on,
        coalesce(max(gdap.active_gdap_relationships), 0) AS active_gdap_relationships,
-       list(DISTINCT l.source ORDER BY l.source) AS sources
+       -- Sorted after aggregating: an ordered DISTINCT aggregate is several times slower here.
+       list_sort(list_distinct(list(l.source))) AS sources
 FROM links l
 LEFT JOIN tenants t
        ON t.snapshot = l.snapshot AND t.tenant_id = l.partner_tenant_id

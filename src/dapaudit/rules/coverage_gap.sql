@@ -4,34 +4,27 @@
 -- for it and holds no subscription (nothing to assign roles on). One row per tenant; subject is
 -- the tenant id. Parameters: $snapshot.
 WITH cov AS (
-    SELECT tenant_id, dataset FROM export_coverage WHERE snapshot = $snapshot GROUP BY ALL
+    -- One row per tenant with a flag per dataset exported for it: joins, not three EXISTS
+    -- probes per customer tenant.
+    SELECT tenant_id,
+           bool_or(dataset = 'directory_role_members') AS roles_exported,
+           bool_or(dataset = 'azure_role_assignments') AS azure_exported,
+           bool_or(dataset = 'azure_subscriptions') AS subscriptions_exported
+    FROM export_coverage WHERE snapshot = $snapshot
+    GROUP BY tenant_id
+),
+with_subscriptions AS (
+    SELECT DISTINCT tenant_id FROM azure_subscriptions WHERE snapshot = $snapshot
 ),
 state AS (
     SELECT ct.customer_tenant_id,
-           EXISTS (SELECT 1 FROM cov WHERE cov.tenant_id = ct.customer_tenant_id
-                   AND cov.dataset = 'directory_role_members') AS has_roles,
-           EXISTS (SELECT 1 FROM cov WHERE cov.tenant_id = ct.customer_tenant_id
-                   AND cov.dataset = 'azure_role_assignments')
-           OR (EXISTS (SELECT 1 FROM cov WHERE cov.tenant_id = ct.customer_tenant_id
-                       AND cov.dataset = 'azure_subscriptions')
-               AND NOT EXISTS (SELECT 1 FROM azure_subscriptions s
-                               WHERE s.snapshot = $snapshot
-                                 AND s.tenant_id = ct.customer_tenant_id)) AS has_azure
+           coalesce(cov.roles_exported, false) AS has_roles,
+           coalesce(cov.azure_exported, false)
+           OR (coalesce(cov.subscriptions_exported, false) AND ws.tenant_id IS NULL) AS has_azure
     FROM customer_tenants ct
+    LEFT JOIN cov ON cov.tenant_id = ct.customer_tenant_id
+    LEFT JOIN with_subscriptions ws ON ws.tenant_id = ct.customer_tenant_id
     WHERE ct.snapshot = $snapshot
-),
-named_by AS (
-    SELECT x.tenant_id,
-           list(DISTINCT x.dataset ORDER BY x.dataset) AS datasets
-    FROM (SELECT tenant_id, dataset FROM cov
-          UNION ALL SELECT tenant_id, 'tenants' FROM tenants WHERE snapshot = $snapshot
-          UNION ALL SELECT customer_tenant_id, 'partner_relationships' FROM partner_relationships
-                    WHERE snapshot = $snapshot
-          UNION ALL SELECT customer_tenant_id, 'gdap_relationships' FROM gdap_relationships
-                    WHERE snapshot = $snapshot
-          UNION ALL SELECT customer_tenant_id, 'dap_monitoring' FROM dap_monitoring
-                    WHERE snapshot = $snapshot) x
-    GROUP BY x.tenant_id
 ),
 missing AS (
     SELECT s.customer_tenant_id,
@@ -48,6 +41,20 @@ missing AS (
                        lambda x: x IS NOT NULL) AS missing
     FROM state s
     WHERE NOT s.has_roles OR NOT s.has_azure
+),
+named_by AS (
+    -- Which exports name each tenant with a gap (evidence), for those tenants only.
+    SELECT x.tenant_id, list_sort(list_distinct(list(x.dataset))) AS datasets
+    FROM (SELECT tenant_id, dataset FROM export_coverage WHERE snapshot = $snapshot
+          UNION ALL SELECT tenant_id, 'tenants' FROM tenants WHERE snapshot = $snapshot
+          UNION ALL SELECT customer_tenant_id, 'partner_relationships' FROM partner_relationships
+                    WHERE snapshot = $snapshot
+          UNION ALL SELECT customer_tenant_id, 'gdap_relationships' FROM gdap_relationships
+                    WHERE snapshot = $snapshot
+          UNION ALL SELECT customer_tenant_id, 'dap_monitoring' FROM dap_monitoring
+                    WHERE snapshot = $snapshot) x
+    WHERE x.tenant_id IN (SELECT customer_tenant_id FROM missing)
+    GROUP BY x.tenant_id
 )
 SELECT m.customer_tenant_id,
        NULL AS partner_tenant_id,

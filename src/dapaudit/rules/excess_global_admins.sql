@@ -21,6 +21,14 @@ counted AS (
       AND NOT (coalesce(e.members_known, false) AND e.principal_type = 'group'
                AND e.principal_id <> e.via_group_id)
 ),
+over AS (
+    -- Count first, build evidence only for the customers over the threshold: at 100,000
+    -- customers, making JSON for every principal of every customer was most of this rule's time.
+    SELECT customer_tenant_id
+    FROM (SELECT DISTINCT customer_tenant_id, principal_id FROM counted)
+    GROUP BY customer_tenant_id
+    HAVING count(*) > CAST($threshold AS INTEGER)
+),
 per_principal AS (
     SELECT customer_tenant_id, principal_id,
            min(principal_type) AS principal_type,
@@ -34,7 +42,8 @@ per_principal AS (
            bool_or(path = 'listed_own') AS own,
            bool_or(path = 'implicit_dap') AS via_dap,
            bool_or(path IN ('listed_partner', 'listed_foreign')) AS via_listed_partner
-    FROM (SELECT *, path AS e_path FROM counted) counted
+    FROM (SELECT *, path AS e_path FROM counted
+          WHERE customer_tenant_id IN (SELECT customer_tenant_id FROM over)) counted
     GROUP BY ALL
 ),
 per_customer AS (
