@@ -3,8 +3,8 @@ share, and the list of findings those conditions must produce.
 
 The estate is built set-based in an in-memory DuckDB: one row per customer with its scenario
 drawn from an md5 of (seed, customer), then each export is one SELECT over that table written
-with COPY ... TO. No Python loop touches a row, so 100,000 customers take seconds, and the
-same seed gives the same bytes. Most exports are estate-wide files that carry the tenant in
+with COPY ... TO. No Python loop touches a record: per-customer files are assembled in DuckDB,
+one row per file, and Python only writes them out. The same seed gives the same bytes. Most exports are estate-wide files that carry the tenant in
 each record (how partner-side exports and scripted collections look); a sample of customers
 gets its own folder, named by tenant id or domain, holding a role listing without a tenant
 column in assorted encodings and delimiters, as an auditor's per-customer collection does.
@@ -771,6 +771,34 @@ def _copy_json(con: duckdb.DuckDBPyConnection, sql: str, target: Path, partition
     con.execute(f"COPY ({sql}) TO '{_sql_path(target)}' ({options})")
 
 
+def _write_listings(con: duckdb.DuckDBPyConnection, sql: str, root: Path, file_name: str) -> int:
+    """One Graph listing per customer folder, as `COPY (FORMAT json, ARRAY true)` lays it out.
+    DuckDB assembles each file's text (one row per folder); Python only writes the files.
+    COPY ... PARTITION_BY keeps a bounded number of files open, so with one partition per
+    customer it reopened files over and over: 100,000 customers did not finish in 30 minutes.
+    Windows PowerShell's Out-File writes UTF-16LE with a BOM: every fourth listing, in path
+    order, is written that way."""
+    cursor = con.execute(
+        f"""SELECT folder,
+                   '[' || chr(10) || chr(9)
+                       || string_agg(line, ',' || chr(10) || chr(9)
+                                     ORDER BY role_template_id, principal_id)
+                       || chr(10) || ']' || chr(10) AS text,
+                   (row_number() OVER (ORDER BY folder || '/' || ?) - 1) % 4 = 0 AS utf16
+            FROM ({sql}) GROUP BY folder ORDER BY folder || '/' || ?""",
+        [file_name, file_name],
+    )
+    written = 0
+    while rows := cursor.fetchmany(5000):
+        for folder, text, utf16 in rows:
+            target = root / folder
+            target.mkdir(parents=True, exist_ok=True)
+            data = codecs.BOM_UTF16_LE + text.encode("utf-16-le") if utf16 else text.encode()
+            (target / file_name).write_bytes(data)
+            written += 1
+    return written
+
+
 def _write_real(
     con: duckdb.DuckDBPyConnection, exports: Path, upper_guids: bool, shuffle: bool
 ) -> int:
@@ -939,19 +967,17 @@ def _write_real(
         f"'userPrincipalName': m.principal_upn, "
         f"'organizationId': {g.format('m.principal_organization_id')}}}"
     )
-    files += partitioned(
+    files += _write_listings(
+        con,
         f"""SELECT CASE WHEN c.i % 3 = 2 THEN c.domain ELSE c.tenant_id END AS folder,
-                   md5(m.principal_id || m.role_template_id) AS id,
-                   {g.format("m.principal_id")} AS "principalId", '/' AS "resourceScope",
-                   m.directory_scope_id AS "directoryScopeId",
-                   m.role_template_id AS "roleDefinitionId", {principal} AS principal
-            FROM t_directory_role_members m JOIN c USING (i)
-            ORDER BY c.i, m.role_template_id, m.principal_id""",
-        "roleAssignments.json",
+                   to_json({{'id': md5(m.principal_id || m.role_template_id),
+                             'principalId': {g.format("m.principal_id")}, 'resourceScope': '/',
+                             'directoryScopeId': m.directory_scope_id,
+                             'roleDefinitionId': m.role_template_id,
+                             'principal': {principal}}})::VARCHAR AS line,
+                   m.role_template_id, m.principal_id
+            FROM t_directory_role_members m JOIN c USING (i)""",
         exports / "customers",
+        "roleAssignments.json",
     )
-    # Windows PowerShell's Out-File writes UTF-16LE with a BOM: every fourth listing.
-    listings = sorted((exports / "customers").rglob("roleAssignments.json"))
-    for path in listings[::4]:
-        path.write_bytes(codecs.BOM_UTF16_LE + path.read_text(encoding="utf-8").encode("utf-16-le"))
     return files
