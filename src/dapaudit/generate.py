@@ -4,10 +4,11 @@ share, and the list of findings those conditions must produce.
 The estate is built set-based in an in-memory DuckDB: one row per customer with its scenario
 drawn from an md5 of (seed, customer), then each export is one SELECT over that table written
 with COPY ... TO. No Python loop touches a record: per-customer files are assembled in DuckDB,
-one row per file, and Python only writes them out. The same seed gives the same bytes. Most exports are estate-wide files that carry the tenant in
-each record (how partner-side exports and scripted collections look); a sample of customers
-gets its own folder, named by tenant id or domain, holding a role listing without a tenant
-column in assorted encodings and delimiters, as an auditor's per-customer collection does.
+one row per file, and Python only writes them out. The same seed gives the same bytes.
+Most exports are estate-wide files that carry the tenant in each record (how partner-side
+exports and scripted collections look); a sample of customers gets its own folder, named by
+tenant id or domain, holding a role listing without a tenant column in assorted encodings and
+delimiters, as an auditor's per-customer collection does.
 
 `expected_findings.json` beside the exports lists the findings planted, so a test (or a
 benchmark at 100,000 customers) checks the rules' output, not only their speed.
