@@ -14,18 +14,14 @@ import click
 
 from . import __version__
 from . import db as dbmod
-from . import query as query_mod
 from .analyze import analyze as run_analyze
 from .analyze import resolve_snapshot
 from .config import load_config
 from .errors import DapauditError
-from .findings import load_findings, to_csv, to_json
-from .ingest import ingest as run_ingest
 from .paths import SAMPLE_DATA_DIR
 from .progress import progress_printer
-from .report.service import write_monthly, write_tenant_reviews
 from .rules import SEVERITIES, all_rules, frameworks, rules_by_id
-from .textout import printable, table
+from .textout import QUERY_FORMATS, printable, table
 
 SAMPLE_ESTATE = SAMPLE_DATA_DIR / "canonical"
 SAMPLE_AS_OF = date(2026, 11, 30)
@@ -186,6 +182,8 @@ def cli() -> None:
 
 
 def _ingest_files(con, inputs, snapshot, as_of, kind, tenant) -> None:
+    from .ingest import ingest as run_ingest
+
     report = run_ingest(
         con,
         inputs,
@@ -277,6 +275,8 @@ def findings(db_path, snapshot, severity, rule, tenant, framework, fmt) -> None:
 
 
 def _findings(con, snapshot, severity, rule, tenant, framework) -> list[dict]:
+    from .findings import load_findings
+
     snap = resolve_snapshot(con, snapshot)
     if rule is not None:
         known = rules_by_id()
@@ -291,6 +291,8 @@ def _findings(con, snapshot, severity, rule, tenant, framework) -> list[dict]:
 
 
 def _print_findings(items: list[dict], fmt: str) -> None:
+    from .findings import to_csv, to_json
+
     if fmt == "json":
         click.echo(to_json(items), nl=False)
     elif fmt == "csv":
@@ -351,6 +353,8 @@ def report_monthly(
     if framework is not None and framework not in frameworks():
         raise InputError(f"unknown framework {framework!r}; known: {', '.join(frameworks())}")
     config = load_config(config_path)
+    from .report.service import write_monthly
+
     with dbmod.opened(db_path, read_only=True) as con:
         written = write_monthly(
             con,
@@ -391,6 +395,8 @@ def report_tenant(
     if (tenant is None) == (not all_tenants):
         raise InputError("give one TENANT (id or domain) or --all-tenants")
     config = load_config(config_path)
+    from .report.service import write_tenant_reviews
+
     if all_tenants:
         from .report.parallel import write_all_reviews
 
@@ -451,6 +457,8 @@ def _run(
 ) -> None:
     config = load_config(config_path)
     as_of_date = as_of.date() if hasattr(as_of, "date") else (as_of or date.today())
+    from .report.service import write_monthly
+
     label = _snapshot_label(snapshot, as_of_date)
     with dbmod.opened(db_path) as con:
         _ingest_files(con, inputs, label, as_of_date, kind, tenant)
@@ -724,7 +732,7 @@ def generate(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(query_mod.FORMATS),
+    type=click.Choice(QUERY_FORMATS),
     default="table",
     show_default=True,
     help="Output format.",
@@ -740,6 +748,8 @@ def query(sql, db_path, snapshot, sql_file, saved_name, params, list_only, show_
     Statements that would change the database are refused by DuckDB: the database is never
     changed. The tables and views are listed by `dapaudit schema` and in docs/schema.md.
     """
+    from . import query as query_mod
+
     if list_only:
         click.echo(query_mod.render(query_mod.list_saved(), fmt), nl=False)
         return
@@ -787,6 +797,7 @@ def schema(db_path, fmt) -> None:
     Reads the --db database when it exists, else describes a new one.
     """
     from . import catalog
+    from . import query as query_mod
 
     if Path(db_path).exists():
         with query_mod.QuerySession(db_path) as session:

@@ -30,9 +30,9 @@ from . import db as dbmod
 from .errors import DapauditError
 from .findings import neutralise
 from .paths import PACKAGE_DIR
-from .textout import MAX_CELL, printable, table
+from .textout import MAX_CELL, QUERY_FORMATS, printable, table
 
-FORMATS = ("table", "csv", "json", "markdown")
+FORMATS = QUERY_FORMATS
 AUDIT_CATALOG = "audit"
 SNAPSHOT_CATALOG = "audit_snapshot"
 QUERIES_DIR = PACKAGE_DIR / "queries"

@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 MAX_CELL = 60
+# Output formats of `dapaudit query` (here, not in query.py, so the command line can offer them
+# without importing the query machinery on every command).
+QUERY_FORMATS = ("table", "csv", "json", "markdown")
 
 
 def printable(value: Any) -> str:
