@@ -1,12 +1,15 @@
 """Benchmark dapaudit on generated estates against DuckDB's own read of the same files.
 
     python tests/benchmark.py --customers 1000 10000 100000 [--work /tmp/dapaudit-bench]
+        [--reviews html pdf]
 
 For each size: generate an estate (kept in --work and reused for the same size and seed),
 then time, each as its own subprocess with its peak memory (ru_maxrss from wait4):
 `dapaudit ingest`, `dapaudit analyze`, `report monthly --format html`, `report monthly
 --format pdf`, and a plain DuckDB load of the same files (read_csv into tables, no checks,
-no processing). It checks the findings against the planted ones and prints markdown tables.
+no processing). With --reviews it also times `report tenant --all-tenants` (customer reviews
+per minute and wall seconds per review). It checks the findings against the planted ones and
+prints markdown tables.
 Not a test: pytest does not collect it (no test_ prefix) and it asserts nothing on time.
 """
 
@@ -57,6 +60,7 @@ class Result:
     check: str = ""
     pdf_pages: int | None = None
     plain_skipped: int = 0
+    reviews: dict[str, int] = field(default_factory=dict)  # format -> reviews written
 
 
 def measure(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float = 3600) -> Step:
@@ -110,7 +114,14 @@ def plain_read_plan(exports: Path) -> tuple[list[tuple[str, list[str], dict]], i
 
 
 def run_size(
-    n: int, work: Path, seed: int, env: dict[str, str], pdf: bool, timeout: float, fmt: str
+    n: int,
+    work: Path,
+    seed: int,
+    env: dict[str, str],
+    pdf: bool,
+    timeout: float,
+    fmt: str,
+    review_formats: tuple[str, ...] = (),
 ) -> Result:
     estate = work / f"estate-{n}-seed{seed}-{fmt}"
     dapaudit = [sys.executable, "-m", "dapaudit.cli"]
@@ -169,6 +180,23 @@ def run_size(
             timeout,
         )
         result.pdf_pages = _pdf_pages(next(out.glob("*.pdf"), None))
+
+    # Customer security reviews for every customer (`report tenant --all-tenants`, one
+    # process per core by default), timed as one step: wall time / reviews is what one more
+    # customer costs the run.
+    for review_format in review_formats:
+        reviews_out = work / f"reviews-{n}-{review_format}"
+        shutil.rmtree(reviews_out, ignore_errors=True)
+        result.steps[f"reviews_{review_format}"] = measure(
+            dapaudit
+            + ["report", "tenant", "--all-tenants", "--db", str(db), "--format", review_format]
+            + ["--out", str(reviews_out)],
+            env,
+            work,
+            timeout,
+        )
+        result.reviews[review_format] = sum(1 for _ in reviews_out.glob(f"*.{review_format}"))
+        shutil.rmtree(reviews_out, ignore_errors=True)
 
     check = subprocess.run(
         [
@@ -270,6 +298,22 @@ def print_tables(results: list[Result]) -> None:
             f"{ia / rows * 1e6:.1f} | {cell(r, 'report_html')} | "
             f"{cell(r, 'report_pdf')}{pages} | {r.findings:,} ({r.check}) |"
         )
+    reviewed = [r for r in results if r.reviews]
+    if reviewed:
+        print(
+            "\n`report tenant --all-tenants` (one process per core):\n\n"
+            "| customers | format | reviews | wall time / peak memory | reviews per minute "
+            "| s per review |"
+        )
+        print("|" + "---|" * 6)
+        for r in reviewed:
+            for review_format, count in r.reviews.items():
+                s = r.steps[f"reviews_{review_format}"]
+                print(
+                    f"| {r.customers:,} | {review_format} | {count:,} | "
+                    f"{cell(r, 'reviews_' + review_format)} | "
+                    f"{count / s.seconds * 60:.0f} | {s.seconds / max(count, 1):.3f} |"
+                )
     tables = sorted({t for r in results for t in r.rows})
     print("\nRows per table:\n")
     print("| table | " + " | ".join(f"{r.customers:,}" for r in results) + " |")
@@ -304,6 +348,26 @@ def main() -> None:
     )
     parser.add_argument("--no-pdf", action="store_true", help="Skip the PDF monthly report.")
     parser.add_argument(
+        "--reviews",
+        nargs="+",
+        choices=["html", "pdf"],
+        default=[],
+        help="Also time `report tenant --all-tenants` in these formats.",
+    )
+    parser.add_argument(
+        "--reviews-max",
+        type=int,
+        default=10000,
+        help="Time the reviews only for estates of at most this many customers "
+        "(PDF reviews of 10,000 customers take many minutes).",
+    )
+    parser.add_argument(
+        "--review-pdf-max",
+        type=int,
+        default=1000,
+        help="Time PDF reviews only for estates of at most this many customers.",
+    )
+    parser.add_argument(
         "--report-timeout",
         type=float,
         default=600,
@@ -326,6 +390,11 @@ def main() -> None:
             not args.no_pdf,
             args.report_timeout,
             args.format,
+            tuple(
+                f
+                for f in args.reviews
+                if n <= args.reviews_max and (f != "pdf" or n <= args.review_pdf_max)
+            ),
         )
         results.append(result)
         # Each size's figures are kept as they come: a long 100,000 run may be stopped.
