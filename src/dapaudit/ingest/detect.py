@@ -21,7 +21,6 @@ def sniff(info: TextInfo) -> Sniff:
         return Sniff(
             "json",
             frozenset(),
-            frozenset(json_keys(head)),
             head,
             record=record,
             doc_keys=frozenset(doc_keys),
@@ -30,8 +29,8 @@ def sniff(info: TextInfo) -> Sniff:
     delimiter = sniff_delimiter(head)
     columns = csv_header(head, delimiter)
     if len(columns) < 2:
-        return Sniff("unknown", frozenset(), frozenset(), head)
-    return Sniff("csv", frozenset(normalise_header(c) for c in columns), frozenset(), head)
+        return Sniff("unknown", frozenset(), head)
+    return Sniff("csv", frozenset(normalise_header(c) for c in columns), head)
 
 
 _DECODER = json.JSONDecoder()
