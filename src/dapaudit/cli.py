@@ -194,9 +194,14 @@ def _ingest_files(con, inputs, snapshot, as_of, kind, tenant) -> None:
         progress=progress_printer("Reading exports"),
     )
     _echo_warnings(report.warnings)
-    for f in report.files:
-        state = "already in snapshot, skipped" if f.skipped else f"{f.rows} rows"
-        click.echo(f"{printable(f.path)}: {f.kind}, {state}", err=True)
+    # One write for all files: an echo per file was a flush per line at 100,000 files.
+    lines = [
+        f"{printable(f.path)}: {f.kind}, "
+        + ("already in snapshot, skipped" if f.skipped else f"{f.rows} rows")
+        for f in report.files
+    ]
+    if lines:
+        click.echo("\n".join(lines), err=True)
     click.echo(
         f"Snapshot {snapshot}: {sum(not f.skipped for f in report.files)} file(s) ingested, "
         f"{report.rows} rows",

@@ -15,6 +15,8 @@ QUERY_FORMATS = ("table", "csv", "json", "markdown")
 def printable(value: Any) -> str:
     """Text safe for a terminal: control and bidi-override characters shown as \\uXXXX."""
     text = "" if value is None else str(value)
+    if text.isprintable():  # no Cc/Cf character: the common case, without a loop per character
+        return text
     return "".join(
         ch if unicodedata.category(ch) not in ("Cc", "Cf") or ch == " " else f"\\u{ord(ch):04x}"
         for ch in text
