@@ -8,6 +8,7 @@ and states its checks as SQL that finds the first offending record.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -128,6 +129,12 @@ class Batch:
         for stage in self.stages:
             stage.check()
 
+    def hoist(self, sql: str) -> str:
+        """`sql` with the JSON fields it reads from each staged table parsed once per row."""
+        for stage in self.stages:
+            sql = hoist_json(sql, stage.name)
+        return sql
+
 
 class ChecksFirst:
     """A DuckDB connection that runs a batch's pending checks before each statement."""
@@ -136,17 +143,17 @@ class ChecksFirst:
         self.raw = con
         self._batch = batch
 
-    def execute(self, *args, **kwargs):
+    def execute(self, sql, *args, **kwargs):
         self._batch.check()
-        return self.raw.execute(*args, **kwargs)
+        return self.raw.execute(self._batch.hoist(sql), *args, **kwargs)
 
     def executemany(self, *args, **kwargs):
         self._batch.check()
         return self.raw.executemany(*args, **kwargs)
 
-    def sql(self, *args, **kwargs):
+    def sql(self, query, *args, **kwargs):
         self._batch.check()
-        return self.raw.sql(*args, **kwargs)
+        return self.raw.sql(self._batch.hoist(query), *args, **kwargs)
 
     def __getattr__(self, name: str):
         return getattr(self.raw, name)
@@ -323,6 +330,12 @@ def stage_json(batch: Batch, name: str) -> StagedTable:
     for f in batch.files:
         _check_json_size(f, limit)
     con.execute(f"DROP TABLE IF EXISTS {name}_docs")
+    # One thread: a document is parsed by one thread anyway, and with thousands of small
+    # files the second thread only added hand-over cost (7,500 files: 0.9 s of CPU on one
+    # thread, 1.8 s on two, and slower by the clock as well).
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    con.execute("SET threads = 1")
+    failure: duckdb.Error | None = None
     try:
         con.execute(
             f"""CREATE TEMP TABLE {name}_docs AS
@@ -331,7 +344,12 @@ def stage_json(batch: Batch, name: str) -> StagedTable:
             [paths],
         )
     except duckdb.Error as exc:
-        raise _json_error(con, exc, batch.files, limit) from None
+        failure = exc
+    finally:
+        with contextlib.suppress(duckdb.Error):  # an aborted transaction refuses even SET
+            con.execute(f"SET threads = {int(threads):d}")
+    if failure is not None:
+        raise _json_error(con, failure, batch.files, limit) from None
     con.execute(f"DROP TABLE IF EXISTS {name}")
     con.execute(
         f"""CREATE TEMP TABLE {name} AS
@@ -369,6 +387,35 @@ def stage_json(batch: Batch, name: str) -> StagedTable:
             record_label="record",
         )
     return StagedTable(batch, name, record_label="record", record_column="source_record")
+
+
+_JS_REF = re.compile(r"(?<![\w.])s\.rec->>'(\$\.[^']*)'")
+_STAR = re.compile(r"SELECT\s+(?:DISTINCT\s+)?\*|(?<![\w.])s\.\*", re.IGNORECASE)
+
+
+def hoist_json(sql: str, table: str) -> str:
+    """Rewrite `sql` so the JSON fields it reads from `table` (as `s`) are parsed once per row.
+
+    Every `s.rec->>'$.path'` (what js() writes) parses the whole record again: a reader's
+    check, duplicate and insert statements read a dozen fields, several times each, and that
+    was most of the time spent on a large `az role assignment list`. One
+    json_extract_string(rec, [paths]) in a subquery parses the record once and gives the same
+    values (`->>` is json_extract_string). Left as is when `table` is not read exactly once as
+    `s`, when fewer than two fields are read, or when `s.*`/`SELECT *` would expose the list.
+    """
+    if "s.rec->>" not in sql or _STAR.search(sql):
+        return sql
+    source = re.compile(rf"(?<![\w.]){re.escape(table)} s\b")
+    if len(source.findall(sql)) != 1:
+        return sql
+    paths = list(dict.fromkeys(_JS_REF.findall(sql)))
+    if len(paths) < 2:
+        return sql
+    index = {p: n for n, p in enumerate(paths, 1)}
+    body = _JS_REF.sub(lambda m: f"s.__js[{index[m.group(1)]}]", sql)
+    listing = ", ".join(sql_string(p) for p in paths)
+    hoisted = f"(SELECT *, json_extract_string(rec, [{listing}]) AS __js FROM {table}) s"
+    return source.sub(lambda _: hoisted, body)
 
 
 def _is_ndjson(head: str) -> bool:
@@ -479,9 +526,11 @@ class StagedTable:
         # (file, record) packed in one BIGINT so min() finds the first offending row.
         position = f"s.source_file_id::BIGINT * 4294967296 + s.{self.record_column}"
         firsts = self.batch.raw.execute(
-            "SELECT "
-            + ", ".join(f"min({position}) FILTER (WHERE {where})" for where, _, _ in pending)
-            + f" FROM {self.name} s JOIN {self.batch.file_table} f USING (source_file_id)"
+            self.batch.hoist(
+                "SELECT "
+                + ", ".join(f"min({position}) FILTER (WHERE {where})" for where, _, _ in pending)
+                + f" FROM {self.name} s JOIN {self.batch.file_table} f USING (source_file_id)"
+            )
         ).fetchone()
         for first, (_, message, column) in zip(firsts, pending, strict=True):
             if first is not None:
@@ -549,8 +598,11 @@ class StagedTable:
         # Happy path: one hash aggregate. The window that names the records runs only when
         # a duplicate exists (a sort over every staged row costs seconds at 100,000 tenants).
         if not self.batch.raw.execute(
-            f"SELECT 1 FROM {self.name} s JOIN {self.batch.file_table} f USING (source_file_id) "
-            f"GROUP BY source_file_id, {keys} HAVING count(*) > 1 LIMIT 1"
+            self.batch.hoist(
+                f"SELECT 1 FROM {self.name} s JOIN {self.batch.file_table} f "
+                f"USING (source_file_id) GROUP BY source_file_id, {keys} "
+                "HAVING count(*) > 1 LIMIT 1"
+            )
         ).fetchone():
             return
         row = self.batch.raw.execute(
@@ -574,7 +626,9 @@ class StagedTable:
         """INSERT the projection `select_sql` (which reads `s`, this stage) into `table`."""
         self.check()
         self.batch.raw.execute(
-            f"INSERT INTO {table} BY NAME SELECT ?::VARCHAR AS snapshot, * FROM ({select_sql})",
+            self.batch.hoist(
+                f"INSERT INTO {table} BY NAME SELECT ?::VARCHAR AS snapshot, * FROM ({select_sql})"
+            ),
             [self.batch.snapshot],
         )
 
