@@ -42,6 +42,7 @@ from .text import (
     sniff_bytes,
     sniff_delimiter,
     transcode,
+    whole_text,
 )
 
 # Where each dataset keeps the tenant it speaks for (for export_coverage).
@@ -284,9 +285,12 @@ def _prepare(
         else:
             kind = detect.detect_kind(sniff, shown)
         read_path = resolved
+        whole = head if len(head) < HEAD_BYTES else None
+        content = whole_text(whole, info) if whole is not None and kind.format == "json" else None
         if needs_transcoding(info):
             read_path = (tmp / f"{n:07d}{path.suffix or '.txt'}").resolve()
-            transcode(path, info, read_path, whole=head if len(head) < HEAD_BYTES else None)
+            if content is None:  # else stage_json writes the copy only if it needs one
+                transcode(path, info, read_path, whole=whole)
         delimiter = sniff_delimiter(info.head) if kind.format == "csv" else None
         sf = SourceFile(
             path=path,
@@ -295,6 +299,7 @@ def _prepare(
             text=info,
             kind=kind.name,
             read_path=read_path,
+            content=content,
             delimiter=delimiter,
             header=tuple(csv_header(info.head, delimiter)) if delimiter else (),
             context_hint=(tenant.lower() if tenant else _folder_hint_resolved(resolved)),

@@ -56,6 +56,9 @@ class SourceFile:
     text: TextInfo
     kind: str
     read_path: Path  # what DuckDB reads: the file itself, or its UTF-8 copy
+    # JSON only: the whole text, when the file fitted in the head (stage_json hands it to
+    # DuckDB as text; a UTF-8 copy at read_path is then written only if it must be read).
+    content: str | None = None
     delimiter: str | None = None
     header: tuple[str, ...] = ()  # CSV column names as written in the file
     context_hint: str | None = None  # --tenant, or the nearest GUID/domain-named folder
@@ -325,43 +328,59 @@ def stage_json(batch: Batch, name: str) -> StagedTable:
     position of the record in its file.
     """
     con = batch.con
-    paths = [str(f.read_path) for f in batch.files]
     limit = _limit(MAX_JSON_BYTES_ENV, MAX_JSON_BYTES)
-    for f in batch.files:
-        _check_json_size(f, limit)
     con.execute(f"DROP TABLE IF EXISTS {name}_docs")
-    # One thread: a document is parsed by one thread anyway, and with thousands of small
-    # files the second thread only added hand-over cost (7,500 files: 0.9 s of CPU on one
-    # thread, 1.8 s on two, and slower by the clock as well).
-    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
-    con.execute("SET threads = 1")
-    failure: duckdb.Error | None = None
-    try:
+    con.execute(f"CREATE TEMP TABLE {name}_docs (source_file_id INTEGER, doc_no BIGINT, json JSON)")
+    # A file read whole while detecting it (most exports: a page per tenant) is handed over
+    # as text: DuckDB opening 10,000 small files again, and writing a UTF-8 copy of each
+    # UTF-16 one, cost more than parsing them. Text that is one valid JSON document is that
+    # document; anything else (NDJSON, pages concatenated, malformed) is read from its file
+    # as before, so it splits and fails exactly as before. 4 bytes per character bounds the
+    # UTF-8 size the limit is about.
+    in_memory = [f for f in batch.files if f.content is not None and len(f.content) * 4 <= limit]
+    from_disk_ids: set[int] = set()
+    if in_memory:
         con.execute(
-            f"""CREATE TEMP TABLE {name}_docs AS
-            SELECT filename, json FROM read_json_objects(?, format = 'unstructured',
-                filename = true, maximum_object_size = {limit:d})""",
-            [paths],
+            f"""CREATE OR REPLACE TEMP TABLE {name}_text AS
+            SELECT unnest($ids::INTEGER[]) AS source_file_id, unnest($texts::VARCHAR[]) AS text""",
+            {
+                "ids": [f.source_file_id for f in in_memory],
+                "texts": [f.content for f in in_memory],
+            },
         )
-    except duckdb.Error as exc:
-        failure = exc
-    finally:
-        with contextlib.suppress(duckdb.Error):  # an aborted transaction refuses even SET
-            con.execute(f"SET threads = {int(threads):d}")
-    if failure is not None:
-        raise _json_error(con, failure, batch.files, limit) from None
+        from_disk_ids = {
+            r[0]
+            for r in con.execute(
+                f"SELECT source_file_id FROM {name}_text WHERE NOT json_valid(text)"
+            ).fetchall()
+        }
+        con.execute(
+            f"""INSERT INTO {name}_docs
+            SELECT source_file_id, 0, text::JSON FROM {name}_text WHERE json_valid(text)"""
+        )
+        con.execute(f"DROP TABLE {name}_text")
+    kept = {f.source_file_id for f in in_memory}
+    from_disk = [
+        f for f in batch.files if f.source_file_id not in kept or f.source_file_id in from_disk_ids
+    ]
+    for f in from_disk:
+        if f.content is not None and not f.read_path.exists():  # a UTF-8 copy not yet written
+            f.read_path.write_text(f.content, encoding="utf-8", newline="")
+        _check_json_size(f, limit)
+    if from_disk:
+        _read_json_files(batch, name, from_disk, limit)
     con.execute(f"DROP TABLE IF EXISTS {name}")
     con.execute(
         f"""CREATE TEMP TABLE {name} AS
         WITH docs AS (
-            SELECT f.source_file_id, d.rowid AS doc_no,
+            SELECT f.source_file_id, d.doc_no,
                    json_extract_string(d.json, '$."@odata.context"') AS doc_context,
                    json_extract_string(d.json, '$."@odata.nextLink"') AS doc_next_link,
                    CASE WHEN json_type(d.json) = 'ARRAY' THEN json_extract(d.json, '$[*]')
                         WHEN json_type(d.json, '$.value') = 'ARRAY'
                              THEN json_extract(d.json, '$.value[*]')
                         ELSE [d.json] END AS recs
-            FROM {name}_docs d JOIN {batch.file_table} f ON f.read_path = d.filename
+            FROM {name}_docs d JOIN {batch.file_table} f USING (source_file_id)
         ),
         flat AS (
             SELECT source_file_id, doc_no, doc_context, doc_next_link, unnest(recs) AS rec,
@@ -416,6 +435,38 @@ def hoist_json(sql: str, table: str) -> str:
     listing = ", ".join(sql_string(p) for p in paths)
     hoisted = f"(SELECT *, json_extract_string(rec, [{listing}]) AS __js FROM {table}) s"
     return source.sub(lambda _: hoisted, body)
+
+
+def _read_json_files(batch: Batch, name: str, files: list[SourceFile], limit: int) -> None:
+    """Add the documents of `files`, read by DuckDB from disk, to TEMP table `{name}_docs`."""
+    con = batch.con
+    # One thread: a document is parsed by one thread anyway, and with thousands of small
+    # files the second thread only added hand-over cost (7,500 files: 0.9 s of CPU on one
+    # thread, 1.8 s on two, and slower by the clock as well).
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    con.execute("SET threads = 1")
+    failure: duckdb.Error | None = None
+    try:
+        # A file's documents keep their order (insertion order is preserved): rowid orders them.
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {name}_read AS
+            SELECT filename, json FROM read_json_objects(?, format = 'unstructured',
+                filename = true, maximum_object_size = {limit:d})""",
+            [[str(f.read_path) for f in files]],
+        )
+    except duckdb.Error as exc:
+        failure = exc
+    finally:
+        with contextlib.suppress(duckdb.Error):  # an aborted transaction refuses even SET
+            con.execute(f"SET threads = {int(threads):d}")
+    if failure is not None:
+        raise _json_error(con, failure, files, limit) from None
+    con.execute(
+        f"""INSERT INTO {name}_docs
+        SELECT f.source_file_id, d.rowid, d.json
+        FROM {name}_read d JOIN {batch.file_table} f ON f.read_path = d.filename"""
+    )
+    con.execute(f"DROP TABLE {name}_read")
 
 
 def _is_ndjson(head: str) -> bool:

@@ -109,24 +109,30 @@ def needs_transcoding(info: TextInfo) -> bool:
     return info.encoding not in ("utf-8", "utf-8-sig") or info.type_line is not None
 
 
+def whole_text(whole: bytes, info: TextInfo) -> str | None:
+    """A whole file's bytes as the text transcode() writes (no BOM, no #TYPE line), or None
+    when they do not decode (transcode() then says where)."""
+    skip = len(codecs.BOM_UTF8) if info.encoding == "utf-8-sig" else (2 if info.bom else 0)
+    try:
+        text = whole[skip:].decode(_codec(info.encoding))
+    except UnicodeDecodeError:
+        return None
+    if info.type_line is not None:
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+    return text
+
+
 def transcode(path: Path, info: TextInfo, target: Path, whole: bytes | None = None) -> None:
     """Stream `path` into `target` as UTF-8 without BOM, dropping a leading #TYPE line.
 
     `whole`, when given, is the file's entire content, already read: most exports are smaller
     than the head, and decoding the bytes in hand spares reading the file again (2,500 UTF-16
     files cost two seconds). Undecodable bytes take the streaming path, for its message."""
-    if whole is not None:
-        skip = len(codecs.BOM_UTF8) if info.encoding == "utf-8-sig" else (2 if info.bom else 0)
-        try:
-            text = whole[skip:].decode(_codec(info.encoding))
-        except UnicodeDecodeError:
-            pass
-        else:
-            if info.type_line is not None:
-                text = text.split("\n", 1)[1] if "\n" in text else ""
-            with open(target, "w", encoding="utf-8", newline="") as dst:
-                dst.write(text)
-            return
+    text = whole_text(whole, info) if whole is not None else None
+    if text is not None:
+        with open(target, "w", encoding="utf-8", newline="") as dst:
+            dst.write(text)
+        return
     decoder = codecs.getincrementaldecoder(_codec(info.encoding))(errors="strict")
     skip = len(codecs.BOM_UTF8) if info.encoding == "utf-8-sig" else (2 if info.bom else 0)
     drop_type_line = info.type_line is not None

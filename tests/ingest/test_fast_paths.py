@@ -1,0 +1,172 @@
+"""The shortcuts taken for speed give exactly what the plain way gives.
+
+- JSON files read whole while detecting them are handed to DuckDB as text; anything that is
+  not one valid document (NDJSON, concatenated pages, malformed) is read from its file.
+- JSON fields a statement reads from a staged table are parsed once per row (hoist_json).
+- Folders are walked with os.scandir, resolving each input once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import dapaudit.ingest as ingest_module
+from conftest import AS_OF, table_dump
+from dapaudit import db
+from dapaudit.errors import DapauditError
+from dapaudit.ingest import base, discover, ingest
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+TENANT = "3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01"
+ODATA_TYPE = '"@odata.type"'
+
+
+def _graph_page(context: str, records: list[dict]) -> str:
+    return json.dumps({"@odata.context": context, "value": records})
+
+
+def _mixed_json_folder(root: Path) -> Path:
+    """Small JSON exports in every shape stage_json accepts, UTF-8 and UTF-16."""
+    folder = root / "exports" / TENANT
+    folder.mkdir(parents=True)
+    for name in (
+        "graph_autopilot_devices_utf16be.json",
+        "graph_contracts.json",
+        "graph_directory_roles_listing.json",
+        "az_role_assignments_nested_old_cli.json",
+    ):
+        shutil.copy(FIXTURES / name, folder / name)
+    shutil.copytree(FIXTURES / "gdap_paged", folder / "gdap_paged")
+    context = "https://graph.microsoft.com/v1.0/$metadata#roleManagement/directory/roleAssignments"
+    role = "62e90394-69f5-4237-9190-012177145e10"
+
+    def assignment(n: int) -> dict:
+        return {
+            "id": f"a{n}",
+            "roleDefinitionId": role,
+            "principalId": f"00000000-0000-4000-8000-{n:012d}",
+            "directoryScopeId": "/",
+        }
+
+    # One page in UTF-16 with BOM, two pages concatenated, and NDJSON: one file each.
+    (folder / "ra_utf16.json").write_bytes(
+        b"\xff\xfe" + _graph_page(context, [assignment(1), assignment(2)]).encode("utf-16-le")
+    )
+    (folder / "ra_concatenated.json").write_text(
+        _graph_page(context, [assignment(3)]) + "\n" + _graph_page(context, [assignment(4)]),
+        encoding="utf-8",
+    )
+    (folder / "ra_ndjson.json").write_text(
+        "\n".join(json.dumps(assignment(n)) for n in (5, 6, 7)) + "\n", encoding="utf-8"
+    )
+    return root / "exports"
+
+
+def _load(path: Path, inputs: Path) -> dict:
+    con = db.connect(path)
+    try:
+        ingest(con, [inputs], snapshot="2026-11", as_of=AS_OF)
+        dump = table_dump(con)
+    finally:
+        con.close()
+    # The time of ingest differs between the two runs; everything else must not.
+    dump.pop("source_files")
+    dump.pop("snapshots")
+    return dump
+
+
+def test_json_handed_over_as_text_loads_exactly_as_read_from_disk(tmp_path, monkeypatch):
+    inputs = _mixed_json_folder(tmp_path)
+    handed_over = _load(tmp_path / "text.duckdb", inputs)
+    # No text kept: every file goes through DuckDB's own reader (the way before the shortcut).
+    monkeypatch.setattr(ingest_module, "whole_text", lambda whole, info: None)
+    from_disk = _load(tmp_path / "disk.duckdb", inputs)
+    assert handed_over == from_disk
+    assert len(handed_over["directory_role_members"]) == 7
+    assert len(handed_over["autopilot_devices"]) > 0
+
+
+def test_a_small_utf16_file_malformed_after_its_first_record_is_still_located(tmp_path):
+    # The first record reads, so detection passes; the text is not one valid document, so
+    # it is read from a UTF-8 copy written then, and DuckDB's error names the file.
+    folder = tmp_path / TENANT
+    folder.mkdir()
+    text = (
+        '{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#roleManagement/'
+        'directory/roleAssignments", "value": [{"id": "a", "roleDefinitionId": '
+        '"62e90394-69f5-4237-9190-012177145e10", "principalId": '
+        '"00000000-0000-4000-8000-000000000001", "directoryScopeId": "/"}, {"id": "b", '
+    )
+    (folder / "cut.json").write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
+    con = db.connect(tmp_path / "p.duckdb")
+    before = table_dump(con)
+    with pytest.raises(DapauditError) as err:
+        ingest(con, [folder], snapshot="2026-11", as_of=AS_OF)
+    assert "malformed JSON" in str(err.value)
+    assert err.value.file.endswith("cut.json")
+    assert table_dump(con) == before
+    con.close()
+
+
+@pytest.fixture
+def staged():
+    con = duckdb.connect()
+    records = [
+        {"a": "x", "b": 1, "n": {"c": " y "}, "@odata.type": "#microsoft.graph.user"},
+        {"a": None, "b": [1, 2], "n": {}},
+        {},
+        {"a": "", "b": True, "n": {"c": "\u00e9"}},
+    ]
+    con.execute(
+        "CREATE TABLE stg (source_file_id INTEGER, source_record INTEGER, rec JSON)",
+    )
+    for n, rec in enumerate(records, 1):
+        con.execute("INSERT INTO stg VALUES (1, ?, ?)", [n, json.dumps(rec)])
+    yield con
+    con.close()
+
+
+def test_hoisted_fields_are_the_fields_read_one_by_one(staged):
+    sql = (
+        f"SELECT s.source_record, {base.js('a')}, {base.js('b')}, {base.js('n.c')}, "
+        f"{base.js('a')} IS NULL, {base.js(ODATA_TYPE)} FROM stg s ORDER BY 1"
+    )
+    hoisted = base.hoist_json(sql, "stg")
+    assert "s.rec->>" not in hoisted and "json_extract_string(rec, [" in hoisted
+    assert staged.execute(hoisted).fetchall() == staged.execute(sql).fetchall()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT s.*, s.rec->>'$.a', s.rec->>'$.b' FROM stg s",  # s.* would expose the list
+        "SELECT s.rec->>'$.a' FROM stg s",  # one field: nothing to share
+        "SELECT s.rec->>'$.a', s.rec->>'$.b' FROM stg s JOIN stg s2 USING (source_record) "
+        "UNION ALL SELECT s.rec->>'$.a', s.rec->>'$.b' FROM stg s",  # read twice as s
+        "SELECT * FROM stg s WHERE s.rec->>'$.a' = s.rec->>'$.b'",
+    ],
+)
+def test_hoisting_leaves_statements_it_cannot_rewrite_safely(staged, sql):
+    assert base.hoist_json(sql, "stg") == sql
+
+
+def test_discover_order_hidden_files_and_symlinks(tmp_path):
+    root = tmp_path / "in"
+    for rel in ("a/b/y", "a/x", "a-b/q", "A/r", ".hidden/z", "a/.h", "top"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("x", encoding="utf-8")
+    os.symlink(root / "a", root / "A" / "linked_folder")  # not entered
+    os.symlink(root / "top", root / "a" / "linked_file")  # the same file as top: once
+    found = [p.relative_to(root).as_posix() for p in discover([root])]
+    # Sorted as Paths are (by part, so a/... before a-b/...), each file once.
+    assert found == ["A/r", "a/b/y", "a/linked_file", "a/x", "a-b/q"]
+    # A file named first and found again below a folder is read once, where first named.
+    again = discover([root / "a" / "x", root])
+    assert [p.relative_to(root).as_posix() for p in again][:2] == ["a/x", "A/r"]
+    assert len(again) == len(found)
