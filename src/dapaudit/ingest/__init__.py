@@ -160,10 +160,12 @@ def display_path(path: Path) -> str:
 
 
 def _display_resolved(resolved: Path) -> str:
-    try:
-        return resolved.relative_to(_resolved_cwd(os.getcwd())).as_posix()
-    except ValueError:
-        return resolved.as_posix()
+    # String prefix, not Path.relative_to: both paths are resolved and absolute, and the
+    # pathlib call cost more than the rest of a small file's handling.
+    text = resolved.as_posix()
+    cwd = _resolved_cwd(os.getcwd()).as_posix()
+    prefix = cwd if cwd.endswith("/") else cwd + "/"
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 @functools.lru_cache(maxsize=8)
@@ -190,8 +192,13 @@ def folder_hint(path: Path) -> str | None:
 
 
 def _folder_hint_resolved(resolved: Path) -> str | None:
-    for parent in resolved.parents:
-        name = parent.name
+    return _folder_hint_of_dir(os.path.dirname(resolved.as_posix()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _folder_hint_of_dir(folder: str) -> str | None:
+    # On strings, cached per folder: Path.parents built a Path per level for every file.
+    for name in reversed(folder.split("/")):
         if name.lower() in _role_template_ids():
             continue
         if _GUID.match(name) or _DOMAIN.match(name):
@@ -212,12 +219,22 @@ def parent_folders(path: Path, roots: list[Path]) -> list[str]:
 
 
 def _parent_folders_resolved(resolved: Path, roots: list[Path]) -> list[str]:
+    return list(
+        _parent_folders_of_dir(
+            os.path.dirname(resolved.as_posix()), frozenset(r.as_posix() for r in roots)
+        )
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _parent_folders_of_dir(folder: str, roots: frozenset[str]) -> tuple[str, ...]:
     names: list[str] = []
-    for parent in resolved.parents:
-        names.append(parent.name)
-        if any(parent == r for r in roots):
-            break
-    return names
+    while True:
+        names.append(os.path.basename(folder))
+        parent = os.path.dirname(folder)
+        if folder in roots or parent == folder:
+            return tuple(names)
+        folder = parent
 
 
 def ingest(
