@@ -92,6 +92,17 @@ def test_json_handed_over_as_text_loads_exactly_as_read_from_disk(tmp_path, monk
     assert len(handed_over["autopilot_devices"]) > 0
 
 
+def test_texts_handed_over_in_many_small_chunks_load_the_same(tmp_path, monkeypatch):
+    """Python holds one chunk of small files' text at a time; where the chunks split must not
+    change what is loaded (a chunk of one character: one file per chunk)."""
+    inputs = _mixed_json_folder(tmp_path)
+    whole = _load(tmp_path / "one.duckdb", inputs)
+    monkeypatch.setattr(base, "TEXT_CHUNK", 1)
+    chunked = _load(tmp_path / "many.duckdb", inputs)
+    assert chunked == whole
+    assert len(chunked["directory_role_members"]) == 7
+
+
 def test_a_small_utf16_file_malformed_after_its_first_record_is_still_located(tmp_path):
     # The first record reads, so detection passes; the text is not one valid document, so
     # it is read from a UTF-8 copy written then, and DuckDB's error names the file.

@@ -316,7 +316,7 @@ def _prepare(
             text=info,
             kind=kind.name,
             read_path=read_path,
-            content=content,
+            small=content is not None,
             delimiter=delimiter,
             header=tuple(csv_header(info.head, delimiter)) if delimiter else (),
             context_hint=(tenant.lower() if tenant else _folder_hint_resolved(resolved)),

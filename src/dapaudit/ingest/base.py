@@ -21,7 +21,7 @@ from typing import Literal
 import duckdb
 
 from ..errors import DapauditError
-from .text import TextInfo, json_keys, normalise_header
+from .text import TextInfo, json_keys, normalise_header, transcode, whole_text
 
 # Resource limits for untrusted input (see SECURITY.md). A CSV line longer than this is
 # refused: no export has a multi-megabyte cell, and DuckDB buffers a whole line.
@@ -56,9 +56,9 @@ class SourceFile:
     text: TextInfo
     kind: str
     read_path: Path  # what DuckDB reads: the file itself, or its UTF-8 copy
-    # JSON only: the whole text, when the file fitted in the head (stage_json hands it to
-    # DuckDB as text; a UTF-8 copy at read_path is then written only if it must be read).
-    content: str | None = None
+    # JSON only: the file fitted in the detection head and decodes (stage_json reads it again
+    # and hands its text to DuckDB; a UTF-8 copy at read_path is written only if it must be read).
+    small: bool = False
     delimiter: str | None = None
     header: tuple[str, ...] = ()  # CSV column names as written in the file
     context_hint: str | None = None  # --tenant, or the nearest GUID/domain-named folder
@@ -331,41 +331,31 @@ def stage_json(batch: Batch, name: str) -> StagedTable:
     limit = _limit(MAX_JSON_BYTES_ENV, MAX_JSON_BYTES)
     con.execute(f"DROP TABLE IF EXISTS {name}_docs")
     con.execute(f"CREATE TEMP TABLE {name}_docs (source_file_id INTEGER, doc_no BIGINT, json JSON)")
-    # A file read whole while detecting it (most exports: a page per tenant) is handed over
-    # as text: DuckDB opening 10,000 small files again, and writing a UTF-8 copy of each
-    # UTF-16 one, cost more than parsing them. Text that is one valid JSON document is that
-    # document; anything else (NDJSON, pages concatenated, malformed) is read from its file
-    # as before, so it splits and fails exactly as before. 4 bytes per character bounds the
-    # UTF-8 size the limit is about.
-    in_memory = [f for f in batch.files if f.content is not None and len(f.content) * 4 <= limit]
-    from_disk_ids: set[int] = set()
-    if in_memory:
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {name}_text AS
-            SELECT unnest($ids::INTEGER[]) AS source_file_id, unnest($texts::VARCHAR[]) AS text""",
-            {
-                "ids": [f.source_file_id for f in in_memory],
-                "texts": [f.content for f in in_memory],
-            },
-        )
-        from_disk_ids = {
-            r[0]
-            for r in con.execute(
-                f"SELECT source_file_id FROM {name}_text WHERE NOT json_valid(text)"
-            ).fetchall()
-        }
-        con.execute(
-            f"""INSERT INTO {name}_docs
-            SELECT source_file_id, 0, text::JSON FROM {name}_text WHERE json_valid(text)"""
-        )
-        con.execute(f"DROP TABLE {name}_text")
-    kept = {f.source_file_id for f in in_memory}
-    from_disk = [
-        f for f in batch.files if f.source_file_id not in kept or f.source_file_id in from_disk_ids
-    ]
+    # A file that fitted in the detection head (most exports: a page per tenant) is read again
+    # here and handed over as text: DuckDB opening 10,000 small files again, and writing a
+    # UTF-8 copy of each UTF-16 one, cost more than parsing them. The text goes over in chunks
+    # of at most TEXT_CHUNK characters, so Python never holds more than one chunk of the
+    # estate. Text that is one valid JSON document is that document; anything else (NDJSON,
+    # pages concatenated, malformed) is read from its file as before, so it splits and fails
+    # exactly as before. 4 bytes per character bounds the UTF-8 size the limit is about.
+    from_disk: list[SourceFile] = [f for f in batch.files if not f.small]
+    chunk: list[tuple[SourceFile, str]] = []
+    held = 0
+    small = [f for f in batch.files if f.small]
+    for n, f in enumerate(small, 1):
+        text = whole_text(f.path.read_bytes(), f.text)
+        if text is None or len(text) * 4 > limit:
+            from_disk.append(f)
+        else:
+            chunk.append((f, text))
+            held += len(text)
+        if chunk and (held >= TEXT_CHUNK or n == len(small)):
+            from_disk.extend(_insert_texts(con, name, chunk))
+            chunk, held = [], 0
+    from_disk.sort(key=lambda f: f.source_file_id)
     for f in from_disk:
-        if f.content is not None and not f.read_path.exists():  # a UTF-8 copy not yet written
-            f.read_path.write_text(f.content, encoding="utf-8", newline="")
+        if f.small and not f.read_path.exists():  # a UTF-8 copy not written while detecting
+            transcode(f.path, f.text, f.read_path)
         _check_json_size(f, limit)
     if from_disk:
         _read_json_files(batch, name, from_disk, limit)
@@ -435,6 +425,34 @@ def hoist_json(sql: str, table: str) -> str:
     listing = ", ".join(sql_string(p) for p in paths)
     hoisted = f"(SELECT *, json_extract_string(rec, [{listing}]) AS __js FROM {table}) s"
     return source.sub(lambda _: hoisted, body)
+
+
+# Characters of small JSON files handed to DuckDB in one statement (see stage_json).
+TEXT_CHUNK = 16 * 1024 * 1024
+
+
+def _insert_texts(
+    con: duckdb.DuckDBPyConnection, name: str, chunk: list[tuple[SourceFile, str]]
+) -> list[SourceFile]:
+    """Add the chunk's texts that are one valid JSON document to `{name}_docs`; return the
+    files whose text is not (they are read from disk, as DuckDB splits or rejects them)."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {name}_text AS
+        SELECT unnest($ids::INTEGER[]) AS source_file_id, unnest($texts::VARCHAR[]) AS text""",
+        {"ids": [f.source_file_id for f, _ in chunk], "texts": [t for _, t in chunk]},
+    )
+    invalid = {
+        r[0]
+        for r in con.execute(
+            f"SELECT source_file_id FROM {name}_text WHERE NOT json_valid(text)"
+        ).fetchall()
+    }
+    con.execute(
+        f"""INSERT INTO {name}_docs
+        SELECT source_file_id, 0, text::JSON FROM {name}_text WHERE json_valid(text)"""
+    )
+    con.execute(f"DROP TABLE {name}_text")
+    return [f for f, _ in chunk if f.source_file_id in invalid]
 
 
 def _read_json_files(batch: Batch, name: str, files: list[SourceFile], limit: int) -> None:
