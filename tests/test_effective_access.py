@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from conftest import ROOT
 
 NORTHWIND = "d6f7fc44-c24f-50b5-803c-2a06b9253355"
@@ -92,7 +94,12 @@ def test_every_view_has_a_comment():
     assert views and set(views) <= commented
 
 
-def test_analyze_recreates_views_an_earlier_build_did_not_have(tmp_path):
+@pytest.mark.parametrize(
+    "earlier_digest",
+    [None, "0" * 64],
+    ids=["build-before-view-digests", "build-with-other-views"],
+)
+def test_analyze_recreates_views_an_earlier_build_did_not_have(tmp_path, earlier_digest):
     from conftest import AS_OF, SAMPLE
     from dapaudit import db
     from dapaudit.analyze import analyze
@@ -101,6 +108,14 @@ def test_analyze_recreates_views_an_earlier_build_did_not_have(tmp_path):
 
     con = db.connect(tmp_path / "old.duckdb")
     ingest(con, [SAMPLE], snapshot="2026-11", as_of=AS_OF)
+    # An earlier build: a view this one has is missing, and the digest of the view
+    # definitions is absent (builds before digests) or another build's.
     con.execute("DROP VIEW effective_azure_access")
+    con.execute("DELETE FROM dapaudit_meta WHERE key = 'views_digest'")
+    if earlier_digest:
+        con.execute("INSERT INTO dapaudit_meta VALUES ('views_digest', ?)", [earlier_digest])
     assert analyze(con, "2026-11", Config()).total > 0
+    assert con.execute("SELECT value FROM dapaudit_meta WHERE key = 'views_digest'").fetchone() == (
+        db.views_digest(),
+    )
     con.close()

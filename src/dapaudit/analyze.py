@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from .config import Config
-from .db import refresh_views, transaction
+from .db import ensure_current_views, transaction
 from .errors import DapauditError
 from .faults import checkpoint
 from .rules import SEVERITIES, all_rules
@@ -92,7 +92,7 @@ def analyze(
     with transaction(con):
         # The rules are written against the views of this version: a database created by an
         # earlier build (same schema version) may hold older ones.
-        refresh_views(con)
+        ensure_current_views(con)
         con.execute(
             """CREATE OR REPLACE TEMP TABLE rule_output (
                 rule_id VARCHAR, customer_tenant_id VARCHAR, partner_tenant_id VARCHAR,
