@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import duckdb
 
 from . import __version__
 from . import db as dbmod
@@ -41,6 +42,14 @@ class Group(click.Group):
             # Messages quote file names and values from exports: show their control and
             # bidi characters as escapes, never let them drive the terminal.
             raise InputError("\n".join(map(printable, str(exc).split("\n")))) from None
+        except duckdb.OutOfMemoryException as exc:
+            # The transaction was rolled back: the database is as it was before the command.
+            first = str(exc).strip().splitlines()[0]
+            raise InputError(
+                f"DuckDB ran out of memory ({first}); nothing was changed. Raise the limit with "
+                f"${dbmod.MEMORY_LIMIT_ENV} (now {dbmod.memory_limit()}), or split the "
+                "largest export into smaller files"
+            ) from None
 
 
 # ------------------------------------------------------------------ shared options

@@ -163,3 +163,71 @@ def test_limit_settings_must_be_numbers(runner, tmp_path, db_file, monkeypatch, 
     result = _ingest(runner, db_file, path)
     assert result.exit_code == 2
     assert "$DAPAUDIT_MAX_JSON_BYTES must be a number of bytes" in result.output
+
+
+def _records(n: int) -> list[dict]:
+    return [
+        {"testRecordId": i, "id": f"00000000-0000-4000-8000-{i:012d}", "displayName": f"T{i}"}
+        for i in range(n)
+    ]
+
+
+def test_a_large_top_level_array_is_read_element_by_element(
+    runner, tmp_path, db_file, monkeypatch, json_kinds
+):
+    """`az ... -o json` writes one array: past STREAM_ARRAY_BYTES it is streamed, so the
+    document limit does not apply to it and it loads exactly as a small array does."""
+    records = _records(300)
+    records[5] = {**records[5], "value": [{"not": "a record"}]}  # must stay one record
+    small = tmp_path / "small" / "tenants.json"
+    small.parent.mkdir()
+    small.write_text(json.dumps(records), encoding="utf-8")
+    result = _ingest(runner, db_file, small)
+    assert result.exit_code == 0, result.output
+    loaded_whole = db_dump(db_file)["tenants"]
+
+    monkeypatch.setattr("dapaudit.ingest.base.STREAM_ARRAY_BYTES", 1024)
+    monkeypatch.setenv("DAPAUDIT_MAX_JSON_BYTES", "4096")  # the whole file is far larger
+    streamed_db = tmp_path / "streamed.duckdb"
+    db.connect(streamed_db).close()
+    big = tmp_path / "big" / "tenants.json"
+    big.parent.mkdir()
+    big.write_text(json.dumps(records, indent=2), encoding="utf-8")
+    assert big.stat().st_size > 4096
+    result = _ingest(runner, streamed_db, big)
+    assert result.exit_code == 0, result.output
+    assert "300 rows" in result.output
+    assert db_dump(streamed_db)["tenants"] == loaded_whole
+
+
+def test_a_malformed_streamed_array_is_a_clean_error(
+    runner, tmp_path, db_file, monkeypatch, json_kinds
+):
+    monkeypatch.setattr("dapaudit.ingest.base.STREAM_ARRAY_BYTES", 1024)
+    path = tmp_path / "tenants.json"
+    path.write_text(json.dumps(_records(100))[:-200], encoding="utf-8")  # cut off
+    before = db_dump(db_file)
+    result = _ingest(runner, db_file, path)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: tenants.json: malformed JSON"), result.output
+    assert db_dump(db_file) == before
+
+
+def test_running_out_of_memory_is_a_clean_error_that_changes_nothing(
+    runner, tmp_path, db_file, monkeypatch, json_kinds
+):
+    """A single document parsed whole under a tiny DuckDB ceiling: DuckDB cannot spill it.
+    The message says so and how to raise the ceiling; the transaction is rolled back."""
+    path = tmp_path / "organization.json"
+    page = {"@odata.context": "x", "value": _records(60_000)}
+    path.write_text(json.dumps(page), encoding="utf-8")
+    before = db_dump(db_file)
+    monkeypatch.setenv("DAPAUDIT_MEMORY_LIMIT", "8MB")
+    result = _ingest(runner, db_file, path)
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "DuckDB ran out of memory" in result.output
+    assert "nothing was changed" in result.output
+    assert "$DAPAUDIT_MEMORY_LIMIT (now 8MB)" in result.output
+    monkeypatch.delenv("DAPAUDIT_MEMORY_LIMIT")
+    assert db_dump(db_file) == before
