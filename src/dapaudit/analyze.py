@@ -109,8 +109,9 @@ def analyze(
             params = {k: v for k, v in values.items() if k in rule.parameters()}
             try:
                 con.execute(
-                    "INSERT INTO rule_output SELECT $rule_id::VARCHAR AS rule_id, customer_tenant_id, "
-                    "partner_tenant_id, subject, discriminator, title, evidence, severity "
+                    "INSERT INTO rule_output SELECT $rule_id::VARCHAR AS rule_id, "
+                    "customer_tenant_id, partner_tenant_id, subject, discriminator, title, "
+                    "evidence, severity "
                     f"FROM ({rule.sql})",
                     {**params, "rule_id": rule.id},
                 )
@@ -182,8 +183,8 @@ def analyze(
         )
         checkpoint("analyze.inserted-findings")
         dupes = con.execute(
-            "SELECT rule_id, min(subject) FROM findings WHERE snapshot = ? GROUP BY rule_id, fingerprint "
-            "HAVING count(*) > 1 LIMIT 1",
+            "SELECT rule_id, min(subject) FROM findings WHERE snapshot = ? "
+            "GROUP BY rule_id, fingerprint HAVING count(*) > 1 LIMIT 1",
             [snapshot],
         ).fetchone()
         if dupes:

@@ -259,8 +259,8 @@ def _load_reference(con: duckdb.DuckDBPyConnection) -> None:
             [path],
         )
         con.execute(
-            f"CREATE OR REPLACE TABLE ref_{name} AS SELECT * REPLACE (privileged::BOOLEAN AS privileged) "
-            f"FROM ref_{name}"
+            f"CREATE OR REPLACE TABLE ref_{name} AS "
+            f"SELECT * REPLACE (privileged::BOOLEAN AS privileged) FROM ref_{name}"
         )
     con.execute(
         "CREATE OR REPLACE TABLE ref_severities AS SELECT * FROM (VALUES "

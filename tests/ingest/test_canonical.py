@@ -66,7 +66,10 @@ def test_tenant_from_folder_domain(tmp_path):
 
 
 ROLES_HEADER = "tenant_id,role_template_id,principal_id,principal_type\n"
-GOOD_ROW = "3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,62e90394-69f5-4237-9190-012177145e10,a0000001-0000-4000-8000-000000000001,user\n"
+GOOD_ROW = (
+    "3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,62e90394-69f5-4237-9190-012177145e10,"
+    "a0000001-0000-4000-8000-000000000001,user\n"
+)
 
 BROKEN = {
     "invalid_guid": (

@@ -429,7 +429,8 @@ def _resolve_contexts(con: duckdb.DuckDBPyConnection, snapshot: str) -> None:
     """Turn each file's context hint (GUID or domain) into a tenant id."""
     con.execute(
         """UPDATE ingest_files SET context_tenant_id = CASE
-            WHEN regexp_full_match(context_hint, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
+            WHEN regexp_full_match(
+                     context_hint, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
                 THEN context_hint
             ELSE (SELECT min(t.tenant_id) FROM tenants t
                   WHERE t.snapshot = ? AND lower(t.default_domain) = ingest_files.context_hint)
@@ -455,7 +456,8 @@ def _record_files(con, snapshot: str, files: list[SourceFile], now: datetime, re
         # Coverage: the tenants an export speaks for, even when it holds no rows for them.
         tenant_rows = (
             f"SELECT DISTINCT {column} AS tenant_id, source_file_id FROM {dataset} "
-            "WHERE snapshot = $snapshot AND source_file_id IN (SELECT source_file_id FROM ingest_files)"
+            "WHERE snapshot = $snapshot "
+            "AND source_file_id IN (SELECT source_file_id FROM ingest_files)"
             if column
             else "SELECT NULL::VARCHAR AS tenant_id, NULL::INTEGER AS source_file_id WHERE false"
         )

@@ -321,7 +321,8 @@ def _csv_error(exc: duckdb.Error, files: Sequence[SourceFile]) -> DapauditError:
 
 
 def stage_json(batch: Batch, name: str) -> StagedTable:
-    """Read every JSON file of the batch into TEMP table `name` (source_file_id, source_record, rec).
+    """Read every JSON file of the batch into TEMP table `name`
+    (source_file_id, source_record, rec).
 
     Accepts a Graph collection (`{"value": [...]}`, one page per file or pages concatenated),
     a bare array (`az ... -o json`), NDJSON, or a single object. source_record is the 1-based
@@ -378,7 +379,8 @@ def stage_json(batch: Batch, name: str) -> StagedTable:
             FROM docs
         )
         SELECT source_file_id,
-               row_number() OVER (PARTITION BY source_file_id ORDER BY doc_no, idx) AS source_record,
+               row_number() OVER (PARTITION BY source_file_id ORDER BY doc_no, idx)
+                   AS source_record,
                rec, doc_context, doc_next_link
         FROM flat"""
     )
@@ -710,7 +712,8 @@ class StagedTable:
         row = self.batch.raw.execute(
             f"""WITH d AS (
                 SELECT source_file_id, {self.record_column} AS rec,
-                       min({self.record_column}) OVER (PARTITION BY source_file_id, {keys}) AS first_rec
+                       min({self.record_column}) OVER (PARTITION BY source_file_id, {keys})
+                           AS first_rec
                 FROM {self.name} s JOIN {self.batch.file_table} f USING (source_file_id))
             SELECT f.display_path, d.rec, d.first_rec FROM d
             JOIN {self.batch.file_table} f USING (source_file_id)

@@ -220,7 +220,8 @@ CANONICAL: tuple[Layout, ...] = (
         ),
         "3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,/subscriptions/d0000001-0000-4000-8000-000000000001,"
         "8e3af657-a8ff-443c-a75c-2fe8c4bcb635,Owner,b0000001-0000-4000-8000-000000000001,"
-        "foreignGroup,Foreign Principal for 'Northwind Partners' in role 'TenantAdmins' (Contoso Ltd),",
+        "foreignGroup,"
+        "Foreign Principal for 'Northwind Partners' in role 'TenantAdmins' (Contoso Ltd),",
         ("tenant_id", "scope", "role_definition_id", "principal_id"),
     ),
     Layout(
