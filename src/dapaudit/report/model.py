@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import cache
 from typing import Any
 
 import duckdb
@@ -17,7 +16,6 @@ import duckdb
 from .. import __version__
 from ..errors import DapauditError
 from ..findings import load_findings
-from ..paths import PACKAGE_DIR
 from ..rules import SEVERITIES, Rule, frameworks, rules_by_id
 
 # The exports without which a customer cannot be fully assessed (COVERAGE-GAP reads the same).
@@ -38,11 +36,6 @@ PATH_LABELS = {
     "implicit_dap": "implicit through DAP (not in the role listing)",
     "gdap_unlisted": "GDAP access assignment (not in the exported role listing)",
 }
-
-
-@cache
-def _sql(name: str) -> str:
-    return (PACKAGE_DIR / "report" / "sql" / f"{name}.sql").read_text(encoding="utf-8")
 
 
 # ------------------------------------------------------------------ shared pieces
@@ -764,236 +757,19 @@ def resolve_customer(con: duckdb.DuckDBPyConnection, snapshot: str, text: str) -
     )
 
 
-def _str(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
 def build_tenant_review(
     con: duckdb.DuckDBPyConnection, snapshot: str, tenant_id: str, *, branding: Branding
 ) -> TenantReview:
-    """The security review of one customer. Every query is filtered on `tenant_id`."""
-    params = {"snapshot": snapshot, "tenant": tenant_id}
-    me = con.execute(
-        """SELECT coalesce(display_name, default_domain, tenant_id), coalesce(default_domain, '')
-           FROM tenant_directory WHERE snapshot = $snapshot AND tenant_id = $tenant""",
-        params,
-    ).fetchone() or (tenant_id, "")
+    """The security review of one customer: the set-based review queries (reviews.py) over the
+    range [tenant_id, tenant_id], so it is the same document `--all-tenants` writes for it."""
+    from .reviews import ReviewRows, assemble_review, load_review_rows  # (imports this module)
 
-    grants = [
-        AccessGrant(
-            role_template_id=r[0],
-            role_name=r[1],
-            is_global_admin=r[2],
-            is_privileged=r[3],
-            path=r[4],
-            path_label=PATH_LABELS[r[4]],
-            holder_id=r[5],
-            holder_type=_str(r[6]),
-            holder_name=_str(r[7]),
-            holder_upn=_str(r[8]),
-            partner_tenant_id=r[9],
-            relationship_id=r[10],
-            relationship_name=_str(r[11]),
-            members_known=r[12],
-            members=[
-                PartnerUser(
-                    m["member_id"], _str(m["display_name"]), _str(m["upn"]), _str(m["member_type"])
-                )
-                for m in r[13]
-            ],
-        )
-        for r in con.execute(_sql("tenant_access"), params).fetchall()
-    ]
-
-    partner_rows = con.execute(
-        """SELECT p.partner_tenant_id,
-                  coalesce(p.partner_name, d.display_name, p.partner_tenant_id),
-                  coalesce(d.default_domain, ''),
-                  p.dap_enabled, p.dap_removed_on, p.relationship_ended_on,
-                  p.active_gdap_relationships,
-                  (SELECT list(DISTINCT r.relationship_type ORDER BY r.relationship_type)
-                   FROM partner_relationships r
-                   WHERE r.snapshot = p.snapshot AND r.customer_tenant_id = p.customer_tenant_id
-                     AND r.partner_tenant_id = p.partner_tenant_id),
-                  (SELECT max(r.dap_granted_on) FROM partner_relationships r
-                   WHERE r.snapshot = p.snapshot AND r.customer_tenant_id = p.customer_tenant_id
-                     AND r.partner_tenant_id = p.partner_tenant_id)
-           FROM partner_access p
-           LEFT JOIN tenant_directory d
-                  ON d.snapshot = p.snapshot AND d.tenant_id = p.partner_tenant_id
-           WHERE p.snapshot = $snapshot AND p.customer_tenant_id = $tenant
-           ORDER BY lower(coalesce(p.partner_name, d.display_name, p.partner_tenant_id)),
-                    p.partner_tenant_id""",
-        params,
-    ).fetchall()
-    partner_names = {r[0]: r[1] for r in partner_rows}
-    for g in grants:
-        if g.partner_tenant_id in partner_names:
-            g.partner_name = partner_names[g.partner_tenant_id]
-            g.partner_anchor = f"partner-{g.partner_tenant_id}"
-        else:
-            g.partner_name = g.partner_tenant_id or ""
-
-    gdap: dict[str, list[GdapRelationship]] = {}
-    for r in con.execute(
-        """SELECT g.partner_tenant_id, g.relationship_id, coalesce(g.display_name, ''), g.status,
-                  g.is_active, g.is_mlt, coalesce(strftime(g.end_at, '%Y-%m-%d'), ''),
-                  coalesce((SELECT list(coalesce(d.display_name, x.role_template_id)
-                                        ORDER BY coalesce(d.display_name, x.role_template_id))
-                            FROM gdap_relationship_roles x
-                            LEFT JOIN ref_directory_roles d USING (role_template_id)
-                            WHERE x.snapshot = g.snapshot
-                              AND x.relationship_id = g.relationship_id), [])
-           FROM gdap_relationship_state g
-           WHERE g.snapshot = $snapshot AND g.customer_tenant_id = $tenant
-           ORDER BY g.partner_tenant_id, g.is_active DESC, g.relationship_id""",
-        params,
-    ).fetchall():
-        gdap.setdefault(r[0], []).append(GdapRelationship(*r[1:7], roles=list(r[7])))
-
-    azure = [
-        AzureRole(
-            scope=r[1],
-            role_name=_str(r[2]),
-            privileged=r[3],
-            principal_id=r[4],
-            principal_type=r[5],
-            principal_name=_str(r[6]),
-            partner_tenant_id=r[7],
-            partner_name=partner_names.get(r[7] or "", _str(r[7])),
-            matched_by=_str(r[8]),
-        )
-        for r in con.execute(
-            """SELECT a.subscription_id, a.scope, a.role_name, a.is_privileged_role,
-                      a.principal_id, a.principal_type, a.principal_display_name,
-                      a.partner_tenant_id, a.matched_by
-               FROM azure_assignment_partners a
-               WHERE a.snapshot = $snapshot AND a.tenant_id = $tenant AND a.is_foreign
-               ORDER BY a.scope, a.role_name, a.principal_id""",
-            params,
-        ).fetchall()
-    ]
-    scope_sub = {
-        r[1]: r[0]
-        for r in con.execute(
-            """SELECT subscription_id, scope FROM azure_role_assignments
-               WHERE snapshot = $snapshot AND tenant_id = $tenant ORDER BY scope""",
-            params,
-        ).fetchall()
-    }
-    subscriptions = [
-        Subscription(
-            r[0],
-            _str(r[1]) or r[0],
-            _str(r[2]),
-            [a for a in azure if scope_sub.get(a.scope) == r[0]],
-        )
-        for r in con.execute(
-            """SELECT DISTINCT subscription_id, display_name, state FROM azure_subscriptions
-               WHERE snapshot = $snapshot AND tenant_id = $tenant
-               ORDER BY lower(display_name), subscription_id""",
-            params,
-        ).fetchall()
-    ]
-
-    partners = []
-    for pid, name, domain, dap, removed, ended, active_gdap, types, granted in partner_rows:
-        mine = [g for g in grants if g.partner_tenant_id == pid]
-        users = {m.member_id for g in mine for m in g.members if m.member_type == "user"}
-        partners.append(
-            PartnerSection(
-                partner_tenant_id=pid,
-                name=name,
-                domain=domain,
-                relationship_types=list(types or []),
-                dap_enabled=dap,
-                dap_granted_on=_str(granted),
-                dap_removed_on=_str(removed),
-                relationship_ended_on=_str(ended),
-                active_gdap_relationships=active_gdap,
-                gdap=gdap.get(pid, []),
-                grants=mine,
-                azure_roles=[a for a in azure if a.partner_tenant_id == pid],
-                partner_users=len(users),
-            )
-        )
-
-    global_admins = [g for g in grants if g.is_global_admin]
-    people: set[str] = set()
-    for g in global_admins:
-        if g.members_known and g.path != "listed_own":
-            people |= {f"m:{m.member_id}" for m in g.members if m.member_type != "group"}
-        else:
-            people.add(f"h:{g.holder_id or g.partner_tenant_id}:{g.path}")
-
-    names = {tenant_id: me[0], **partner_names}
-    rows = _finding_rows(load_findings(con, snapshot, tenant=tenant_id), names)
-    open_rows = [f for f in rows if f.status == "open"]
-    open_rows.sort(
-        key=lambda f: (SEVERITIES.index(f.severity), f.rule_id, f.partner_name, f.subject)
-    )
-    rules = rules_by_id()
-    rule_sections = {
-        rid: RuleSection(
-            rules[rid],
-            control_refs(rules[rid].controls),
-            [f for f in open_rows if f.rule_id == rid],
-        )
-        for rid in sorted({f.rule_id for f in rows})
-    }
-
-    present = dict(
-        con.execute(
-            """SELECT c.dataset, list(DISTINCT s.path ORDER BY s.path)
-               FROM export_coverage c
-               JOIN source_files s
-                 ON s.snapshot = c.snapshot AND s.source_file_id = c.source_file_id
-               WHERE c.snapshot = $snapshot AND c.tenant_id = $tenant
-               GROUP BY c.dataset ORDER BY c.dataset""",
-            params,
-        ).fetchall()
-    )
-    if "azure_role_assignments" not in present and "azure_subscriptions" in present:
-        # As COVERAGE-GAP: a subscription list without a subscription leaves nothing to assign.
-        if not con.execute(
-            "SELECT count(*) FROM azure_subscriptions WHERE snapshot = $snapshot "
-            "AND tenant_id = $tenant",
-            params,
-        ).fetchone()[0]:
-            present["azure_role_assignments"] = ["(no subscription: nothing to assign)"]
-    datasets = list(REQUIRED_CUSTOMER_DATASETS) + sorted(
-        d for d in present if d not in REQUIRED_CUSTOMER_DATASETS
-    )
-    coverage = [
-        CoverageItem(
-            d,
-            DATASET_LABELS.get(d, d),
-            d in present,
-            d in REQUIRED_CUSTOMER_DATASETS,
-            list(present.get(d, [])),
-        )
-        for d in datasets
-    ]
-
-    return TenantReview(
-        branding=branding,
+    rows = load_review_rows(con, snapshot, tenant_id, tenant_id).get(tenant_id)
+    return assemble_review(
+        tenant_id,
+        rows or ReviewRows(),
         snapshot=snapshot,
         as_of=_as_of(con, snapshot),
+        branding=branding,
         generated_at=_now(),
-        tool_version=__version__,
-        tenant_id=tenant_id,
-        name=me[0],
-        domain=me[1],
-        partners=partners,
-        global_admins=global_admins,
-        effective_global_admins=len(people),
-        own_grants=[g for g in grants if g.path == "listed_own"],
-        foreign_grants=[g for g in grants if g.path == "listed_foreign"],
-        subscriptions=subscriptions,
-        unattributed_azure_roles=[a for a in azure if a.partner_tenant_id is None],
-        findings=open_rows,
-        suppressed=[f for f in rows if f.status == "suppressed"],
-        rules=rule_sections,
-        coverage=coverage,
-        frameworks=_framework_sections(list(rule_sections.values()), None),
     )

@@ -15,12 +15,14 @@ from ..findings import load_findings, write_csv, write_json
 from .model import (
     Branding,
     ReportView,
+    _as_of,
+    _now,
     build_monthly,
-    build_tenant_review,
     customer_tenants,
     resolve_customer,
 )
 from .render import render_html, write_html, write_pdf
+from .reviews import assemble_review, iter_review_rows
 
 PAPERS = {"a4": "A4", "letter": "letter"}
 DEFAULT_PDF_LIMIT = 25
@@ -187,8 +189,17 @@ def write_tenant_reviews(
         ids = [resolve_customer(con, snapshot, t) for t in tenants]
     root = out.resolve()
     written: list[Path] = []
-    for tenant_id in ids:
-        review = build_tenant_review(con, snapshot, tenant_id, branding=brand)
+    as_of, generated_at = _as_of(con, snapshot), _now()
+    # Set-based (reviews.py): a few queries per range of customers, never one per customer.
+    for tenant_id, rows in iter_review_rows(con, snapshot, ids):
+        review = assemble_review(
+            tenant_id,
+            rows,
+            snapshot=snapshot,
+            as_of=as_of,
+            branding=brand,
+            generated_at=generated_at,
+        )
         stem = review_file_stem(review.name, tenant_id)
         if (root / stem).resolve().parent != root:  # cannot happen with the stem above: guard
             raise RuntimeError(f"review file name {stem!r} escapes the output folder")
