@@ -182,10 +182,14 @@ def load_review_rows(
 
 
 def iter_review_rows(
-    con: duckdb.DuckDBPyConnection, snapshot: str, tenant_ids: list[str], batch: int = LOAD_BATCH
+    con: duckdb.DuckDBPyConnection,
+    snapshot: str,
+    tenant_ids: list[str],
+    batch: int | None = None,
 ) -> Iterator[tuple[str, ReviewRows]]:
     """(tenant id, its rows) for every id, in id order, reading `batch` customers per query."""
     ids = sorted(set(tenant_ids))
+    batch = batch or LOAD_BATCH
     for start in range(0, len(ids), batch):
         chunk = ids[start : start + batch]
         grouped = load_review_rows(con, snapshot, chunk[0], chunk[-1])
