@@ -447,3 +447,32 @@ def test_reviews_read_in_small_ranges_are_the_same(reviews, monkeypatch, tmp_pat
     for html_path, _ in reviews["files"].values():
         small = (tmp_path / html_path.name).read_text(encoding="utf-8")
         assert _without_time(small) == _without_time(html_path.read_text(encoding="utf-8"))
+
+
+def test_review_pdf_is_lean_and_leaves_fonttools_as_it_was(reviews):
+    """The review PDF writer trims fonts before fontTools subsets them (only around its own
+    writes) and prints the frameworks compactly: counts and rules, not every finding again."""
+    from fontTools import subset
+
+    from dapaudit.report import review_pdf
+
+    assert subset.Subsetter.subset.__module__ == "fontTools.subset"
+    with review_pdf._lean_font_subsetting():
+        assert subset.Subsetter.subset.__module__ == review_pdf.__name__
+    assert subset.Subsetter.subset.__module__ == "fontTools.subset"
+    tenant_id = reviews["rich"][0]
+    pdf_path = reviews["files"][tenant_id][1]
+    # Subset fonts: whole DejaVu fonts alone would make it over 1 MB.
+    assert pdf_path.stat().st_size < 400_000
+    text = squash(" ".join(p.extract_text() for p in pypdf.PdfReader(pdf_path).pages))
+    assert squash("The PDF gives the number of open findings under each control") in text
+    open_rules = (
+        reviews["con"]
+        .execute(
+            "SELECT DISTINCT rule_id FROM findings WHERE snapshot = ? AND customer_tenant_id = ? "
+            "AND status = 'open' ORDER BY 1",
+            [SNAP, tenant_id],
+        )
+        .fetchall()
+    )
+    assert open_rules and all(squash(r) in text for (r,) in open_rules)

@@ -13,13 +13,15 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from ..config import Config
 from ..db import opened
 from .model import _as_of, _now, customer_tenants
+from .review_pdf import ReviewWriter
 from .reviews import ReviewRows, assemble_review, iter_review_rows
-from .service import PAPERS, _write, branding, pdf_limit, review_file_stem
+from .service import PAPERS, branding, pdf_limit, review_file_stem
 
 BATCH = 25  # tenants per task: small enough to balance, large enough to amortise the hand-off
 
@@ -46,7 +48,7 @@ _state: dict = {}
 
 def _init(
     snapshot: str,
-    as_of,
+    as_of: date,
     generated_at: str,
     out: str,
     formats: list[str],
@@ -60,11 +62,8 @@ def _init(
         as_of=as_of,
         generated_at=generated_at,
         out=Path(out),
-        formats=formats,
-        paper=paper,
-        limit=limit,
         brand=brand,
-        allowed=allowed,
+        writer=ReviewWriter(Path(out), formats, PAPERS[paper], limit, allowed),
     )
 
 
@@ -84,16 +83,7 @@ def _render(batch: list[tuple[str, ReviewRows]]) -> tuple[int, list[Path]]:
         stem = review_file_stem(review.name, tenant_id)
         if (root / stem).resolve().parent != root:
             raise RuntimeError(f"review file name {stem!r} escapes the output folder")
-        written += _write(
-            "tenant.html",
-            review,
-            stem,
-            s["out"],
-            s["formats"],
-            PAPERS[s["paper"]],
-            s["limit"],
-            s["allowed"],
-        )
+        written += s["writer"].write(review, stem)
     return len(batch), written
 
 

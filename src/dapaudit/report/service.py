@@ -22,6 +22,7 @@ from .model import (
     resolve_customer,
 )
 from .render import render_html, write_html, write_pdf
+from .review_pdf import ReviewWriter
 from .reviews import assemble_review, iter_review_rows
 
 PAPERS = {"a4": "A4", "letter": "letter"}
@@ -190,6 +191,7 @@ def write_tenant_reviews(
     root = out.resolve()
     written: list[Path] = []
     as_of, generated_at = _as_of(con, snapshot), _now()
+    writer = ReviewWriter(out, formats, PAPERS[paper], limit, allowed)
     # Set-based (reviews.py): a few queries per range of customers, never one per customer.
     for tenant_id, rows in iter_review_rows(con, snapshot, ids):
         review = assemble_review(
@@ -203,5 +205,5 @@ def write_tenant_reviews(
         stem = review_file_stem(review.name, tenant_id)
         if (root / stem).resolve().parent != root:  # cannot happen with the stem above: guard
             raise RuntimeError(f"review file name {stem!r} escapes the output folder")
-        written += _write("tenant.html", review, stem, out, formats, PAPERS[paper], limit, allowed)
+        written += writer.write(review, stem)
     return written
