@@ -450,16 +450,19 @@ def test_reviews_read_in_small_ranges_are_the_same(reviews, monkeypatch, tmp_pat
 
 
 def test_review_pdf_is_lean_and_leaves_fonttools_as_it_was(reviews):
-    """The review PDF writer trims fonts before fontTools subsets them (only around its own
-    writes) and prints the frameworks compactly: counts and rules, not every finding again."""
+    """The review PDF writer subsets fonts its own way (only around its own writes), still
+    embeds text that extracts (the isolation test reads it), and prints the frameworks
+    compactly: counts and rules, not every finding again."""
     from fontTools import subset
+    from weasyprint.pdf.fonts import Font
 
     from dapaudit.report import review_pdf
 
-    assert subset.Subsetter.subset.__module__ == "fontTools.subset"
+    originals = (subset.Subsetter.subset, Font.subset)
     with review_pdf._lean_font_subsetting():
         assert subset.Subsetter.subset.__module__ == review_pdf.__name__
-    assert subset.Subsetter.subset.__module__ == "fontTools.subset"
+        assert Font.subset.__module__ == review_pdf.__name__
+    assert (subset.Subsetter.subset, Font.subset) == originals
     tenant_id = reviews["rich"][0]
     pdf_path = reviews["files"][tenant_id][1]
     # Subset fonts: whole DejaVu fonts alone would make it over 1 MB.

@@ -2,12 +2,14 @@
 
 `--all-tenants` renders thousands of small PDFs, so what WeasyPrint repeats per document counts:
 the Pango font map (a FontConfiguration) is built once per process here instead of once per
-review, a lean print stylesheet (review-print.css, parsed once) makes fewer pages to lay out,
-and fonts are subset without reading the tables the subset drops anyway (below).
+review, a lean print stylesheet (review-print.css, parsed once) makes denser pages, and each
+font is subset once per process to a fixed set of common characters (below).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,34 +24,70 @@ from .render import render_html, restricted_url_fetcher, write_html
 # shaped), and GDEF only serves those two.
 _UNUSED_FONT_TABLES = ("GSUB", "GPOS", "GDEF")
 
+# The characters of the reviews' own text and of most names: printable ASCII, Latin-1, common
+# punctuation and ligatures. A fixed list, never taken from data: a font embedded in one
+# customer's review must not tell which characters other customers' reviews used.
+_COMMON_CHARS = (
+    *range(0x20, 0x7F),
+    *range(0xA0, 0x100),
+    *(0x200B, 0x2013, 0x2014, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2026),
+    *range(0xFB00, 0xFB07),  # the ligatures shaping substitutes (ff, fi, fl, ...)
+)
+# (font file digest, face index, hinting) -> (glyph ids of _COMMON_CHARS, the font subset to them)
+_common_subsets: dict[tuple[bytes, int, bool], tuple[frozenset[int], bytes]] = {}
+
 
 @contextmanager
 def _lean_font_subsetting() -> Iterator[None]:
-    """While WeasyPrint writes a PDF, drop the layout tables before fontTools subsets a font.
+    """While WeasyPrint writes a review PDF, subset fonts once per process, not once per PDF.
 
-    Without HarfBuzz-Subset, WeasyPrint subsets every embedded font with fontTools, which
-    parses GSUB/GPOS/GDEF in full (DejaVu's are large) and then drops them: about a fifth of
-    a review's PDF time. Deleting them first from the lazily loaded font gives the same subset
-    without the parse. Patched only around our own PDF writes.
+    Without HarfBuzz-Subset, WeasyPrint subsets every embedded font of every PDF with
+    fontTools: about a fifth of a review's PDF time. A review almost always uses only
+    characters of _COMMON_CHARS, so each font is subset once to those (glyph ids are kept, so
+    that subset serves any PDF whose glyphs it holds) and reused; a PDF with other characters
+    gets its own subset as before. And fontTools parses GSUB/GPOS/GDEF in full (DejaVu's are
+    large) before dropping them: they are deleted first from the lazily loaded font. Patched
+    only around our own PDF writes.
     """
     try:
         from fontTools import subset
-    except ImportError:  # fontTools comes with WeasyPrint; without it there is nothing to trim
+        from fontTools.ttLib import TTFont
+        from weasyprint.pdf.fonts import Font
+    except ImportError:  # another WeasyPrint layout: write as WeasyPrint does
         yield
         return
-    original = subset.Subsetter.subset
+    original_subset, original_font_subset = subset.Subsetter.subset, Font.subset
 
     def lean_subset(self: Any, font: Any) -> Any:
         for tag in _UNUSED_FONT_TABLES:
             if (tag == "GDEF" or tag in self.options.drop_tables) and tag in font:
                 del font[tag]
-        return original(self, font)
+        return original_subset(self, font)
 
-    subset.Subsetter.subset = lean_subset
+    def common_subset(self: Any, to_unicode: dict[int, Any], hinting: bool) -> None:
+        if not to_unicode or self.missing:
+            original_font_subset(self, to_unicode, hinting)
+            return
+        key = (hashlib.sha256(self.file_content).digest(), self.index, bool(hinting))
+        if key not in _common_subsets:
+            full = self.file_content
+            face = TTFont(io.BytesIO(full), fontNumber=self.index, lazy=True)
+            cmap = face.getBestCmap() or {}
+            gids = frozenset({0, *(face.getGlyphID(cmap[c]) for c in _COMMON_CHARS if c in cmap)})
+            original_font_subset(self, dict.fromkeys(sorted(gids)), hinting)
+            _common_subsets[key] = (gids, self.file_content)
+            self.file_content = full
+        gids, content = _common_subsets[key]
+        if gids.issuperset(to_unicode):
+            self.file_content = content
+        else:
+            original_font_subset(self, to_unicode, hinting)
+
+    subset.Subsetter.subset, Font.subset = lean_subset, common_subset
     try:
         yield
     finally:
-        subset.Subsetter.subset = original
+        subset.Subsetter.subset, Font.subset = original_subset, original_font_subset
 
 
 class ReviewWriter:
