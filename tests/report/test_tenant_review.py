@@ -479,3 +479,24 @@ def test_review_pdf_is_lean_and_leaves_fonttools_as_it_was(reviews):
         .fetchall()
     )
     assert open_rules and all(squash(r) in text for (r,) in open_rules)
+
+
+def test_review_pdf_leaves_an_unknown_weasyprint_font_layout_alone(monkeypatch):
+    """The font-subset shortcut patches WeasyPrint internals: on any other layout of them
+    (another WeasyPrint version) Font.subset is not touched and WeasyPrint subsets as usual."""
+    from weasyprint.pdf.fonts import Font
+
+    from dapaudit.report import review_pdf
+
+    assert review_pdf._known_font_layout(Font)  # the layout the shortcut was written against
+
+    class OtherFont:
+        def subset(self, cmap):  # another signature
+            return None
+
+    assert not review_pdf._known_font_layout(OtherFont)
+    monkeypatch.setattr(review_pdf, "_known_font_layout", lambda font_class: False)
+    original = Font.subset
+    with review_pdf._lean_font_subsetting():
+        assert Font.subset is original
+    assert Font.subset is original

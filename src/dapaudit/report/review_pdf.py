@@ -8,7 +8,9 @@ font is subset once per process to a fixed set of common characters (below).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +37,21 @@ _COMMON_CHARS = (
 )
 # (font file digest, face index, hinting) -> (glyph ids of _COMMON_CHARS, the font subset to them)
 _common_subsets: dict[tuple[bytes, int, bool], tuple[frozenset[int], bytes]] = {}
+
+
+@functools.cache
+def _known_font_layout(font_class: type) -> bool:
+    """Font.subset is WeasyPrint's internal API: the shortcut is taken only where it is the one
+    it was written against (WeasyPrint 70: subset(self, to_unicode, hinting) on a Font with
+    file_content, index and missing); elsewhere WeasyPrint subsets as it always does."""
+    try:
+        params = list(inspect.signature(font_class.subset).parameters)
+        source = inspect.getsource(font_class)
+    except (AttributeError, OSError, TypeError, ValueError):
+        return False
+    return params == ["self", "to_unicode", "hinting"] and all(
+        name in source for name in ("self.file_content", "self.index", "self.missing")
+    )
 
 
 @contextmanager
@@ -65,7 +82,7 @@ def _lean_font_subsetting() -> Iterator[None]:
         return original_subset(self, font)
 
     def common_subset(self: Any, to_unicode: dict[int, Any], hinting: bool) -> None:
-        if not to_unicode or self.missing:
+        if not to_unicode or getattr(self, "missing", True):
             original_font_subset(self, to_unicode, hinting)
             return
         key = (hashlib.sha256(self.file_content).digest(), self.index, bool(hinting))
@@ -83,7 +100,9 @@ def _lean_font_subsetting() -> Iterator[None]:
         else:
             original_font_subset(self, to_unicode, hinting)
 
-    subset.Subsetter.subset, Font.subset = lean_subset, common_subset
+    subset.Subsetter.subset = lean_subset
+    if _known_font_layout(Font):
+        Font.subset = common_subset
     try:
         yield
     finally:
