@@ -11,7 +11,7 @@ import duckdb
 
 from ..config import Config
 from ..errors import DapauditError
-from ..findings import load_findings, write_csv, write_json
+from ..findings import write_findings_files
 from .model import (
     Branding,
     ReportView,
@@ -150,9 +150,9 @@ def write_monthly(
     )
     del model  # free it before the findings files load every finding again, with evidence
     if findings_files:
-        items = load_findings(con, snapshot, framework=framework)
-        write_json(items, out / "findings.json")
-        write_csv(items, out / "findings.csv")
+        write_findings_files(
+            con, snapshot, out / "findings.json", out / "findings.csv", framework=framework
+        )
         written += [out / "findings.json", out / "findings.csv"]
     return written
 
