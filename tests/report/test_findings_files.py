@@ -1,0 +1,97 @@
+"""findings.json and findings.csv: the streamed writer gives exactly what the plain one gives."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+
+import pytest
+
+from dapaudit import findings as fmod
+from dapaudit.findings import (
+    CSV_FIELDS,
+    load_findings,
+    neutralise,
+    to_csv,
+    write_findings_files,
+    write_json,
+)
+
+
+def reference_csv(items: list[dict]) -> str:
+    """findings.csv as csv.writer writes it: the definition _csv_lines must match."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for f in items:
+        row = []
+        for name in CSV_FIELDS:
+            value = f[name]
+            if name == "controls":
+                value = " ".join(value)
+            elif name in ("evidence", "suppression"):
+                value = (
+                    "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+                )
+            row.append(neutralise("" if value is None else str(value)))
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+ALPHABET = [
+    "a",
+    ",",
+    '"',
+    "\n",
+    "\r",
+    "\0",
+    " ",
+    "é",
+    "\t",
+    "'",
+    "\\",
+    "=",
+    "-",
+    "@",
+    "+",
+    "\u2028",
+]
+
+
+def test_csv_cells_quoted_as_csv_writer_quotes_them():
+    rng = random.Random(8)
+
+    def text() -> str:
+        return "".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 6)))
+
+    items = []
+    for _ in range(3000):
+        item = {name: text() for name in CSV_FIELDS}
+        item["controls"] = [text() for _ in range(rng.randint(0, 2))]
+        item["suppression"] = rng.choice([None, {"reason": text(), "owner": text()}])
+        item["evidence"] = {text(): [text(), {"file": text(), "record": rng.randint(-3, 9)}]}
+        item["first_seen"] = rng.choice([None, text()])
+        items.append(item)
+    assert to_csv(items) == reference_csv(items)
+    assert to_csv([]) == reference_csv([])
+
+
+@pytest.mark.parametrize("framework", [None, "nist-800-53"])
+def test_streamed_files_equal_plain_files(sample_db, tmp_path, monkeypatch, framework):
+    monkeypatch.setattr(fmod, "BATCH", 2)  # several batches even on the small sample
+    items = load_findings(sample_db, "2026-11", framework=framework)
+    assert len(items) > 2 * fmod.BATCH
+    write_json(items, tmp_path / "plain.json")
+    write_findings_files(
+        sample_db, "2026-11", tmp_path / "f.json", tmp_path / "f.csv", framework=framework
+    )
+    assert (tmp_path / "f.json").read_bytes() == (tmp_path / "plain.json").read_bytes()
+    assert (tmp_path / "f.csv").read_text(encoding="utf-8") == reference_csv(items)
+
+
+def test_streamed_files_of_a_snapshot_without_findings(sample_db, tmp_path):
+    write_findings_files(sample_db, "no-such-snapshot", tmp_path / "f.json", tmp_path / "f.csv")
+    assert (tmp_path / "f.json").read_text(encoding="utf-8") == "[]\n"
+    assert (tmp_path / "f.csv").read_text(encoding="utf-8") == reference_csv([])
