@@ -32,15 +32,15 @@ FIELDS = (
 )
 
 
-def _query(
+def query_findings(
     con: duckdb.DuckDBPyConnection,
     snapshot: str,
     *,
-    min_severity: str | None,
-    rule: str | None,
-    tenant: str | None,
-    framework: str | None,
-    evidence: bool,
+    min_severity: str | None = None,
+    rule: str | None = None,
+    tenant: str | None = None,
+    framework: str | None = None,
+    evidence: bool = True,
 ) -> duckdb.DuckDBPyConnection:
     """Run the findings query on `con`; the caller fetches the rows (all, or a batch at a time)."""
     allowed = (
@@ -94,7 +94,7 @@ def load_findings(
 
     `evidence=False` leaves each finding's evidence None: parsing it is most of the cost at
     100,000 findings, and the monthly report does not show it."""
-    rows = _query(
+    rows = query_findings(
         con,
         snapshot,
         min_severity=min_severity,
@@ -123,7 +123,7 @@ def write_findings_files(
     write_csv(...) write them, in one pass a batch at a time: holding 100,000 findings with
     parsed evidence as dicts took over 500 MB, and the cyclic garbage collector rescanning
     them while more were made cost as much as the work itself."""
-    cursor = _query(
+    cursor = query_findings(
         con,
         snapshot,
         min_severity=None,
@@ -133,7 +133,7 @@ def write_findings_files(
         evidence=True,
     )
     with (
-        _gc_paused(),
+        gc_paused(),
         open(json_target, "wb") as jf,
         open(csv_target, "w", encoding="utf-8") as cf,
     ):
@@ -150,7 +150,7 @@ def write_findings_files(
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector: building many small containers triggers collections
     that rescan every live object again and again; these objects form no cycles, and reference
     counting frees them."""

@@ -11,7 +11,7 @@ import duckdb
 
 from ..config import Config
 from ..errors import DapauditError
-from ..findings import write_findings_files
+from ..findings import gc_paused, write_findings_files
 from .model import (
     Branding,
     ReportView,
@@ -137,17 +137,24 @@ def write_monthly(
     """report.html / report.pdf (and findings.json / findings.csv when asked) into `out`."""
     out.mkdir(parents=True, exist_ok=True)
     brand, allowed = branding(config, "Partner access compliance report")
-    model = build_monthly(con, snapshot, branding=brand, framework=framework)
-    written = _write(
-        "monthly.html",
-        model,
-        "report",
-        out,
-        formats,
-        PAPERS[paper],
-        pdf_limit(config, max_pdf_findings),
-        allowed,
-    )
+    limit = pdf_limit(config, max_pdf_findings)  # a bad setting fails before any work
+    written = []
+    # The model is a few hundred thousand small objects that live until written: the cyclic
+    # collector rescanned them over and over while they were built and rendered to HTML. (Not
+    # paused for the PDF: WeasyPrint's layout makes cyclic garbage that must be collected.)
+    with gc_paused():
+        model = build_monthly(con, snapshot, branding=brand, framework=framework)
+        if "html" in formats:
+            target = out / "report.html"
+            write_html(
+                target, "monthly.html", r=model, view=ReportView("html", PAPERS[paper], None)
+            )
+            written.append(target)
+    if "pdf" in formats:
+        target = out / "report.pdf"
+        view = ReportView("pdf", PAPERS[paper], limit)
+        write_pdf(render_html("monthly.html", r=model, view=view), target, allowed)
+        written.append(target)
     del model  # free it before the findings files load every finding again, with evidence
     if findings_files:
         write_findings_files(
