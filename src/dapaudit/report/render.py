@@ -29,11 +29,14 @@ MAX_SHOWN_CHARS = 1500
 # WeasyPrint's line breaking slows down sharply on long unbreakable words.
 LONG_WORD = re.compile(r"\S{200,}")
 WORD_CHUNK = 100
+SHORT = min(200, MAX_SHOWN_CHARS)  # shorter than LONG_WORD's 200 and the cut
 
 
 def bounded(value: Any) -> Any:
     """Jinja finalize: every {{ value }} a template prints, cut to MAX_SHOWN_CHARS."""
-    if not isinstance(value, str) or isinstance(value, Markup):
+    if type(value) is not str and (not isinstance(value, str) or isinstance(value, Markup)):
+        return value
+    if len(value) < SHORT:  # most values: nothing to cut, no word long enough to break
         return value
     if len(value) > MAX_SHOWN_CHARS:
         value = f"{value[:MAX_SHOWN_CHARS]}… [{len(value) - MAX_SHOWN_CHARS:,} more characters]"
