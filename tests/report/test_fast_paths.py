@@ -1,4 +1,5 @@
-"""findings.json and findings.csv: the streamed writer gives exactly what the plain one gives."""
+"""The fast paths of the monthly report give exactly what the plain code gives: the streamed
+findings files, the CSV quoting, the rows of the long tables."""
 
 from __future__ import annotations
 
@@ -95,3 +96,19 @@ def test_streamed_files_of_a_snapshot_without_findings(sample_db, tmp_path):
     write_findings_files(sample_db, "no-such-snapshot", tmp_path / "f.json", tmp_path / "f.csv")
     assert (tmp_path / "f.json").read_text(encoding="utf-8") == "[]\n"
     assert (tmp_path / "f.csv").read_text(encoding="utf-8") == reference_csv([])
+
+
+def test_row_cells_print_as_the_template_prints():
+    """cell() (the long tables' rows, written in Python) gives what {{ value }} gives."""
+    from markupsafe import Markup, escape
+
+    from dapaudit.report.render import bounded, cell, environment
+
+    rng = random.Random(3)
+    values = [None, 0, 7, -12, True, 1.5, "", Markup("<b>x</b>"), "a" * 250, "b " * 900]
+    values += [
+        "".join(rng.choice(ALPHABET + ["<", ">", "&"]) for _ in range(9)) for _ in range(500)
+    ]
+    printed = environment().from_string("{{ v }}")
+    for value in values:
+        assert cell(value) == str(escape(bounded(value))) == printed.render(v=value), repr(value)
