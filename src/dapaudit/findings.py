@@ -243,22 +243,33 @@ def _csv_cell(value: str) -> str:
 
 
 def _csv_lines(findings: list[dict[str, Any]]) -> str:
-    """The CSV rows of `findings`, each ending in a newline, as one string."""
+    """The CSV rows of `findings`, each ending in a newline, as one string: the CSV_FIELDS in
+    order, spelt out (a loop over the field names per finding cost a third of the time)."""
     cell = _csv_cell
-    lines = []
-    for f in findings:
-        row = []
-        for name in CSV_FIELDS:
-            value = f[name]
-            if name == "controls":
-                value = " ".join(value)
-            elif name in ("evidence", "suppression"):
-                value = "" if value is None else _sorted_json(value)
-            elif value is None:
-                value = ""
-            elif not isinstance(value, str):
-                value = str(value)
-            row.append(cell(value))
-        lines.append(",".join(row))
+    dump = _sorted_json
+    lines = [
+        ",".join(
+            (
+                cell(f["snapshot"]),
+                cell(f["rule_id"]),
+                cell(f["severity"]),
+                cell(_text(f["customer_tenant_id"])),
+                cell(_text(f["partner_tenant_id"])),
+                cell(_text(f["subject"])),
+                cell(_text(f["title"])),
+                cell(_text(f["status"])),
+                cell(_text(f["first_seen"])),
+                cell(_text(f["fingerprint"])),
+                cell(" ".join(f["controls"])),
+                "" if f["suppression"] is None else cell(dump(f["suppression"])),
+                "" if f["evidence"] is None else cell(dump(f["evidence"])),
+            )
+        )
+        for f in findings
+    ]
     lines.append("")
     return "\n".join(lines) if findings else ""
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else value if isinstance(value, str) else str(value)
