@@ -13,6 +13,7 @@ from typing import Any, TextIO
 import duckdb
 import orjson
 
+from . import db
 from .rules import SEVERITIES
 
 FIELDS = (
@@ -149,6 +150,19 @@ def write_findings_files(
         jf.write(b"[]\n" if first else b"\n]\n")
 
 
+def write_findings_files_of(
+    db_path: str, snapshot: str, json_target: Path, csv_target: Path, framework: str | None
+) -> None:
+    """write_findings_files() on its own read-only connection to `db_path`: the monthly report
+    runs it in a second process beside the HTML (`python -m dapaudit.findings`)."""
+    con = db.connect(db_path, read_only=True)
+    try:
+        con.execute("SET enable_progress_bar = false")
+        write_findings_files(con, snapshot, json_target, csv_target, framework=framework)
+    finally:
+        con.close()
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector: building many small containers triggers collections
@@ -273,3 +287,10 @@ def _csv_lines(findings: list[dict[str, Any]]) -> str:
 
 def _text(value: Any) -> str:
     return "" if value is None else value if isinstance(value, str) else str(value)
+
+
+if __name__ == "__main__":  # the second process of report/service.py: DB SNAPSHOT JSON CSV [FW]
+    import sys
+
+    _db, _snapshot, _json, _csv, *_fw = sys.argv[1:]
+    write_findings_files_of(_db, _snapshot, Path(_json), Path(_csv), _fw[0] if _fw else None)

@@ -112,3 +112,29 @@ def test_row_cells_print_as_the_template_prints():
     printed = environment().from_string("{{ v }}")
     for value in values:
         assert cell(value) == str(escape(bounded(value))) == printed.render(v=value), repr(value)
+
+
+def test_findings_files_from_a_second_process_equal_inline(sample_db, tmp_path, monkeypatch):
+    """Large estates write findings.json/.csv in a second process reading the database
+    read-only; the files are the same as those written in this process."""
+    from dapaudit import db
+    from dapaudit.config import Config
+    from dapaudit.report import service
+
+    path = tmp_path / "sample.duckdb"
+    sample_db.close()
+    for threshold, out in ((10**9, tmp_path / "inline"), (1, tmp_path / "beside")):
+        monkeypatch.setattr(service, "PARALLEL_FINDINGS_FILES", threshold)
+        with db.opened(path, read_only=True) as con:
+            beside = service._findings_files_beside(con, "2026-11", tmp_path, None)
+            assert (beside is not None) == (threshold == 1)
+            if beside is not None:
+                beside.kill()
+                beside.wait()
+            service.write_monthly(con, "2026-11", out, ["html"], Config(), findings_files=True)
+    for name in ("findings.json", "findings.csv"):
+        assert (tmp_path / "beside" / name).read_bytes() == (
+            tmp_path / "inline" / name
+        ).read_bytes()
+    with db.opened(path) as con:  # read-write: a second process could not open it
+        assert service._findings_files_beside(con, "2026-11", tmp_path, None) is None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
+import subprocess
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import duckdb
 from ..config import Config
 from ..errors import DapauditError
 from ..findings import gc_paused, write_findings_files
+from ..paths import PACKAGE_DIR
 from .model import (
     Branding,
     ReportView,
@@ -122,6 +126,51 @@ def _write(
     return written
 
 
+# Below this many findings the findings files are written in this process: starting a second
+# Python costs more than it saves.
+PARALLEL_FINDINGS_FILES = 20_000
+
+
+def _findings_files_beside(
+    con: duckdb.DuckDBPyConnection, snapshot: str, out: Path, framework: str | None
+) -> subprocess.Popen | None:
+    """Start writing findings.json/.csv in a second process, when that can and should be done:
+    a database file opened read-only here (a second process can then open it read-only too)
+    and enough findings to be worth it. The files are as much work as the HTML and need
+    nothing from it, so with two cores they cost no wall time. (A plain subprocess, not
+    multiprocessing: spawn re-imports the caller's main module, fork would copy DuckDB's
+    threads' locks.)"""
+    path, read_only = con.execute(
+        "SELECT path, readonly FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    if not path or not read_only:
+        return None
+    (count,) = con.execute(
+        "SELECT count(*) FROM findings WHERE snapshot = ?", [snapshot]
+    ).fetchone()
+    if count < PARALLEL_FINDINGS_FILES:
+        return None
+    args = [str(path), snapshot, str(out / "findings.json"), str(out / "findings.csv")]
+    # The same dapaudit as this one, wherever it was imported from.
+    search = [str(PACKAGE_DIR.parent), os.environ.get("PYTHONPATH", "")]
+    return subprocess.Popen(
+        [sys.executable, "-m", "dapaudit.findings", *args, *([framework] if framework else [])],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in search if p)},
+    )
+
+
+def _finish(beside: subprocess.Popen) -> None:
+    _, err = beside.communicate()
+    if beside.returncode != 0:
+        detail = err.decode("utf-8", "replace").strip().splitlines()
+        raise RuntimeError(
+            "writing findings.json/findings.csv failed: " + (detail[-1] if detail else "")
+        )
+
+
 def write_monthly(
     con: duckdb.DuckDBPyConnection,
     snapshot: str,
@@ -138,28 +187,36 @@ def write_monthly(
     out.mkdir(parents=True, exist_ok=True)
     brand, allowed = branding(config, "Partner access compliance report")
     limit = pdf_limit(config, max_pdf_findings)  # a bad setting fails before any work
+    beside = _findings_files_beside(con, snapshot, out, framework) if findings_files else None
     written = []
-    # The model is a few hundred thousand small objects that live until written: the cyclic
-    # collector rescanned them over and over while they were built and rendered to HTML. (Not
-    # paused for the PDF: WeasyPrint's layout makes cyclic garbage that must be collected.)
-    with gc_paused():
-        model = build_monthly(con, snapshot, branding=brand, framework=framework)
-        if "html" in formats:
-            target = out / "report.html"
-            write_html(
-                target, "monthly.html", r=model, view=ReportView("html", PAPERS[paper], None)
-            )
+    try:
+        # The model is a few hundred thousand small objects that live until written: the
+        # cyclic collector rescanned them over and over while they were built and rendered to
+        # HTML. (Not paused for the PDF: WeasyPrint's layout makes cyclic garbage.)
+        with gc_paused():
+            model = build_monthly(con, snapshot, branding=brand, framework=framework)
+            if "html" in formats:
+                target = out / "report.html"
+                view = ReportView("html", PAPERS[paper], None)
+                write_html(target, "monthly.html", r=model, view=view)
+                written.append(target)
+        if beside is not None:
+            _finish(beside)  # before the PDF: both at once would pass 1.5 GB at 100k
+        if "pdf" in formats:
+            target = out / "report.pdf"
+            view = ReportView("pdf", PAPERS[paper], limit)
+            write_pdf(render_html("monthly.html", r=model, view=view), target, allowed)
             written.append(target)
-    if "pdf" in formats:
-        target = out / "report.pdf"
-        view = ReportView("pdf", PAPERS[paper], limit)
-        write_pdf(render_html("monthly.html", r=model, view=view), target, allowed)
-        written.append(target)
+    finally:
+        if beside is not None and beside.poll() is None:  # this process failed: stop it
+            beside.kill()
+            beside.wait()
     del model  # free it before the findings files load every finding again, with evidence
     if findings_files:
-        write_findings_files(
-            con, snapshot, out / "findings.json", out / "findings.csv", framework=framework
-        )
+        if beside is None:
+            write_findings_files(
+                con, snapshot, out / "findings.json", out / "findings.csv", framework=framework
+            )
         written += [out / "findings.json", out / "findings.csv"]
     return written
 
