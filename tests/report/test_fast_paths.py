@@ -102,16 +102,17 @@ def test_row_cells_print_as_the_template_prints():
     """cell() (the long tables' rows, written in Python) gives what {{ value }} gives."""
     from markupsafe import Markup, escape
 
-    from dapaudit.report.render import bounded, cell, environment
+    from dapaudit.report.render import bounded, cell, environment, rcell
 
     rng = random.Random(3)
-    values = [None, 0, 7, -12, True, 1.5, "", Markup("<b>x</b>"), "a" * 250, "b " * 900]
+    values = [None, 0, 1, 7, -12, True, False, 1.5, "", Markup("<b>x</b>"), "a" * 250, "b " * 900]
     values += [
         "".join(rng.choice(ALPHABET + ["<", ">", "&"]) for _ in range(9)) for _ in range(500)
     ]
     printed = environment().from_string("{{ v }}")
-    for value in values:
+    for value in values + values:  # twice: rcell() answers the second time from its cache
         assert cell(value) == str(escape(bounded(value))) == printed.render(v=value), repr(value)
+        assert rcell(value) == cell(value), repr(value)
 
 
 def test_findings_files_from_a_second_process_equal_inline(sample_db, tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from functools import cache
+from functools import cache, lru_cache
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,11 @@ def cell(value: Any) -> str:
     return escape(bounded(value))
 
 
+# The same for values that repeat row after row (severities, names, dates, counts).
+# typed=True: True must not be served what 1 printed.
+rcell = lru_cache(maxsize=4096, typed=True)(cell)
+
+
 def _chunked(lines: Iterator[str]) -> Iterator[Markup]:
     while chunk := list(islice(lines, ROWS_PER_CHUNK)):
         yield Markup("".join(chunk))
@@ -83,14 +88,14 @@ def rule_finding_rows(findings: list[Any], full: bool) -> Iterator[Markup]:
 
     def lines() -> Iterator[str]:
         for f in findings:
-            sev = cell(f.severity)
-            name = cell(f.customer_name)
+            sev = rcell(f.severity)
+            name = rcell(f.customer_name)
             if full:
                 name = f'<a href="#customer-{cell(f.customer_tenant_id)}">{name}</a>'
             yield (
                 f'        <tr><td><span class="sev sev-{sev}">{sev}</span></td><td>{name}</td>'
-                f"<td>{cell(f.partner_name)}</td><td>{cell(f.title)}</td>"
-                f'<td class="mono">{cell(f.subject)}</td><td>{cell(f.first_seen)}</td></tr>\n'
+                f"<td>{rcell(f.partner_name)}</td><td>{cell(f.title)}</td>"
+                f'<td class="mono">{cell(f.subject)}</td><td>{rcell(f.first_seen)}</td></tr>\n'
             )
 
     return _chunked(lines())
@@ -101,12 +106,12 @@ def customer_finding_rows(findings: list[Any]) -> Iterator[Markup]:
 
     def lines() -> Iterator[str]:
         for f in findings:
-            sev = cell(f.severity)
-            rule = cell(f.rule_id)
+            sev = rcell(f.severity)
+            rule = rcell(f.rule_id)
             yield (
                 f'        <tr><td><span class="sev sev-{sev}">{sev}</span></td>'
                 f'<td><a href="#rule-{rule}">{rule}</a></td><td>{cell(f.title)}</td>'
-                f'<td class="mono">{cell(f.subject)}</td><td>{cell(f.first_seen)}</td></tr>\n'
+                f'<td class="mono">{cell(f.subject)}</td><td>{rcell(f.first_seen)}</td></tr>\n'
             )
 
     return _chunked(lines())
@@ -120,11 +125,11 @@ def customer_rows(customers: list[Any], full: bool) -> Iterator[Markup]:
             name = cell(c.name)
             if full and c.total:
                 name = f'<a href="#{cell(c.anchor)}">{name}</a>'
-            counts = "".join(f'<td class="num">{cell(n)}</td>' for n in c.counts)
+            counts = "".join(f'<td class="num">{rcell(n)}</td>' for n in c.counts)
             yield (
                 f"      <tr><td>{name}</td><td>{cell(c.domain)}</td>{counts}"
-                f'<td class="num">{cell(c.total)}</td><td class="num">{cell(c.suppressed)}</td>'
-                f"<td>{cell(', '.join(c.missing))}</td></tr>\n"
+                f'<td class="num">{rcell(c.total)}</td><td class="num">{rcell(c.suppressed)}</td>'
+                f"<td>{rcell(', '.join(c.missing))}</td></tr>\n"
             )
 
     return _chunked(lines())
