@@ -389,3 +389,29 @@ def test_findings_files_beside_the_report_hold_every_finding(monthly):
     with (out / "findings.csv").open(encoding="utf-8", newline="") as f:
         assert len(list(csv.DictReader(f))) == total
     assert len(json.loads((out / "findings.json").read_text(encoding="utf-8"))) == total
+
+
+def test_pdf_manifest_of_many_files_is_given_per_kind(monthly):
+    """A real-format estate reads one role listing per customer: past 100 files the PDF gives
+    files and rows per kind (bounded by the number of kinds), the HTML every file."""
+    from dataclasses import replace as copy
+
+    from dapaudit.report.model import Branding, ReportView, build_monthly
+    from dapaudit.report.render import render_html
+
+    model = build_monthly(monthly["con"], SNAP, branding=Branding("Big estate", ""))
+    first = model.manifest[0]
+    model.manifest = [
+        copy(first, path=f"customers/{i:04d}/roleAssignments.json", kind="graph.role_assignments")
+        for i in range(150)
+    ] + [copy(first, path="azure/az-account-list.json", kind="azure.accounts", rows=7)]
+    pdf_view = ReportDoc(render_html("monthly.html", r=model, view=ReportView("pdf", "A4", 25)))
+    per_kind = pdf_view.table("manifest", "manifest-kinds").dicts()
+    assert per_kind == [
+        {"Kind": "azure.accounts", "Files": "1", "Rows": "7"},
+        {"Kind": "graph.role_assignments", "Files": "150", "Rows": str(150 * first.rows)},
+    ]
+    assert "customers/0042/roleAssignments.json" not in pdf_view.text
+    assert "every file with its path, rows and SHA-256 is in the HTML report" in pdf_view.text
+    html_view = render_html("monthly.html", r=model, view=ReportView("html", "A4", None))
+    assert all(f"customers/{i:04d}/roleAssignments.json" in html_view for i in range(150))
