@@ -477,10 +477,12 @@ def _read_json_files(batch: Batch, name: str, files: list[SourceFile], limit: in
     A large top-level array is added one element per row, each wrapped in a one-element array
     so stage_json takes it as exactly one record (an element that is itself an array or holds
     a `value` array must not be split), in file order (doc_no)."""
-    arrays = [f for f in files if _streams_as_array(f)]
+    arrays: list[SourceFile] = []
+    documents: list[SourceFile] = []
+    for f in files:
+        (arrays if _streams_as_array(f) else documents).append(f)
     if arrays:
         _read_json(batch, name, arrays, limit, "array", "'[' || d.json || ']'")
-    documents = [f for f in files if f not in arrays]
     if documents:
         _read_json(batch, name, documents, limit, "unstructured", "d.json")
 

@@ -377,8 +377,22 @@ class FrameworkSection:
         return f"framework-{self.id}"
 
 
+class _Branded:
+    """Title and organisation of a report, from its `branding` field."""
+
+    branding: Branding
+
+    @property
+    def title(self) -> str:
+        return self.branding.title
+
+    @property
+    def organisation(self) -> str:
+        return self.branding.organisation
+
+
 @dataclass
-class MonthlyReport:
+class MonthlyReport(_Branded):
     """Everything the monthly template shows."""
 
     branding: Branding
@@ -403,14 +417,6 @@ class MonthlyReport:
     frameworks: list[FrameworkSection]
     suppressed: list[FindingRow]
     manifest: list[ManifestEntry]
-
-    @property
-    def title(self) -> str:
-        return self.branding.title
-
-    @property
-    def organisation(self) -> str:
-        return self.branding.organisation
 
 
 def _tenant_names(con: duckdb.DuckDBPyConnection, snapshot: str) -> dict[str, str]:
@@ -768,7 +774,7 @@ class CoverageItem:
 
 
 @dataclass
-class TenantReview:
+class TenantReview(_Branded):
     """Everything the customer security review shows: about ONE customer tenant only."""
 
     branding: Branding
@@ -791,14 +797,6 @@ class TenantReview:
     rules: dict[str, RuleSection]  # rule id -> rationale and remediation for its findings
     coverage: list[CoverageItem]
     frameworks: list[FrameworkSection]  # every control, its rules and THIS tenant's open findings
-
-    @property
-    def title(self) -> str:
-        return self.branding.title
-
-    @property
-    def organisation(self) -> str:
-        return self.branding.organisation
 
     @property
     def dap_partners(self) -> int:
