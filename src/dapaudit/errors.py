@@ -25,6 +25,18 @@ class DapauditError(Exception):
         self.record_label = record_label
         super().__init__(str(self))
 
+    def __reduce__(self):
+        # Keyword-only fields: the default (the class called with args) would lose them when
+        # an error crosses from a helper process (ingest.shared_work).
+        return _restore, (
+            type(self),
+            self.message,
+            self.file,
+            self.record,
+            self.field,
+            self.record_label,
+        )
+
     def __str__(self) -> str:
         where = []
         if self.file:
@@ -34,3 +46,7 @@ class DapauditError(Exception):
         if self.field:
             where.append(f"field {self.field!r}")
         return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+def _restore(cls, message, file, record, field, record_label) -> DapauditError:
+    return cls(message, file=file, record=record, field=field, record_label=record_label)

@@ -34,6 +34,7 @@ from . import (  # noqa: F401  (importing a reader module registers its kinds)
     powershell,
 )
 from .base import REGISTRY, Batch, SourceFile
+from .shared_work import run_shared, usable_cpus
 from .text import (
     HEAD_BYTES,
     csv_header,
@@ -265,10 +266,17 @@ def ingest(
     report = IngestReport(snapshot)
     with tempfile.TemporaryDirectory(prefix="dapaudit-") as tmp:
         roots = [Path(i).resolve() for i in inputs_list if Path(i).is_dir()]
-        files = _prepare(paths, roots, Path(tmp), kind, tenant, report, progress)
+        # Resolved once: a resolve per transcoded file was a syscall per path component.
+        files = _prepare(paths, roots, Path(tmp).resolve(), kind, tenant, report, progress)
         with transaction(con):
             _load(con, files, snapshot, as_of, report, progress)
     return report
+
+
+# Files at which preparing them is shared with helper processes, and files per task. Below it,
+# a helper costs more to start (about 0.3 s) than it takes off.
+SHARED_PREPARE_FILES = 2_000
+PREPARE_TASK_FILES = 200
 
 
 def _prepare(
@@ -279,55 +287,115 @@ def _prepare(
     tenant: str | None,
     report: IngestReport,
     progress: ProgressFn | None,
+    *,
+    workers: int | None = None,
 ) -> list[SourceFile]:
-    files: list[SourceFile] = []
-    # Resolved once (by _discover): display path, folder hint and parent folders start from it.
-    for n, (path, resolved) in enumerate(paths, 1):
-        shown = _display_resolved(resolved)
-        head, sha256 = read_head_and_hash(path)
-        info = sniff_bytes(head)
-        if info.is_binary:
-            raise DapauditError(
-                "binary file, not a text export (considered: "
-                + ", ".join(sorted(REGISTRY.kinds))
-                + ")",
-                file=shown,
-            )
-        if not info.head.strip():
-            raise DapauditError("empty file", file=shown)
-        sniff = detect.sniff(info)
-        detect.check_whole_json(sniff, path, shown)
-        if forced_kind:
-            kind = REGISTRY.kinds[forced_kind]
-        else:
-            kind = detect.detect_kind(sniff, shown)
-        read_path = resolved
-        whole = head if len(head) < HEAD_BYTES else None
-        content = whole_text(whole, info) if whole is not None and kind.format == "json" else None
-        if needs_transcoding(info):
-            read_path = (tmp / f"{n:07d}{path.suffix or '.txt'}").resolve()
-            if content is None:  # else stage_json writes the copy only if it needs one
-                transcode(path, info, read_path, whole=whole)
-        delimiter = sniff_delimiter(info.head) if kind.format == "csv" else None
-        sf = SourceFile(
-            path=path,
-            display_path=shown,
-            sha256=sha256,
-            text=info,
-            kind=kind.name,
-            read_path=read_path,
-            small=content is not None,
-            delimiter=delimiter,
-            header=tuple(csv_header(info.head, delimiter)) if delimiter else (),
-            context_hint=(tenant.lower() if tenant else _folder_hint_resolved(resolved)),
-            folders=tuple(_parent_folders_resolved(resolved, roots)),
-        )
-        report.warnings.extend(detect.unserialised_warnings(sf, sniff))
+    """Hash, sniff and detect every file, in input order: one file after another, or, for
+    many files on several cores, shared with helper processes (shared_work): the result and
+    the first error raised are the same either way."""
+    if workers is None:
+        workers = usable_cpus() - 1 if len(paths) >= SHARED_PREPARE_FILES else 0
+    args = (roots, tmp, forced_kind, tenant)
+    if workers <= 0:
+        prepared = []
+        for n, (path, resolved) in enumerate(paths, 1):
+            prepared.append(_prepare_file(n, path, resolved, *args))
+            checkpoint("ingest.prepared-file")
+            if progress:
+                progress("detect", n, len(paths))
+    else:
+        step = PREPARE_TASK_FILES
+        tasks = [
+            (start, paths[start : start + step], *args) for start in range(0, len(paths), step)
+        ]
+        finished = 0
+
+        def task_done(i: int) -> None:
+            nonlocal finished
+            finished += len(tasks[i][1])
+            if progress:
+                progress("detect", finished, len(paths))
+
+        prepared = [
+            one
+            for chunk in run_shared(_prepare_files, tasks, workers=workers, done=task_done)
+            for one in chunk
+        ]
+        for _ in prepared:
+            checkpoint("ingest.prepared-file")
+    files = []
+    for sf, warnings in prepared:
+        report.warnings.extend(warnings)
         files.append(sf)
-        checkpoint("ingest.prepared-file")
-        if progress:
-            progress("detect", n, len(paths))
     return files
+
+
+def _prepare_files(
+    start: int,
+    paths: list[tuple[Path, Path]],
+    roots: list[Path],
+    tmp: Path,
+    forced_kind: str | None,
+    tenant: str | None,
+) -> list[tuple[SourceFile, list[str]]]:
+    """_prepare_file for a run of files, the first being file number start + 1."""
+    return [
+        _prepare_file(start + k, path, resolved, roots, tmp, forced_kind, tenant)
+        for k, (path, resolved) in enumerate(paths, 1)
+    ]
+
+
+def _prepare_file(
+    n: int,
+    path: Path,
+    resolved: Path,
+    roots: list[Path],
+    tmp: Path,
+    forced_kind: str | None,
+    tenant: str | None,
+) -> tuple[SourceFile, list[str]]:
+    """File number `n`: what loading it needs (resolved once by _discover: display path,
+    folder hint and parent folders start from it), and the warnings it gives."""
+    shown = _display_resolved(resolved)
+    head, sha256 = read_head_and_hash(path)
+    info = sniff_bytes(head)
+    if info.is_binary:
+        raise DapauditError(
+            "binary file, not a text export (considered: "
+            + ", ".join(sorted(REGISTRY.kinds))
+            + ")",
+            file=shown,
+        )
+    if not info.head.strip():
+        raise DapauditError("empty file", file=shown)
+    sniff = detect.sniff(info)
+    detect.check_whole_json(sniff, path, shown)
+    if forced_kind:
+        kind = REGISTRY.kinds[forced_kind]
+    else:
+        kind = detect.detect_kind(sniff, shown)
+    read_path = resolved
+    whole = head if len(head) < HEAD_BYTES else None
+    content = whole_text(whole, info) if whole is not None and kind.format == "json" else None
+    if needs_transcoding(info):
+        read_path = tmp / f"{n:07d}{path.suffix or '.txt'}"
+        if content is None:  # else stage_json writes the copy only if it needs one
+            transcode(path, info, read_path, whole=whole)
+    delimiter = sniff_delimiter(info.head) if kind.format == "csv" else None
+    sf = SourceFile(
+        path=path,
+        display_path=shown,
+        sha256=sha256,
+        text=info,
+        kind=kind.name,
+        read_path=read_path,
+        small=content is not None,
+        delimiter=delimiter,
+        header=tuple(csv_header(info.head, delimiter)) if delimiter else (),
+        context_hint=(tenant.lower() if tenant else _folder_hint_resolved(resolved)),
+        folders=tuple(_parent_folders_resolved(resolved, roots)),
+    )
+    return sf, detect.unserialised_warnings(sf, sniff)
 
 
 def _load(
