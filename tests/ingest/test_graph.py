@@ -74,6 +74,13 @@ def test_role_members_role_from_the_listing_by_object_id_in_next_link(tmp_path):
     assert {f.kind for f in report.files} == {"graph.directory_roles", "graph.members"}
 
 
+def test_role_listing_alone_is_recorded_with_no_rows(tmp_path):
+    """A kind that fills no table (the listing only names roles) is still a recorded file."""
+    con, report = load(tmp_path, "graph_directory_roles_listing.json", tenant=C)
+    assert [(f.kind, f.rows) for f in report.files] == [("graph.directory_roles", 0)]
+    assert rows(con, "source_files", "kind, row_count") == [("graph.directory_roles", 0)]
+
+
 def test_role_members_role_from_the_record(tmp_path):
     con, _ = load(tmp_path, "graph_directory_role_members_zero_trust.json", tenant=C)
     assert rows(con, "directory_role_members", "role_template_id, principal_type") == [
