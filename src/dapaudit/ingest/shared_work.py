@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import pickle
 import queue
+import signal
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -127,6 +128,9 @@ def _outcome(func: Callable[..., Any], task: tuple) -> tuple[bool, Any]:
 
 
 def _helper(work: Any, ends: Any, results: Any) -> None:
+    # Ctrl-C reaches the whole process group: the caller stops its helpers itself, and a
+    # helper's own KeyboardInterrupt would only print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     func, tasks = work.get()
     while True:
         with ends.get_lock():
