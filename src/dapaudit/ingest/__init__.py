@@ -273,8 +273,9 @@ def ingest(
     return report
 
 
-# Files at which preparing them is shared with helper processes, and files per task. Below it,
-# a helper costs more to start (about 0.3 s) than it takes off.
+# Files per helper process that prepares them with this one (up to a helper per other core),
+# and files per task. With fewer files a helper costs more to start (about 0.3 s) than it
+# takes off.
 SHARED_PREPARE_FILES = 2_000
 PREPARE_TASK_FILES = 200
 
@@ -293,8 +294,8 @@ def _prepare(
     """Hash, sniff and detect every file, in input order: one file after another, or, for
     many files on several cores, shared with helper processes (shared_work): the result and
     the first error raised are the same either way."""
-    if workers is None:
-        workers = usable_cpus() - 1 if len(paths) >= SHARED_PREPARE_FILES else 0
+    if workers is None:  # a helper per SHARED_PREPARE_FILES files, at most one per other core
+        workers = min(usable_cpus() - 1, len(paths) // SHARED_PREPARE_FILES)
     args = (roots, tmp, forced_kind, tenant)
     if workers <= 0:
         prepared = []
