@@ -500,3 +500,38 @@ def test_review_pdf_leaves_an_unknown_weasyprint_font_layout_alone(monkeypatch):
     with review_pdf._lean_font_subsetting():
         assert Font.subset is original
     assert Font.subset is original
+
+
+def test_review_pdf_collects_garbage_once_per_review():
+    """While a review renders the cyclic collector is paused; on the way out one collection of
+    the youngest generation frees the review's cycles, and the collector is on again. A caller
+    that paused the collector itself keeps it paused, with nothing collected behind its back."""
+    import gc
+    import weakref
+
+    from dapaudit.report import review_pdf
+
+    class Node:
+        pass
+
+    def cycle() -> weakref.ref:
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        return weakref.ref(a)
+
+    assert gc.isenabled()
+    with review_pdf._one_collection_per_review():
+        assert not gc.isenabled()
+        inside = cycle()
+        assert inside() is not None  # nothing collects it while the review renders
+    assert gc.isenabled()
+    assert inside() is None
+
+    gc.disable()
+    try:
+        with review_pdf._one_collection_per_review():
+            kept = cycle()
+        assert not gc.isenabled() and kept() is not None
+    finally:
+        gc.enable()
+        gc.collect()
