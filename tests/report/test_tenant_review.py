@@ -535,3 +535,31 @@ def test_review_pdf_collects_garbage_once_per_review():
     finally:
         gc.enable()
         gc.collect()
+
+
+def test_review_pdf_contents_give_each_sections_page(reviews):
+    """The contents stand alone on the first page, each section with the page it starts on."""
+    tenant_id = reviews["rich"][0]
+    pdf = pypdf.PdfReader(reviews["files"][tenant_id][1])
+    first = pdf.pages[0].extract_text(extraction_mode="layout")
+    contents = {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^(\S.*?\S) {3,}(\d+)$", first, flags=re.MULTILINE)
+    }
+    sections = [
+        "Summary",
+        "Who is Global Administrator",
+        "Partners with access",
+        "The tenant's own role holders",
+        "Azure subscriptions",
+        "Findings and remediation",
+        "Compliance frameworks",
+        "Coverage",
+    ]
+    assert sorted(contents.keys() & set(sections)) == sorted(sections), first
+    assert "Tenant id" not in pdf.pages[0].extract_text()  # the summary starts on page 2
+    # Each heading is a line of its own on the page the contents name, and not before it.
+    pages = [set(p.extract_text().splitlines()) for p in pdf.pages]
+    for heading in sections:
+        starts = next(i for i, lines in enumerate(pages[1:], 2) if heading in lines)
+        assert contents[heading] == starts, heading
