@@ -563,3 +563,12 @@ def test_review_pdf_contents_give_each_sections_page(reviews):
     for heading in sections:
         starts = next(i for i, lines in enumerate(pages[1:], 2) if heading in lines)
         assert contents[heading] == starts, heading
+
+
+def test_report_css_writes_its_colours_out():
+    """WeasyPrint resolves a var() again for every element and property using it: the shared
+    stylesheet spells its colours out (a custom property would cost every PDF page)."""
+    from dapaudit.paths import TEMPLATES_DIR
+
+    for sheet in ("report.css", "review-print.css"):
+        assert "var(--" not in (TEMPLATES_DIR / sheet).read_text(encoding="utf-8"), sheet
