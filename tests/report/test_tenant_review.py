@@ -590,3 +590,31 @@ def test_review_pdf_gives_each_framework_control_as_one_paragraph(reviews):
     for row in rows:
         paragraph = f"{row['Control']} {row['Title']} Rules: {row['Rules']} Open findings:"
         assert squash(paragraph) in text, paragraph
+
+
+def test_all_tenants_pdf_carries_the_single_review_pdfs_text(reviews, monkeypatch, tmp_path):
+    """`--all-tenants` (one WeasyPrint setup reused per process) writes each PDF with the text,
+    pages and title of that customer's own `report tenant ID` PDF."""
+    from dapaudit.report import parallel
+
+    rich = reviews["rich"]
+    customers = parallel.customer_tenants
+    monkeypatch.setattr(
+        parallel,
+        "customer_tenants",
+        lambda con, snap: [c for c in customers(con, snap) if c[0] in rich],
+    )
+    run = parallel.write_all_reviews(reviews["db"], SNAP, tmp_path, ["pdf"], Config(), jobs=1)
+    assert run.reviews == len(rich) > 0
+
+    def pages(path: Path) -> tuple[str | None, list[str]]:
+        pdf = pypdf.PdfReader(path)
+        texts = [re.sub(r"generated [0-9-]+ [0-9:]+ UTC", "", p.extract_text()) for p in pdf.pages]
+        return pdf.metadata.title, texts
+
+    names = {t: n for t, n, _ in reviews["customers"]}
+    for tenant_id in rich:
+        single = reviews["files"][tenant_id][1]
+        title, texts = pages(tmp_path / single.name)
+        assert (title, texts) == pages(single)
+        assert names[tenant_id] in title and f"Page 1 of {len(texts)}" in texts[0]
