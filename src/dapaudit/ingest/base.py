@@ -21,15 +21,7 @@ from typing import Literal
 import duckdb
 
 from ..errors import DapauditError
-from .text import (
-    HEAD_BYTES,
-    TextInfo,
-    json_keys,
-    normalise_header,
-    sniff_bytes,
-    transcode,
-    whole_text,
-)
+from .text import TextInfo, json_keys, normalise_header, sniff_text, transcode, whole_text
 
 # Resource limits for untrusted input (see SECURITY.md). A CSV line longer than this is
 # refused: no export has a multi-megabyte cell, and DuckDB buffers a whole line.
@@ -364,7 +356,7 @@ def stage_json(batch: Batch, name: str) -> StagedTable:
     from_disk.sort(key=lambda f: f.source_file_id)
     for f in from_disk:
         if f.small and not f.text.head:  # dropped after detection; needed to read from disk
-            f.text = sniff_bytes(_read_head(f.path))
+            f.text = sniff_text(f.path)
         if f.small and not f.read_path.exists():  # a UTF-8 copy not written while detecting
             transcode(f.path, f.text, f.read_path)
         _check_json_size(f, limit)
@@ -471,11 +463,6 @@ def _insert_texts(
 # by element (DuckDB's format = 'array') instead of as one document: parsed whole, the
 # 245 MB `az role assignment list` of a 100,000-customer estate ran DuckDB out of memory.
 STREAM_ARRAY_BYTES = 8 * 1024 * 1024
-
-
-def _read_head(path: Path) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read(HEAD_BYTES)
 
 
 def _streams_as_array(f: SourceFile) -> bool:
