@@ -33,7 +33,7 @@ from . import (  # noqa: F401  (importing a reader module registers its kinds)
     partner_center,
     powershell,
 )
-from .base import REGISTRY, Batch, SourceFile
+from .base import REGISTRY, Batch, SourceFile, sql_string
 from .shared_work import run_shared, usable_cpus
 from .text import (
     HEAD_BYTES,
@@ -441,6 +441,7 @@ def _load(
     if not todo:
         return
 
+    hints = [f.context_hint for f in todo]
     con.execute(
         """CREATE OR REPLACE TEMP TABLE ingest_files (
             source_file_id INTEGER, read_path VARCHAR, display_path VARCHAR,
@@ -452,7 +453,8 @@ def _load(
     con.execute(
         """INSERT INTO ingest_files
         SELECT unnest($ids::INTEGER[]), unnest($read_paths::VARCHAR[]),
-               unnest($shown::VARCHAR[]), unnest($hints::VARCHAR[]), NULL,
+               unnest($shown::VARCHAR[]), unnest($hints::VARCHAR[]),
+               unnest($tenant_ids::VARCHAR[]),
                unnest($offsets::INTEGER[]), unnest($folders::VARCHAR[][]),
                unnest($kinds::VARCHAR[]), unnest($sha256::VARCHAR[]),
                unnest($encodings::VARCHAR[])""",
@@ -461,6 +463,8 @@ def _load(
             "read_paths": [str(f.read_path) for f in todo],
             "shown": [f.display_path for f in todo],
             "hints": [f.context_hint for f in todo],
+            # A hint that is a tenant id is its own context; a domain waits for the tenants.
+            "tenant_ids": [h if h and _GUID.match(h) else None for h in hints],
             "offsets": [1 if f.text.type_line else 0 for f in todo],
             "folders": [list(f.folders) for f in todo],
             "kinds": [f.kind for f in todo],
@@ -478,13 +482,19 @@ def _load(
         by_kind,
         key=lambda k: (REGISTRY.kinds[k].load_order, not REGISTRY.kinds[k].defines_tenants, k),
     )
+    # Before each kind, the files whose folder is named by a domain that earlier kinds' tenants
+    # now name get their tenant. Counted down in Python: once every domain hint is resolved
+    # (or there was none) this is no longer a statement per kind.
+    unresolved = sum(1 for h in hints if h and not _GUID.match(h))
     for n, kind_name in enumerate(order, 1):
-        _resolve_contexts(con, snapshot)
+        if unresolved:
+            unresolved -= _resolve_contexts(con, snapshot)
         _load_kind(con, REGISTRY.kinds[kind_name], snapshot, by_kind[kind_name])
         checkpoint("ingest.loaded-kind")
         if progress:
             progress("load", n, len(order))
-    _resolve_contexts(con, snapshot)
+    if unresolved:
+        _resolve_contexts(con, snapshot)
     _record_files(con, snapshot, todo, now, report)
     checkpoint("ingest.recorded-files")
 
@@ -502,19 +512,17 @@ def _load_kind(con, kind, snapshot: str, files: list[SourceFile]) -> None:
     batch.check()
 
 
-def _resolve_contexts(con: duckdb.DuckDBPyConnection, snapshot: str) -> None:
-    """Turn each file's context hint (GUID or domain) into a tenant id."""
-    con.execute(
-        """UPDATE ingest_files SET context_tenant_id = CASE
-            WHEN regexp_full_match(
-                     context_hint, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
-                THEN context_hint
-            ELSE (SELECT min(t.tenant_id) FROM tenants t
-                  WHERE t.snapshot = ? AND lower(t.default_domain) = ingest_files.context_hint)
-        END
-        WHERE context_hint IS NOT NULL AND context_tenant_id IS NULL""",
+def _resolve_contexts(con: duckdb.DuckDBPyConnection, snapshot: str) -> int:
+    """Give each file whose context hint is a domain the tenant that names it, once the
+    snapshot's tenants do; how many files got one. (A hint that is a tenant id is its own
+    context from the start.)"""
+    return con.execute(
+        """UPDATE ingest_files SET context_tenant_id = t.tenant_id
+        FROM (SELECT lower(default_domain) AS domain, min(tenant_id) AS tenant_id FROM tenants
+              WHERE snapshot = ? AND default_domain IS NOT NULL GROUP BY ALL) t
+        WHERE ingest_files.context_tenant_id IS NULL AND ingest_files.context_hint = t.domain""",
         [snapshot],
-    )
+    ).fetchone()[0]
 
 
 def _record_files(con, snapshot: str, files: list[SourceFile], now: datetime, report) -> None:
@@ -532,26 +540,32 @@ def _record_files(con, snapshot: str, files: list[SourceFile], now: datetime, re
         + ") WHERE source_file_id IN (SELECT source_file_id FROM ingest_files) GROUP BY ALL",
         {"snapshot": snapshot} if rows else {},
     )
+    # Coverage: the tenants each export speaks for, even when it holds no rows for them; one
+    # statement for every dataset (a statement each cost more to plan than to run).
+    coverage = []
     for dataset in datasets:
         column = DATASET_TENANT_COLUMN.get(dataset)
-        # Coverage: the tenants an export speaks for, even when it holds no rows for them.
-        tenant_rows = (
-            f"SELECT DISTINCT {column} AS tenant_id, source_file_id FROM {dataset} "
-            "WHERE snapshot = $snapshot "
-            "AND source_file_id IN (SELECT source_file_id FROM ingest_files)"
-            if column
-            else "SELECT NULL::VARCHAR AS tenant_id, NULL::INTEGER AS source_file_id WHERE false"
+        name = sql_string(dataset)
+        if column:
+            coverage.append(
+                f"SELECT {name} AS dataset, {column} AS tenant_id, source_file_id FROM {dataset} "
+                "WHERE snapshot = $snapshot "
+                "AND source_file_id IN (SELECT source_file_id FROM ingest_files)"
+            )
+        kinds_for_dataset = ", ".join(
+            sql_string(k) for k in sorted(kinds) if dataset in REGISTRY.kinds[k].datasets
         )
-        kinds_for_dataset = sorted(k for k in kinds if dataset in REGISTRY.kinds[k].datasets)
+        coverage.append(
+            f"SELECT {name} AS dataset, context_tenant_id AS tenant_id, source_file_id "
+            "FROM ingest_files "
+            f"WHERE context_tenant_id IS NOT NULL AND kind IN ({kinds_for_dataset})"
+        )
+    if datasets:
         con.execute(
             f"""INSERT INTO export_coverage
-            SELECT DISTINCT $snapshot, tenant_id, $dataset, source_file_id FROM (
-                {tenant_rows}
-                UNION ALL
-                SELECT context_tenant_id, source_file_id FROM ingest_files
-                WHERE context_tenant_id IS NOT NULL AND kind IN (SELECT unnest($kinds))
-            ) WHERE tenant_id IS NOT NULL""",
-            {"snapshot": snapshot, "dataset": dataset, "kinds": kinds_for_dataset},
+            SELECT DISTINCT $snapshot, tenant_id, dataset, source_file_id
+            FROM ({" UNION ALL ".join(coverage)}) WHERE tenant_id IS NOT NULL""",
+            {"snapshot": snapshot},
         )
     con.execute(
         """INSERT INTO source_files
