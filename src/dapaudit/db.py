@@ -171,8 +171,10 @@ def connect(path: str | os.PathLike[str], *, read_only: bool = False) -> duckdb.
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    # duckdb_tables(), not information_schema.tables: the view cost each command ~20 ms.
     found = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'dapaudit_meta'"
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE table_name = 'dapaudit_meta' AND database_name = current_database()"
     ).fetchone()[0]
     if not found:
         return None
@@ -188,7 +190,12 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
 
 
 def _has_tables(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0])
+    return bool(
+        con.execute(
+            "SELECT (SELECT count(*) FROM duckdb_tables() WHERE NOT temporary) "
+            "+ (SELECT count(*) FROM duckdb_views() WHERE NOT internal AND NOT temporary)"
+        ).fetchone()[0]
+    )
 
 
 def _create(con: duckdb.DuckDBPyConnection) -> None:
