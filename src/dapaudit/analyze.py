@@ -117,14 +117,20 @@ def analyze(
                 )
             except duckdb.Error as exc:  # a rule that does not run is a bug, name it
                 raise RuntimeError(f"rule {rule.id} ({rule.file}.sql) failed: {exc}") from exc
-            con.execute(
-                "INSERT INTO rule_meta VALUES (?, ?, ?)",
-                [rule.id, config.severity(rule.id) or rule.severity, list(rule.controls)],
-            )
             if n == 1:
                 checkpoint("analyze.first-rule")
             if progress:
                 progress("rules", n, len(rules))
+        # One statement for every rule's metadata (a statement each cost 2 ms to plan).
+        con.execute(
+            "INSERT INTO rule_meta SELECT unnest($ids::VARCHAR[]), unnest($severities::VARCHAR[]), "
+            "unnest($controls::VARCHAR[][])",
+            {
+                "ids": [r.id for r in rules],
+                "severities": [config.severity(r.id) or r.severity for r in rules],
+                "controls": [list(r.controls) for r in rules],
+            },
+        )
         for name in shared:
             con.execute(f"DROP TABLE temp.{name}")
         overrides = {r.id: config.severity(r.id) for r in rules if config.severity(r.id)}
