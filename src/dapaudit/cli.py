@@ -228,8 +228,10 @@ def _ingest_files(con, inputs, snapshot, as_of, kind, tenant) -> None:
 def ingest(inputs, db_path, snapshot, as_of, kind, tenant) -> None:
     """Load export files or folders (recursively) into one snapshot, atomically."""
     as_of_date = _as_date(as_of)
-    with dbmod.opened(db_path) as con:
-        _ingest_files(con, inputs, _snapshot_label(snapshot, as_of_date), as_of_date, kind, tenant)
+    with dbmod.opening(db_path) as pending:
+        _ingest_files(
+            pending, inputs, _snapshot_label(snapshot, as_of_date), as_of_date, kind, tenant
+        )
 
 
 def _analyze(con, snapshot: str, config) -> Any:
@@ -474,8 +476,9 @@ def _run(
     from .report.service import write_monthly
 
     label = _snapshot_label(snapshot, as_of_date)
-    with dbmod.opened(db_path) as con:
-        _ingest_files(con, inputs, label, as_of_date, kind, tenant)
+    with dbmod.opening(db_path) as pending:
+        _ingest_files(pending, inputs, label, as_of_date, kind, tenant)
+        con = pending.get()
         result = _analyze(con, label, config)
         written = write_monthly(con, label, Path(out_dir), formats, config, findings_files=True)
     for path in written:

@@ -10,6 +10,7 @@ import functools
 import hashlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from . import faults
 from .errors import DapauditError
 from .faults import checkpoint
 from .paths import PACKAGE_DIR, REFERENCE_DIR
@@ -303,3 +305,58 @@ def opened(path: str | os.PathLike[str], *, read_only: bool = False):
         yield con
     finally:
         con.close()
+
+
+class OpeningConnection:
+    """connect() running in a thread while the caller does other work; get() waits for it.
+
+    Creating a database (schema, views, reference tables) takes about 0.25 s of DuckDB's time,
+    which ingest spends reading and sniffing the input files meanwhile. Under fault injection
+    it connects at once instead, so that checkpoints are always reached in the same order.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = str(path)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if faults.active():
+            self._connect()
+        else:
+            self._thread = threading.Thread(
+                target=self._connect, name="dapaudit-connect", daemon=True
+            )
+            self._thread.start()
+
+    def _connect(self) -> None:
+        try:
+            self._con = connect(self.path)
+        except BaseException as exc:  # noqa: BLE001  (handed to the caller by get())
+            self._error = exc
+
+    def get(self) -> duckdb.DuckDBPyConnection:
+        """The open connection, or the error connect() raised."""
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._con is not None
+        return self._con
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+
+@contextmanager
+def opening(path: str | os.PathLike[str]) -> Iterator[OpeningConnection]:
+    """opened(), with the database opened (or created) in a thread while the block starts its
+    work: the block calls .get() when it needs the connection. Closed when the block ends."""
+    pending = OpeningConnection(path)
+    try:
+        yield pending
+    finally:
+        pending.close()

@@ -237,6 +237,30 @@ def test_newer_database_is_refused_not_misread(runner, db_file, command):
     assert raw_dump(db_file) == before
 
 
+def test_ingest_says_the_database_error_before_an_input_error(runner, db_file, tmp_path):
+    # ingest opens the database in a thread while it reads the inputs: when both fail, the
+    # database's error is the one said, as when it opened the database first.
+    _set_version(db_file, "99")
+    before = raw_dump(db_file)
+    missing = tmp_path / "no-such-folder"
+    result = runner.invoke(cli, ["ingest", str(missing), "--db", str(db_file)])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: {db_file}: the database has schema version 99")
+    assert raw_dump(db_file) == before
+
+
+def test_opening_hands_over_the_connection_or_the_error(tmp_path):
+    path = tmp_path / "new.duckdb"
+    with db.opening(path) as pending:
+        assert db.schema_version(pending.get()) == db.SCHEMA_VERSION
+    with db.duckdb.connect(str(path)) as con:  # closed again: the file lock was released
+        con.execute("SELECT 1")
+    (tmp_path / "not-a-db.duckdb").write_text("hello", encoding="utf-8")
+    with db.opening(tmp_path / "not-a-db.duckdb") as pending:
+        with pytest.raises(db.DapauditError, match="cannot open the database"):
+            pending.get()
+
+
 def test_unreadable_version_is_refused(runner, db_file):
     _set_version(db_file, "one")
     result = runner.invoke(cli, ["analyze", "--db", str(db_file)])

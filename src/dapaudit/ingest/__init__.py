@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..db import transaction
+from ..db import OpeningConnection, transaction
 from ..errors import DapauditError
 from ..faults import checkpoint
 from ..paths import REFERENCE_DIR
@@ -239,7 +239,7 @@ def _parent_folders_of_dir(folder: str, roots: frozenset[str]) -> tuple[str, ...
 
 
 def ingest(
-    con: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection | OpeningConnection,
     inputs: Iterable[str | os.PathLike[str]],
     *,
     snapshot: str,
@@ -248,26 +248,40 @@ def ingest(
     tenant: str | None = None,
     progress: ProgressFn | None = None,
 ) -> IngestReport:
-    """Ingest files or folders into `snapshot`. One transaction: all or nothing."""
+    """Ingest files or folders into `snapshot`. One transaction: all or nothing.
+
+    `con` may be a connection still opening (db.opening()): the files are found and prepared
+    meanwhile."""
     if kind is not None and kind not in REGISTRY.kinds:
         raise DapauditError(
             f"unknown kind {kind!r}; known kinds: {', '.join(sorted(REGISTRY.kinds))}"
         )
     if tenant is not None and not (_GUID.match(tenant) or _DOMAIN.match(tenant)):
         raise DapauditError(f"--tenant {tenant!r} is neither a tenant id (GUID) nor a domain")
-    db_file = Path(
-        con.execute(
-            "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-        ).fetchone()[0]
-        or ""
-    )
+    pending = con if isinstance(con, OpeningConnection) else None
+    if pending is not None:
+        db_file = Path(pending.path)
+    else:
+        db_file = Path(
+            con.execute(
+                "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+            ).fetchone()[0]
+            or ""
+        )
     inputs_list = list(inputs)
-    paths = _discover(inputs_list, exclude=[db_file, Path(f"{db_file}.wal")])
     report = IngestReport(snapshot)
     with tempfile.TemporaryDirectory(prefix="dapaudit-") as tmp:
-        roots = [Path(i).resolve() for i in inputs_list if Path(i).is_dir()]
-        # Resolved once: a resolve per transcoded file was a syscall per path component.
-        files = _prepare(paths, roots, Path(tmp).resolve(), kind, tenant, report, progress)
+        try:
+            paths = _discover(inputs_list, exclude=[db_file, Path(f"{db_file}.wal")])
+            roots = [Path(i).resolve() for i in inputs_list if Path(i).is_dir()]
+            # Resolved once: a resolve per transcoded file was a syscall per path component.
+            files = _prepare(paths, roots, Path(tmp).resolve(), kind, tenant, report, progress)
+        except BaseException:
+            if pending is not None:
+                pending.get()  # a database that cannot be opened is said first, as before
+            raise
+        if pending is not None:
+            con = pending.get()
         with transaction(con):
             _load(con, files, snapshot, as_of, report, progress)
     return report
