@@ -42,6 +42,12 @@ class Group(click.Group):
             # Messages quote file names and values from exports: show their control and
             # bidi characters as escapes, never let them drive the terminal.
             raise InputError("\n".join(map(printable, str(exc).split("\n")))) from None
+        except (RuntimeError, duckdb.InterruptException) as exc:
+            # Ctrl-C while DuckDB runs a statement: the client stops the statement and raises
+            # this rather than KeyboardInterrupt. Any transaction was rolled back on the way.
+            if not _is_interrupt(exc):
+                raise
+            raise click.Abort() from None
         except duckdb.OutOfMemoryException as exc:
             # The transaction was rolled back: the database is as it was before the command.
             first = str(exc).strip().splitlines()[0]
@@ -50,6 +56,12 @@ class Group(click.Group):
                 f"${dbmod.MEMORY_LIMIT_ENV} (now {dbmod.memory_limit()}), or split the "
                 "largest export into smaller files"
             ) from None
+
+
+def _is_interrupt(exc: BaseException) -> bool:
+    """A statement stopped by Ctrl-C: duckdb 1.x and 2.0 raise RuntimeError('Query
+    interrupted'); an interrupt() from elsewhere raises InterruptException."""
+    return isinstance(exc, duckdb.InterruptException) or str(exc).startswith("Query interrupted")
 
 
 # ------------------------------------------------------------------ shared options

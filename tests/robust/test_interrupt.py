@@ -1,0 +1,55 @@
+"""Ctrl-C while DuckDB runs a statement ends the command as Ctrl-C anywhere else does: click's
+`Aborted!` and exit code 1, no traceback (the DuckDB client raises RuntimeError('Query
+interrupted') there, not KeyboardInterrupt)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from robust_support import child_env, dapaudit_argv
+
+from conftest import AS_OF, SAMPLE
+from dapaudit import db
+from dapaudit.ingest import ingest
+
+# Runs for hours unless stopped: nothing folds it away.
+ENDLESS = "SELECT sum(i * i % 7) FROM range(1000000000000) t(i)"
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to know when")
+def test_ctrl_c_during_a_statement_aborts_cleanly(tmp_path):
+    path = tmp_path / "audit.duckdb"
+    with db.opened(path) as con:
+        ingest(con, [SAMPLE], snapshot="2026-11", as_of=AS_OF)
+    proc = subprocess.Popen(
+        dapaudit_argv("query", "--db", str(path), ENDLESS),
+        cwd=tmp_path,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Starting up costs well under a second of CPU; past two, the statement is running.
+        deadline = time.monotonic() + 60
+        while _cpu_seconds(proc.pid) < 2.0 and proc.poll() is None:
+            assert time.monotonic() < deadline, "the query never got going"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "Aborted!"
+    assert proc.returncode == 1
