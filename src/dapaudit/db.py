@@ -308,18 +308,27 @@ def opened(path: str | os.PathLike[str], *, read_only: bool = False):
 
 
 class OpeningConnection:
-    """connect() running in a thread while the caller does other work; get() waits for it.
+    """connect() run in a thread from start() on, while the caller does other work; get()
+    waits for it (starting it first if nobody did).
 
     Creating a database (schema, views, reference tables) takes about 0.25 s of DuckDB's time,
-    which ingest spends reading and sniffing the input files meanwhile. Under fault injection
-    it connects at once instead, so that checkpoints are always reached in the same order.
+    which ingest spends reading and sniffing the input files meanwhile. It starts the thread
+    itself, once any helper processes are forked: a process with DuckDB's threads running must
+    not fork. Under fault injection it connects at once instead, so that checkpoints are
+    always reached in the same order.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path)
+        self.started = False
         self._con: duckdb.DuckDBPyConnection | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.started:
+            return
+        self.started = True
         if faults.active():
             self._connect()
         else:
@@ -336,6 +345,7 @@ class OpeningConnection:
 
     def get(self) -> duckdb.DuckDBPyConnection:
         """The open connection, or the error connect() raised."""
+        self.start()
         if self._thread is not None:
             self._thread.join()
         if self._error is not None:
@@ -353,8 +363,9 @@ class OpeningConnection:
 
 @contextmanager
 def opening(path: str | os.PathLike[str]) -> Iterator[OpeningConnection]:
-    """opened(), with the database opened (or created) in a thread while the block starts its
-    work: the block calls .get() when it needs the connection. Closed when the block ends."""
+    """opened(), with the database opened (or created) in a thread while the block does other
+    work: the block calls .start() when it may, .get() when it needs the connection. Closed
+    when the block ends."""
     pending = OpeningConnection(path)
     try:
         yield pending

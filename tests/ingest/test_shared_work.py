@@ -1,6 +1,6 @@
 """Preparing files on several cores gives what preparing them one by one gives.
 
-shared_work.run_shared splits tasks between this process and spawned helpers; ingest uses it
+shared_work.run_shared splits tasks between this process and helpers; ingest uses it
 to hash, sniff and detect many files. Results come back in task order, the error raised is
 the first in task order, and a helper that dies leaves its work to the caller.
 """
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -136,3 +138,48 @@ def test_ingest_with_helpers_loads_the_same_tables(estate, tmp_path, monkeypatch
     monkeypatch.setattr(ingest_module, "PREPARE_TASK_FILES", 4)
     monkeypatch.setattr(ingest_module, "usable_cpus", lambda: 2)
     assert load("shared") == alone
+
+
+# Set at run time by the script below: a forked helper inherits the value, a spawned one
+# imports this module afresh and sees the default.
+MARK = "imported"
+
+
+def _mark(n: int) -> tuple[int, str]:
+    return n, MARK
+
+
+FORK_SCRIPT = """
+import sys
+sys.path[:0] = [{tests!r}, {here!r}]
+import test_shared_work as t
+from dapaudit.ingest.shared_work import fork_is_safe, run_shared
+t.MARK = "set by the caller"
+if sys.argv[1] == "with-duckdb":
+    import duckdb
+    con = duckdb.connect()  # DuckDB's threads now run: forking is no longer safe
+events = []
+out = run_shared(t._mark, [(n,) for n in range(6)], workers=1, caller_works=False, fork=True,
+                 started=lambda: events.append("started"), done=lambda i: events.append("done"))
+print(fork_is_safe(), sorted({{m for _, m in out}}), [n for n, _ in out], events[0],
+      events.count("started"))
+"""
+
+
+@pytest.mark.parametrize(
+    "mode, safe, mark",
+    [("alone", "True", "set by the caller"), ("with-duckdb", "False", "imported")],
+)
+def test_helpers_are_forked_only_while_it_is_safe(tmp_path, mode, safe, mark):
+    # In a child interpreter: pytest's own process may be running other threads.
+    here = Path(__file__).resolve().parent
+    script = FORK_SCRIPT.format(tests=str(here.parent), here=str(here))
+    proc = subprocess.run(
+        [sys.executable, "-c", script, mode],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"{safe} ['{mark}'] [0, 1, 2, 3, 4, 5] started 1"

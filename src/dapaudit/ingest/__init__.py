@@ -275,7 +275,18 @@ def ingest(
             paths = _discover(inputs_list, exclude=[db_file, Path(f"{db_file}.wal")])
             roots = [Path(i).resolve() for i in inputs_list if Path(i).is_dir()]
             # Resolved once: a resolve per transcoded file was a syscall per path component.
-            files = _prepare(paths, roots, Path(tmp).resolve(), kind, tenant, report, progress)
+            files = _prepare(
+                paths,
+                roots,
+                Path(tmp).resolve(),
+                kind,
+                tenant,
+                report,
+                progress,
+                # Helpers are forked before the database opens (and its threads start).
+                fork=pending is not None and not pending.started,
+                started=pending.start if pending is not None else None,
+            )
         except BaseException:
             if pending is not None:
                 pending.get()  # a database that cannot be opened is said first, as before
@@ -304,14 +315,18 @@ def _prepare(
     progress: ProgressFn | None,
     *,
     workers: int | None = None,
+    fork: bool = False,
+    started: Callable[[], None] | None = None,
 ) -> list[SourceFile]:
     """Hash, sniff and detect every file, in input order: one file after another, or, for
     many files on several cores, shared with helper processes (shared_work): the result and
-    the first error raised are the same either way."""
+    the first error raised are the same either way. `fork` and `started` are run_shared's."""
     if workers is None:  # a helper per SHARED_PREPARE_FILES files, at most one per other core
         workers = min(usable_cpus() - 1, len(paths) // SHARED_PREPARE_FILES)
     args = (roots, tmp, forced_kind, tenant)
     if workers <= 0:
+        if started:
+            started()
         prepared = []
         for n, (path, resolved) in enumerate(paths, 1):
             prepared.append(_prepare_file(n, path, resolved, *args))
@@ -333,7 +348,9 @@ def _prepare(
 
         prepared = [
             one
-            for chunk in run_shared(_prepare_files, tasks, workers=workers, done=task_done)
+            for chunk in run_shared(
+                _prepare_files, tasks, workers=workers, done=task_done, fork=fork, started=started
+            )
             for one in chunk
         ]
         for _ in prepared:

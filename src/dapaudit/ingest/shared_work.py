@@ -8,8 +8,13 @@ meet. The caller never waits for a helper to start (spawning one re-imports dapa
 0.3 s): if it finishes first, the helpers are stopped unused. A helper that dies leaves its
 task to the caller, which does what is missing itself.
 
-spawn, not fork: the caller holds a DuckDB connection, whose threads' locks a forked child
-would copy. Tasks are top-level functions and their arguments, as multiprocessing pickles them.
+Helpers are spawned (a fresh interpreter), unless the caller asks for fork and it is safe: on
+Linux, with this process running a single thread. A forked helper starts at once and inherits
+the tasks instead of receiving them pickled; a spawned one re-imports dapaudit first (about
+0.5 s, during which the caller works alone). Never fork with a DuckDB connection open: its
+threads' locks would be copied mid-use. ingest forks before it opens the database, and
+`started` lets it open the database only once the helpers exist. Tasks are top-level
+functions and their arguments, as multiprocessing pickles them for a spawned helper.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import os
 import pickle
 import queue
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,19 +47,26 @@ def run_shared(
     workers: int,
     done: Callable[[int], None] | None = None,
     caller_works: bool = True,
+    fork: bool = False,
+    started: Callable[[], None] | None = None,
 ) -> list[Any]:
     """[func(*task) for task in tasks], computed by this process and `workers` helpers.
 
     Raises the exception of the first task, in task order, that raised one, as running them
     one by one would (every task runs, so which one is first does not depend on timing).
     `done(i)` is called in this process for each task as its result arrives. `caller_works`
-    False leaves every task to the helpers (tests use it to exercise them).
+    False leaves every task to the helpers (tests use it to exercise them). `fork` asks for
+    forked helpers where fork_is_safe(); `started()` is called once they exist, before any
+    task runs.
     """
     n = len(tasks)
     outcomes: list[tuple[bool, Any] | None] = [None] * n
     if n == 0:
+        if started:
+            started()
         return []
-    ctx = multiprocessing.get_context("spawn")
+    forked = fork and workers > 0 and fork_is_safe()
+    ctx = multiprocessing.get_context("fork" if forked else "spawn")
     ends = ctx.Array("i", [0, n - 1])  # [next from the front, next from the back]
     results = ctx.Queue()
     # The tasks go by queue, written by a feeder thread: as arguments of the Process they would
@@ -61,13 +74,18 @@ def run_shared(
     # (an unguarded main script re-run by spawn, say) once they exceed a pipe's buffer.
     work = ctx.Queue()
     work.cancel_join_thread()  # nor wait at exit to hand them to a helper that is gone
+    # A forked helper has func and tasks already (arguments are not pickled by fork).
+    job = (func, tasks) if forked else None
     helpers = [
-        ctx.Process(target=_helper, args=(work, ends, results), daemon=True)
+        ctx.Process(target=_helper, args=(work, ends, results, job), daemon=True)
         for _ in range(max(0, workers))
     ]
     for helper in helpers:
         helper.start()
-        work.put((func, tasks))
+        if not forked:
+            work.put((func, tasks))
+    if started:
+        started()
 
     def receive(block: bool) -> bool:
         try:
@@ -127,11 +145,23 @@ def _outcome(func: Callable[..., Any], task: tuple) -> tuple[bool, Any]:
         return False, exc
 
 
-def _helper(work: Any, ends: Any, results: Any) -> None:
+def fork_is_safe() -> bool:
+    """Linux, and this process runs one thread (DuckDB's threads included, which the
+    threading module does not see)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            return any(line.split() == ["Threads:", "1"] for line in fh)
+    except OSError:
+        return False
+
+
+def _helper(work: Any, ends: Any, results: Any, job: tuple | None = None) -> None:
     # Ctrl-C reaches the whole process group: the caller stops its helpers itself, and a
     # helper's own KeyboardInterrupt would only print a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    func, tasks = work.get()
+    func, tasks = job if job is not None else work.get()
     while True:
         with ends.get_lock():
             i = ends[0]
