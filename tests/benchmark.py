@@ -1,16 +1,17 @@
 """Benchmark dapaudit on generated estates against DuckDB's own read of the same files.
 
     python tests/benchmark.py --customers 1000 10000 100000 [--work /tmp/dapaudit-bench]
-        [--reviews html pdf]
+        [--reviews html pdf] [--repeat 3]
 
 For each size: generate an estate (kept in --work and reused for the same size and seed),
 then time, each as its own subprocess with its peak memory (ru_maxrss from wait4), the
 estate's files read once untimed before the plain read and before ingest (page cache):
 `dapaudit ingest`, `dapaudit analyze`, `report monthly --format html`, `report monthly
 --format pdf`, and a plain DuckDB load of the same files (read_csv into tables, no checks,
-no processing). With --reviews it also times `report tenant --all-tenants` (customer reviews
-per minute and wall seconds per review). It checks the findings against the planted ones and
-prints markdown tables.
+no processing). With --repeat N, the plain read, ingest and analyze run N rounds and the
+table shows medians and every round's ratio. With --reviews it also times `report tenant
+--all-tenants` (customer reviews per minute and wall seconds per review). It checks the
+findings against the planted ones and prints markdown tables.
 Not a test: pytest does not collect it (no test_ prefix) and it asserts nothing on time.
 """
 
@@ -62,6 +63,8 @@ class Result:
     pdf_pages: int | None = None
     plain_skipped: int = 0
     reviews: dict[str, int] = field(default_factory=dict)  # format -> reviews written
+    # With --repeat: (ingest + analyze) / plain read of each round, measured side by side.
+    ratios: list[float] = field(default_factory=list)
 
 
 def measure(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float = 3600) -> Step:
@@ -135,6 +138,7 @@ def run_size(
     timeout: float,
     fmt: str,
     review_formats: tuple[str, ...] = (),
+    repeat: int = 1,
 ) -> Result:
     estate = work / f"estate-{n}-seed{seed}-{fmt}"
     dapaudit = [sys.executable, "-m", "dapaudit.cli"]
@@ -162,23 +166,31 @@ def run_size(
     exports = estate / "exports"
 
     plain_db = work / f"plain-{n}.duckdb"
-    plain_db.unlink(missing_ok=True)
     plan, result.plain_skipped = plain_read_plan(exports)
     plan_file = work / f"plain-{n}.json"
     plan_file.write_text(json.dumps(plan), encoding="utf-8")  # too long for a command line
-    _warm(exports)
-    result.steps["duckdb_read"] = measure(
-        [sys.executable, "-c", PLAIN_READ, str(plain_db), str(plan_file)], env, work
-    )
-    plain_db.unlink(missing_ok=True)
-
     db = work / f"dapaudit-{n}.duckdb"
-    db.unlink(missing_ok=True)
-    _warm(exports)
-    result.steps["ingest"] = measure(
-        dapaudit + ["ingest", str(exports), "--db", str(db), "--as-of", AS_OF], env, work
-    )
-    result.steps["analyze"] = measure(dapaudit + ["analyze", "--db", str(db)], env, work)
+    # Rounds of plain read, ingest and analyze, one after the other, so that each ratio
+    # compares runs made under the same conditions; the table shows each step's median.
+    rounds: dict[str, list[Step]] = {"duckdb_read": [], "ingest": [], "analyze": []}
+    for _ in range(repeat):
+        plain_db.unlink(missing_ok=True)
+        _warm(exports)
+        rounds["duckdb_read"].append(
+            measure([sys.executable, "-c", PLAIN_READ, str(plain_db), str(plan_file)], env, work)
+        )
+        plain_db.unlink(missing_ok=True)
+        db.unlink(missing_ok=True)
+        _warm(exports)
+        ingest_cmd = ["ingest", str(exports), "--db", str(db), "--as-of", AS_OF]
+        rounds["ingest"].append(measure(dapaudit + ingest_cmd, env, work))
+        rounds["analyze"].append(measure(dapaudit + ["analyze", "--db", str(db)], env, work))
+        ratio = (rounds["ingest"][-1].seconds + rounds["analyze"][-1].seconds) / rounds[
+            "duckdb_read"
+        ][-1].seconds
+        result.ratios.append(ratio)
+    for step, runs in rounds.items():
+        result.steps[step] = _median_step(runs)
     out = work / f"report-{n}"
     shutil.rmtree(out, ignore_errors=True)
     result.steps["report_html"] = measure(
@@ -241,6 +253,14 @@ def run_size(
         else f"{rules} rules: {missing} missing, {unexpected} unexpected"
     )
     return result
+
+
+def _median_step(runs: list[Step]) -> Step:
+    """The median wall time of the runs, with the largest peak memory any of them had."""
+    ordered = sorted(runs, key=lambda r: r.seconds)
+    middle = ordered[(len(ordered) - 1) // 2 : len(ordered) // 2 + 1]
+    seconds = sum(r.seconds for r in middle) / len(middle)
+    return Step(seconds, max(r.peak_mb for r in runs), any(r.timed_out for r in runs))
 
 
 def _pdf_pages(path: Path | None) -> int | None:
@@ -307,9 +327,18 @@ def print_tables(results: list[Result]) -> None:
         ia = r.steps["ingest"].seconds + r.steps["analyze"].seconds
         read = r.steps["duckdb_read"].seconds
         pages = f" ({r.pdf_pages} p.)" if r.pdf_pages else ""
+        ratio = f"{ia / read:.2f}x"
+        if len(r.ratios) > 1:  # the median round's ratio, and the spread over the rounds
+            ordered = sorted(r.ratios)
+            middle = ordered[(len(ordered) - 1) // 2 : len(ordered) // 2 + 1]
+            ratio = (
+                f"{sum(middle) / len(middle):.2f}x ({len(ordered)} rounds: "
+                + ", ".join(f"{x:.2f}" for x in r.ratios)
+                + ")"
+            )
         print(
             f"| {r.customers:,} | {rows:,} | {r.files} | {cell(r, 'ingest')} | "
-            f"{cell(r, 'analyze')} | {cell(r, 'duckdb_read')} | {ia / read:.2f}x | "
+            f"{cell(r, 'analyze')} | {cell(r, 'duckdb_read')} | {ratio} | "
             f"{ia / rows * 1e6:.1f} | {cell(r, 'report_html')} | "
             f"{cell(r, 'report_pdf')}{pages} | {r.findings:,} ({r.check}) |"
         )
@@ -361,6 +390,13 @@ def main() -> None:
         metavar="RESULT_JSON",
         help="Only print the tables of earlier runs' result-*.json files.",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="Rounds of plain read, ingest and analyze per size: the table shows each step's "
+        "median and the ratio of every round (times on a shared machine vary by 20%%).",
+    )
     parser.add_argument("--no-pdf", action="store_true", help="Skip the PDF monthly report.")
     parser.add_argument(
         "--reviews",
@@ -410,6 +446,7 @@ def main() -> None:
                 for f in args.reviews
                 if n <= args.reviews_max and (f != "pdf" or n <= args.review_pdf_max)
             ),
+            max(1, args.repeat),
         )
         results.append(result)
         # Each size's figures are kept as they come: a long 100,000 run may be stopped.
