@@ -38,6 +38,9 @@ def test_ctrl_c_during_a_statement_aborts_cleanly(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell's background job (`cmd &`, as CI may run the suite) ignores SIGINT, and its
+        # children inherit that: give the child the default back, as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         # Starting up costs well under a second of CPU; past two, the statement is running.
