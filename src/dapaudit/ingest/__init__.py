@@ -493,7 +493,7 @@ def _load(
             "ids": [f.source_file_id for f in todo],
             "read_paths": [str(f.read_path) for f in todo],
             "shown": [f.display_path for f in todo],
-            "hints": [f.context_hint for f in todo],
+            "hints": hints,
             # A hint that is a tenant id is its own context; a domain waits for the tenants.
             "tenant_ids": [h if h and _GUID.match(h) else None for h in hints],
             "offsets": [1 if f.text.type_line else 0 for f in todo],
