@@ -4,17 +4,21 @@ suppressions and a stable order. Re-running replaces the snapshot's findings.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
 
+from . import faults
 from .config import Config
-from .db import ensure_current_views, transaction
+from .db import ensure_current_views, transaction, views_current
 from .errors import DapauditError
 from .faults import checkpoint
-from .rules import SEVERITIES, all_rules
+from .machine import usable_cpus
+from .rules import SEVERITIES, Rule, all_rules
 
 
 @dataclass
@@ -81,46 +85,163 @@ def _materialise_shared_views(con: duckdb.DuckDBPyConnection, snapshot: str) -> 
     return done
 
 
+RULE_OUTPUT_COLUMNS = """rule_id VARCHAR, customer_tenant_id VARCHAR, partner_tenant_id VARCHAR,
+    subject VARCHAR, discriminator VARCHAR, title VARCHAR, evidence JSON, severity VARCHAR"""
+
+# DuckDB splits a table scan between its threads by row group, of 122,880 rows: a rule whose
+# tables each fit in one runs on one core whatever `threads` says. On a snapshot that small,
+# analyze runs the rules on a connection per core instead, each taking the next rule as it
+# finishes one. (Above it DuckDB already uses every core within each rule, and two rules at
+# once would only hold twice the memory.)
+ROW_GROUP_ROWS = 122_880
+# The rules' output when they run alongside: an in-memory database attached for the command,
+# which every connection of this process sees (a TEMP table is its own connection's).
+RULES_WORK_DB = "dapaudit_rules_work"
+
+
+def rule_workers(con: duckdb.DuckDBPyConnection, snapshot: str, rules: int) -> int:
+    """How many connections run the rules: one (in the analyze transaction) unless the snapshot
+    is small, there are cores to spare and the database holds this build's views (the rules
+    run alongside before that transaction, on what is committed)."""
+    if rules < 2 or usable_cpus() < 2 or faults.active() or not views_current(con):
+        return 1
+    # The rows of the snapshot's largest export kind: a table filled by one kind holds no more.
+    largest = con.execute(
+        "SELECT coalesce(max(n), 0) FROM (SELECT sum(row_count) AS n FROM source_files "
+        "WHERE snapshot = ? GROUP BY kind)",
+        [snapshot],
+    ).fetchone()[0]
+    return min(usable_cpus(), rules) if largest <= ROW_GROUP_ROWS else 1
+
+
+def _run_rule(
+    con: duckdb.DuckDBPyConnection, table: str, rule: Rule, params: dict[str, object]
+) -> None:
+    try:
+        con.execute(
+            f"INSERT INTO {table} SELECT $rule_id::VARCHAR AS rule_id, "
+            "customer_tenant_id, partner_tenant_id, subject, discriminator, title, "
+            "evidence, severity "
+            f"FROM ({rule.sql})",
+            {**params, "rule_id": rule.id},
+        )
+    except duckdb.InterruptException:
+        raise
+    except duckdb.Error as exc:  # a rule that does not run is a bug, name it
+        raise RuntimeError(f"rule {rule.id} ({rule.file}.sql) failed: {exc}") from exc
+
+
+def _rules_worker(
+    cur: duckdb.DuckDBPyConnection, snapshot: str, todo: queue.SimpleQueue, done: queue.SimpleQueue
+) -> None:
+    """Take rules from `todo` until none is left; report each one done, or the error."""
+    try:
+        _materialise_shared_views(cur, snapshot)
+        while True:
+            try:
+                rule, params = todo.get_nowait()
+            except queue.Empty:
+                return
+            _run_rule(cur, f"{RULES_WORK_DB}.rule_output", rule, params)
+            done.put(rule.id)
+    except BaseException as exc:  # handed to the caller, which raises it
+        done.put(exc)
+
+
+def _run_rules_alongside(
+    con: duckdb.DuckDBPyConnection,
+    snapshot: str,
+    jobs: list[tuple[Rule, dict[str, object]]],
+    workers: int,
+    progress: Callable[[str, int, int], None] | None,
+) -> None:
+    """Every rule into RULES_WORK_DB.rule_output, on `workers` connections in threads (DuckDB
+    releases the GIL while it plans and runs). The first error stops the others."""
+    con.execute(f"CREATE TABLE {RULES_WORK_DB}.rule_output ({RULE_OUTPUT_COLUMNS})")
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for job in jobs:
+        todo.put(job)
+    done: queue.SimpleQueue = queue.SimpleQueue()
+    cursors = [con.cursor() for _ in range(workers)]
+    threads = [
+        threading.Thread(
+            target=_rules_worker,
+            args=(cur, snapshot, todo, done),
+            name="dapaudit-rules",
+            daemon=True,
+        )
+        for cur in cursors
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        for n in range(1, len(jobs) + 1):
+            outcome = done.get()
+            if isinstance(outcome, BaseException):
+                raise outcome
+            if progress:
+                progress("rules", n, len(jobs))
+    except BaseException:
+        for cur in cursors:
+            cur.interrupt()
+        raise
+    finally:
+        for thread in threads:
+            thread.join()
+        for cur in cursors:
+            cur.close()
+
+
 def analyze(
     con: duckdb.DuckDBPyConnection,
     snapshot: str,
     config: Config,
     progress: Callable[[str, int, int], None] | None = None,
+    workers: int | None = None,
 ) -> AnalyzeReport:
+    """Run the enabled rules on `snapshot` and replace its findings, in one transaction.
+    `workers`: connections that run the rules (default: rule_workers())."""
     as_of = con.execute("SELECT as_of FROM snapshots WHERE snapshot = ?", [snapshot]).fetchone()[0]
     rules = [r for r in all_rules() if config.enabled(r.id)]
+    jobs = []
+    for rule in rules:
+        values = {"snapshot": snapshot, "as_of": as_of, **config.params(rule.id, rule.params)}
+        jobs.append((rule, {k: v for k, v in values.items() if k in rule.parameters()}))
+    if workers is None:
+        workers = rule_workers(con, snapshot, len(jobs))
+    if workers > 1:
+        con.execute(f"ATTACH ':memory:' AS {RULES_WORK_DB}")
+    try:
+        if workers > 1:
+            _run_rules_alongside(con, snapshot, jobs, workers, progress)
+        return _analyze_in_transaction(con, snapshot, config, as_of, rules, jobs, workers, progress)
+    finally:
+        if workers > 1:
+            con.execute(f"DETACH {RULES_WORK_DB}")
+
+
+def _analyze_in_transaction(con, snapshot, config, as_of, rules, jobs, workers, progress):
     with transaction(con):
         # The rules are written against the views of this version: a database created by an
         # earlier build (same schema version) may hold older ones.
         ensure_current_views(con)
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE rule_output (
-                rule_id VARCHAR, customer_tenant_id VARCHAR, partner_tenant_id VARCHAR,
-                subject VARCHAR, discriminator VARCHAR, title VARCHAR, evidence JSON,
-                severity VARCHAR)"""
-        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE rule_output ({RULE_OUTPUT_COLUMNS})")
         con.execute(
             """CREATE OR REPLACE TEMP TABLE rule_meta (
                 rule_id VARCHAR, default_severity VARCHAR, controls VARCHAR[])"""
         )
-        shared = _materialise_shared_views(con, snapshot)
-        for n, rule in enumerate(rules, 1):
-            values = {"snapshot": snapshot, "as_of": as_of, **config.params(rule.id, rule.params)}
-            params = {k: v for k, v in values.items() if k in rule.parameters()}
-            try:
-                con.execute(
-                    "INSERT INTO rule_output SELECT $rule_id::VARCHAR AS rule_id, "
-                    "customer_tenant_id, partner_tenant_id, subject, discriminator, title, "
-                    "evidence, severity "
-                    f"FROM ({rule.sql})",
-                    {**params, "rule_id": rule.id},
-                )
-            except duckdb.Error as exc:  # a rule that does not run is a bug, name it
-                raise RuntimeError(f"rule {rule.id} ({rule.file}.sql) failed: {exc}") from exc
-            if n == 1:
-                checkpoint("analyze.first-rule")
-            if progress:
-                progress("rules", n, len(rules))
+        if workers > 1:  # the rules ran alongside, before this transaction
+            con.execute(f"INSERT INTO rule_output SELECT * FROM {RULES_WORK_DB}.rule_output")
+        else:
+            shared = _materialise_shared_views(con, snapshot)
+            for n, (rule, params) in enumerate(jobs, 1):
+                _run_rule(con, "rule_output", rule, params)
+                if n == 1:
+                    checkpoint("analyze.first-rule")
+                if progress:
+                    progress("rules", n, len(jobs))
+            for name in shared:
+                con.execute(f"DROP TABLE temp.{name}")
         # One statement for every rule's metadata (a statement each cost 2 ms to plan).
         con.execute(
             "INSERT INTO rule_meta SELECT unnest($ids::VARCHAR[]), unnest($severities::VARCHAR[]), "
@@ -131,8 +252,6 @@ def analyze(
                 "controls": [list(r.controls) for r in rules],
             },
         )
-        for name in shared:
-            con.execute(f"DROP TABLE temp.{name}")
         overrides = {r.id: config.severity(r.id) for r in rules if config.severity(r.id)}
         _load_suppressions(con, config, as_of)
         con.execute("DELETE FROM findings WHERE snapshot = ?", [snapshot])

@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from robust_support import child_env, dapaudit_argv
 
-from conftest import AS_OF, SAMPLE
+from conftest import AS_OF, SAMPLE, db_dump, table_dump
 from dapaudit import db
 from dapaudit.ingest import ingest
 
@@ -26,13 +27,35 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# `dapaudit analyze` with one more rule that runs for hours: on the small sample the rules run
+# on a connection per core, in threads, while the main thread waits for them.
+ENDLESS_RULE = f"""
+import dataclasses, sys
+from dapaudit import analyze, cli
+from dapaudit.rules import all_rules
+endless = dataclasses.replace(all_rules()[0], id="ZZ-ENDLESS", file="zz_endless", sql=(
+    "SELECT NULL AS customer_tenant_id, NULL AS partner_tenant_id, subject, "
+    "NULL AS discriminator, NULL AS title, NULL::JSON AS evidence, NULL AS severity "
+    "FROM ({ENDLESS}) t(subject)"))
+analyze.all_rules = lambda: (*all_rules(), endless)
+sys.argv = ["dapaudit", "analyze", "--db", sys.argv[1]]
+cli.main()
+"""
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to know when")
-def test_ctrl_c_during_a_statement_aborts_cleanly(tmp_path):
+@pytest.mark.parametrize("command", ["query", "analyze"])
+def test_ctrl_c_during_a_statement_aborts_cleanly(tmp_path, command):
     path = tmp_path / "audit.duckdb"
     with db.opened(path) as con:
         ingest(con, [SAMPLE], snapshot="2026-11", as_of=AS_OF)
+        before = table_dump(con)
+    if command == "query":
+        argv = dapaudit_argv("query", "--db", str(path), ENDLESS)
+    else:
+        argv = [sys.executable, "-c", ENDLESS_RULE, str(path)]
     proc = subprocess.Popen(
-        dapaudit_argv("query", "--db", str(path), ENDLESS),
+        argv,
         cwd=tmp_path,
         env=child_env(),
         stdout=subprocess.PIPE,
@@ -56,3 +79,4 @@ def test_ctrl_c_during_a_statement_aborts_cleanly(tmp_path):
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == "Aborted!"
     assert proc.returncode == 1
+    assert db_dump(path) == before

@@ -24,6 +24,7 @@ import duckdb
 from ..db import OpeningConnection, transaction
 from ..errors import DapauditError
 from ..faults import checkpoint
+from ..machine import usable_cpus
 from ..paths import REFERENCE_DIR
 from . import (  # noqa: F401  (importing a reader module registers its kinds)
     azure,
@@ -34,7 +35,7 @@ from . import (  # noqa: F401  (importing a reader module registers its kinds)
     powershell,
 )
 from .base import REGISTRY, Batch, SourceFile, sql_string
-from .shared_work import run_shared, usable_cpus
+from .shared_work import run_shared
 from .text import (
     HEAD_BYTES,
     csv_header,

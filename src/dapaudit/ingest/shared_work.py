@@ -20,7 +20,6 @@ functions and their arguments, as multiprocessing pickles them for a spawned hel
 from __future__ import annotations
 
 import multiprocessing
-import os
 import pickle
 import queue
 import signal
@@ -30,14 +29,6 @@ from typing import Any
 
 # Results the helpers could not send back are rare (a bug); this keeps their message.
 _UNSENDABLE = "a helper process raised an error that could not be sent back: "
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def run_shared(
