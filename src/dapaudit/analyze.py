@@ -17,6 +17,7 @@ from .config import Config
 from .db import ensure_current_views, transaction, views_current
 from .errors import DapauditError
 from .faults import checkpoint
+from .interrupt import track
 from .machine import usable_cpus
 from .rules import SEVERITIES, Rule, all_rules
 
@@ -162,7 +163,7 @@ def _run_rules_alongside(
     for job in jobs:
         todo.put(job)
     done: queue.SimpleQueue = queue.SimpleQueue()
-    cursors = [con.cursor() for _ in range(workers)]
+    cursors = [track(con.cursor()) for _ in range(workers)]
     threads = [
         threading.Thread(
             target=_rules_worker,

@@ -13,7 +13,7 @@ from typing import Any
 import click
 import duckdb
 
-from . import __version__
+from . import __version__, interrupt
 from . import db as dbmod
 from .analyze import analyze as run_analyze
 from .analyze import resolve_snapshot
@@ -870,6 +870,7 @@ def export(db_path, parquet_dir, snapshot) -> None:
 
 
 def main() -> None:
+    interrupt.install()
     cli(prog_name="dapaudit")
 
 

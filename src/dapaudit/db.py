@@ -21,6 +21,7 @@ import duckdb
 from . import faults
 from .errors import DapauditError
 from .faults import checkpoint
+from .interrupt import track
 from .paths import PACKAGE_DIR, REFERENCE_DIR
 
 SCHEMA_VERSION = 1
@@ -97,7 +98,7 @@ def _connect(path: str, read_only: bool, extra: dict | None = None) -> duckdb.Du
     told = False
     while True:
         try:
-            return duckdb.connect(path, read_only=read_only, config=config)
+            return track(duckdb.connect(path, read_only=read_only, config=config))
         except duckdb.IOException as exc:
             if not is_lock_error(exc):
                 raise DapauditError(f"cannot open the database: {exc}", file=path) from None

@@ -1,6 +1,7 @@
 """Ctrl-C while DuckDB runs a statement ends the command as Ctrl-C anywhere else does: click's
 `Aborted!` and exit code 1, no traceback (the DuckDB client raises RuntimeError('Query
-interrupted') there, not KeyboardInterrupt)."""
+interrupted') there, not KeyboardInterrupt), whichever thread runs the statement (see
+dapaudit.interrupt)."""
 
 from __future__ import annotations
 
@@ -80,3 +81,56 @@ def test_ctrl_c_during_a_statement_aborts_cleanly(tmp_path, command):
     assert err.strip().splitlines()[-1] == "Aborted!"
     assert proc.returncode == 1
     assert db_dump(path) == before
+
+
+# The statement runs in a thread of its own, as a statement does whose only task one of
+# DuckDB's threads took: Ctrl-C reaches the main thread alone, and only the watcher of
+# dapaudit.interrupt can stop the statement. Without it the child reports it still running.
+WATCHED = f"""
+import threading, time
+import duckdb
+from dapaudit import interrupt
+interrupt.install()
+con = interrupt.track(duckdb.connect())
+con.execute("SET enable_progress_bar = false")
+outcome = []
+def run():
+    try:
+        con.execute({ENDLESS!r})
+        outcome.append("finished")
+    except BaseException as exc:
+        outcome.append(type(exc).__name__)
+thread = threading.Thread(target=run, daemon=True)
+thread.start()
+try:
+    while True:
+        time.sleep(0.05)
+except KeyboardInterrupt:
+    pass
+thread.join(30)
+print(outcome[0] if outcome else "still running")
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to know when")
+def test_ctrl_c_interrupts_a_statement_the_main_thread_is_not_running(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WATCHED],
+        cwd=tmp_path,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _cpu_seconds(proc.pid) < 2.0 and proc.poll() is None:
+            assert time.monotonic() < deadline, "the query never got going"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert out.strip() == "InterruptException", err

@@ -1,0 +1,78 @@
+"""Ctrl-C stops a DuckDB statement whichever thread runs it.
+
+The DuckDB client looks for Ctrl-C only when the calling thread comes back from running a
+piece of the statement itself. While one of DuckDB's own threads runs the statement's only
+task (one long scan, a table function), the calling thread sleeps until that task ends, and a
+Ctrl-C waits with it: for hours, in `SELECT max(hash(i)) FROM range(10^12)`. Python runs signal
+handlers only in the main thread, between bytecodes, so a handler cannot help either. So the
+command line has Python also write each signal's number to a pipe (signal.set_wakeup_fd), and a
+watcher thread reading it interrupts every connection this process opened; the statement then
+fails as interrupted and the command ends as Ctrl-C anywhere else does (`Aborted!`, exit 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import weakref
+
+import duckdb
+
+_lock = threading.Lock()
+_connections: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+_read_fd: int | None = None
+_watching = False
+
+
+def install() -> None:
+    """Have Ctrl-C reach DuckDB: called by the command line in its main thread (embedding code
+    keeps its own signal handling). Starts no thread: the watcher starts with the first
+    connection, after ingest has forked any helpers (forking is safe only with one thread)."""
+    global _read_fd
+    if _read_fd is not None:
+        return
+    read_fd, write_fd = os.pipe()
+    try:
+        os.set_blocking(write_fd, False)
+        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    except (OSError, ValueError):  # not the main thread, or a platform that wants a socket
+        os.close(read_fd)
+        os.close(write_fd)
+        return
+    _read_fd = read_fd
+
+
+def track(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """`con`, to be interrupted by Ctrl-C while it is open."""
+    global _watching
+    with _lock:
+        _connections.add(con)
+        if _read_fd is not None and not _watching:
+            _watching = True
+            threading.Thread(
+                target=_watch, args=(_read_fd,), name="dapaudit-interrupt", daemon=True
+            ).start()
+    return con
+
+
+def interrupt_all() -> None:
+    """Interrupt whatever statement each open connection is running."""
+    with _lock:
+        connections = list(_connections)
+    for con in connections:
+        with contextlib.suppress(duckdb.Error):  # closed meanwhile
+            con.interrupt()
+
+
+def _watch(read_fd: int) -> None:
+    while True:
+        try:
+            received = os.read(read_fd, 64)
+        except OSError:
+            return
+        if not received:
+            return
+        if signal.SIGINT in received:
+            interrupt_all()
