@@ -20,6 +20,16 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 AS_OF = date(2026, 11, 30)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def template_cache(tmp_path_factory):
+    """New databases are copied from a template kept in this session's own cache folder,
+    never in the user's (child processes get the variable too: robust_support.child_env)."""
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("cache")
+        patch.setenv(db.CACHE_DIR_ENV, str(folder))
+        yield folder
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()

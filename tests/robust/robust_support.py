@@ -14,7 +14,11 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 def child_env(**extra: str) -> dict[str, str]:
     """The environment for a child dapaudit: this checkout's code, no inherited fault hooks."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DAPAUDIT_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("DAPAUDIT_") or k == db.CACHE_DIR_ENV
+    }
     env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(extra)
     return env
