@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from hostile_estate import HOSTILE, MEGABYTE, write_hostile_estate
 
 from conftest import SAMPLE
+from dapaudit import db
 from dapaudit.cli import cli
 from dapaudit.report import render
 
@@ -63,6 +64,7 @@ def hostile_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         _no_network(mp)
         mp.setattr(render, "_allowed", recording_allowed)
+        mp.setenv(db.CACHE_DIR_ENV, str(tmp / "cache"))  # its own: the template is made here
         mp.chdir(tmp)
         runner = CliRunner()
         run = runner.invoke(
@@ -117,9 +119,12 @@ def _markup_in_titles(hostile_run) -> list[str]:
 
 def test_nothing_written_outside_out_and_the_database(hostile_run):
     tmp = hostile_run["tmp"]
+    template = Path("cache") / db.template_name()
     for path in hostile_run["written"]:
         rel = path.relative_to(tmp)
-        assert rel.parts[0] == "out" or rel.name.startswith("h.duckdb"), rel
+        assert rel.parts[0] == "out" or rel.name.startswith("h.duckdb") or rel == template, rel
+    # The empty database new ones are copied from, named by dapaudit alone, is all the cache has.
+    assert tmp / template in hostile_run["written"]
 
 
 class _Html(HTMLParser):
