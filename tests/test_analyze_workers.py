@@ -80,6 +80,8 @@ def test_a_rule_failing_alongside_is_named_and_changes_nothing(tmp_path, monkeyp
             analyze(con, "2026-11", Config(), workers=2)
         assert table_dump(con) == before
         monkeypatch.undo()
+        # A work database left attached (an analyze that could not detach it) is no obstacle.
+        con.execute(f"ATTACH ':memory:' AS {RULES_WORK_DB}")
         assert analyze(con, "2026-11", Config(), workers=2).total == len(before["findings"])
     finally:
         con.close()

@@ -4,6 +4,7 @@ suppressions and a stable order. Re-running replaces the snapshot's findings.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -210,14 +211,16 @@ def analyze(
         jobs.append((rule, {k: v for k, v in values.items() if k in rule.parameters()}))
     if workers is None:
         workers = rule_workers(con, snapshot, len(jobs))
-    if workers > 1:
-        con.execute(f"ATTACH ':memory:' AS {RULES_WORK_DB}")
+    if workers <= 1:
+        return _analyze_in_transaction(con, snapshot, config, as_of, rules, jobs, workers, progress)
+    # One an earlier analyze on this connection could not detach is replaced, not an error.
+    con.execute(f"DETACH DATABASE IF EXISTS {RULES_WORK_DB}")
+    con.execute(f"ATTACH ':memory:' AS {RULES_WORK_DB}")
     try:
-        if workers > 1:
-            _run_rules_alongside(con, snapshot, jobs, workers, progress)
+        _run_rules_alongside(con, snapshot, jobs, workers, progress)
         return _analyze_in_transaction(con, snapshot, config, as_of, rules, jobs, workers, progress)
     finally:
-        if workers > 1:
+        with contextlib.suppress(duckdb.Error):  # never in the way of an error on its way out
             con.execute(f"DETACH {RULES_WORK_DB}")
 
 
