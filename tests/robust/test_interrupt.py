@@ -28,6 +28,33 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _ctrl_c_once_running(argv: list[str], cwd: Path) -> tuple[int, str, str]:
+    """Run `argv`, press Ctrl-C once its statement runs; (exit code, stdout, stderr)."""
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell's background job (`cmd &`, as CI may run the suite) ignores SIGINT, and its
+        # children inherit that: give the child the default back, as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        # Starting up costs well under a second of CPU; past two, the statement is running.
+        deadline = time.monotonic() + 60
+        while _cpu_seconds(proc.pid) < 2.0 and proc.poll() is None:
+            assert time.monotonic() < deadline, "the query never got going"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out, err
+
+
 # `dapaudit analyze` with one more rule that runs for hours: on the small sample the rules run
 # on a connection per core, in threads, while the main thread waits for them.
 ENDLESS_RULE = f"""
@@ -55,31 +82,10 @@ def test_ctrl_c_during_a_statement_aborts_cleanly(tmp_path, command):
         argv = dapaudit_argv("query", "--db", str(path), ENDLESS)
     else:
         argv = [sys.executable, "-c", ENDLESS_RULE, str(path)]
-    proc = subprocess.Popen(
-        argv,
-        cwd=tmp_path,
-        env=child_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # A shell's background job (`cmd &`, as CI may run the suite) ignores SIGINT, and its
-        # children inherit that: give the child the default back, as a terminal would.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    try:
-        # Starting up costs well under a second of CPU; past two, the statement is running.
-        deadline = time.monotonic() + 60
-        while _cpu_seconds(proc.pid) < 2.0 and proc.poll() is None:
-            assert time.monotonic() < deadline, "the query never got going"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    returncode, _, err = _ctrl_c_once_running(argv, tmp_path)
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == "Aborted!"
-    assert proc.returncode == 1
+    assert returncode == 1
     assert db_dump(path) == before
 
 
@@ -114,23 +120,5 @@ print(outcome[0] if outcome else "still running")
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to know when")
 def test_ctrl_c_interrupts_a_statement_the_main_thread_is_not_running(tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, "-c", WATCHED],
-        cwd=tmp_path,
-        env=child_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while _cpu_seconds(proc.pid) < 2.0 and proc.poll() is None:
-            assert time.monotonic() < deadline, "the query never got going"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    _, out, err = _ctrl_c_once_running([sys.executable, "-c", WATCHED], tmp_path)
     assert out.strip() == "InterruptException", err
