@@ -4,6 +4,7 @@ created in place, made once per build, and never in the way when it cannot be us
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -118,3 +119,20 @@ def test_under_fault_injection_databases_are_created_in_place(tmp_path, monkeypa
     _made(tmp_path / "a.duckdb")
     assert not cache.exists()
     assert "transaction.committed" in (tmp_path / "trace").read_text(encoding="utf-8")
+
+
+def test_templates_of_other_builds_made_long_ago_are_removed(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv(db.CACHE_DIR_ENV, str(cache))
+    old, recent = cache / "empty-0000000000000000aaaa.duckdb", cache / "empty-1111.duckdb"
+    unrelated = cache / "notes.txt"
+    for path in (old, recent, unrelated):
+        path.write_bytes(b"x")
+    long_ago = time.time() - (db.TEMPLATE_DAYS + 1) * 86_400
+    os.utime(old, (long_ago, long_ago))
+    os.utime(unrelated, (long_ago, long_ago))
+    _made(tmp_path / "a.duckdb")  # makes this build's template
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        [db.template_name(), recent.name, unrelated.name]
+    )

@@ -6,6 +6,7 @@ views; an older file is migrated forward; a newer one is refused rather than mis
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -244,6 +245,17 @@ def _make_template(template: Path) -> None:
     finally:
         scratch.unlink(missing_ok=True)
         Path(f"{scratch}.wal").unlink(missing_ok=True)
+    # Every upgrade (of dapaudit or DuckDB) makes a template: those of other builds made long
+    # ago go, so the folder does not grow without end. One still in use is made again.
+    stale = time.time() - TEMPLATE_DAYS * 86_400
+    for other in template.parent.glob("empty-*.duckdb"):
+        with contextlib.suppress(OSError):
+            if other != template and other.stat().st_mtime < stale:
+                other.unlink()
+
+
+# Templates of other builds older than this many days are removed when one is made.
+TEMPLATE_DAYS = 30
 
 
 def _open_copy(path: str) -> duckdb.DuckDBPyConnection | None:
