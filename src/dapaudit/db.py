@@ -234,8 +234,10 @@ def _make_template(template: Path) -> None:
     template.parent.mkdir(parents=True, exist_ok=True)
     scratch = template.with_name(f"{template.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        con = duckdb.connect(
-            str(scratch), config={"storage_compatibility_version": STORAGE_COMPATIBILITY}
+        con = track(
+            duckdb.connect(
+                str(scratch), config={"storage_compatibility_version": STORAGE_COMPATIBILITY}
+            )
         )
         try:
             _create(con)

@@ -29,6 +29,7 @@ import duckdb
 from . import db as dbmod
 from .errors import DapauditError
 from .findings import neutralise
+from .interrupt import track
 from .paths import PACKAGE_DIR
 from .textout import MAX_CELL, QUERY_FORMATS, printable, table
 
@@ -59,7 +60,7 @@ class QuerySession:
             raise DapauditError(
                 "no such database; run `dapaudit ingest` or `dapaudit run` first", file=self.path
             )
-        self.con = duckdb.connect(":memory:")
+        self.con = track(duckdb.connect(":memory:"))
         try:
             _attach_read_only(self.con, self.path)
             self.con.execute(f"USE {AUDIT_CATALOG}")

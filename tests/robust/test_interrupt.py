@@ -6,6 +6,7 @@ dapaudit.interrupt)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from robust_support import child_env, dapaudit_argv
+from robust_support import SRC, child_env, dapaudit_argv
 
 from conftest import AS_OF, SAMPLE, db_dump, table_dump
 from dapaudit import db
@@ -122,3 +123,16 @@ print(outcome[0] if outcome else "still running")
 def test_ctrl_c_interrupts_a_statement_the_main_thread_is_not_running(tmp_path):
     _, out, err = _ctrl_c_once_running([sys.executable, "-c", WATCHED], tmp_path)
     assert out.strip() == "InterruptException", err
+
+
+def test_every_connection_dapaudit_opens_is_one_ctrl_c_interrupts():
+    """A connection the watcher does not know runs on after Ctrl-C whenever one of DuckDB's
+    threads took its statement (`query`'s did, until it was tracked too)."""
+    untracked = []
+    for path in sorted(SRC.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        for opened in re.finditer(r"duckdb\.connect\(|[\w.]+\.cursor\(\)", text):
+            if not re.search(r"track\(\s*$", text[: opened.start()]):
+                line = text.count("\n", 0, opened.start()) + 1
+                untracked.append(f"{path.relative_to(SRC)}:{line}")
+    assert untracked == []
