@@ -9,7 +9,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import duckdb
 
@@ -105,7 +105,8 @@ def rule_workers(con: duckdb.DuckDBPyConnection, snapshot: str, rules: int) -> i
     """How many connections run the rules: one (in the analyze transaction) unless the snapshot
     is small, there are cores to spare and the database holds this build's views (the rules
     run alongside before that transaction, on what is committed)."""
-    if rules < 2 or usable_cpus() < 2 or faults.active() or not views_current(con):
+    cpus = usable_cpus()
+    if rules < 2 or cpus < 2 or faults.active() or not views_current(con):
         return 1
     # The rows of the snapshot's largest export kind: a table filled by one kind holds no more.
     largest = con.execute(
@@ -113,7 +114,7 @@ def rule_workers(con: duckdb.DuckDBPyConnection, snapshot: str, rules: int) -> i
         "WHERE snapshot = ? GROUP BY kind)",
         [snapshot],
     ).fetchone()[0]
-    return min(usable_cpus(), rules) if largest <= ROW_GROUP_ROWS else 1
+    return min(cpus, rules) if largest <= ROW_GROUP_ROWS else 1
 
 
 def _run_rule(
@@ -212,19 +213,31 @@ def analyze(
     if workers is None:
         workers = rule_workers(con, snapshot, len(jobs))
     if workers <= 1:
-        return _analyze_in_transaction(con, snapshot, config, as_of, rules, jobs, workers, progress)
+        return _analyze_in_transaction(con, snapshot, config, as_of, jobs, progress)
     # One an earlier analyze on this connection could not detach is replaced, not an error.
     con.execute(f"DETACH DATABASE IF EXISTS {RULES_WORK_DB}")
     con.execute(f"ATTACH ':memory:' AS {RULES_WORK_DB}")
     try:
         _run_rules_alongside(con, snapshot, jobs, workers, progress)
-        return _analyze_in_transaction(con, snapshot, config, as_of, rules, jobs, workers, progress)
+        return _analyze_in_transaction(con, snapshot, config, as_of, jobs, progress, alongside=True)
     finally:
         with contextlib.suppress(duckdb.Error):  # never in the way of an error on its way out
             con.execute(f"DETACH {RULES_WORK_DB}")
 
 
-def _analyze_in_transaction(con, snapshot, config, as_of, rules, jobs, workers, progress):
+def _analyze_in_transaction(
+    con: duckdb.DuckDBPyConnection,
+    snapshot: str,
+    config: Config,
+    as_of: date,
+    jobs: list[tuple[Rule, dict[str, object]]],
+    progress: Callable[[str, int, int], None] | None,
+    *,
+    alongside: bool = False,
+) -> AnalyzeReport:
+    """The transaction of analyze: the rules' output (run here, or `alongside` already) becomes
+    the snapshot's findings."""
+    rules = [rule for rule, _ in jobs]
     with transaction(con):
         # The rules are written against the views of this version: a database created by an
         # earlier build (same schema version) may hold older ones.
@@ -234,7 +247,7 @@ def _analyze_in_transaction(con, snapshot, config, as_of, rules, jobs, workers, 
             """CREATE OR REPLACE TEMP TABLE rule_meta (
                 rule_id VARCHAR, default_severity VARCHAR, controls VARCHAR[])"""
         )
-        if workers > 1:  # the rules ran alongside, before this transaction
+        if alongside:  # the rules ran before this transaction
             con.execute(f"INSERT INTO rule_output SELECT * FROM {RULES_WORK_DB}.rule_output")
         else:
             shared = _materialise_shared_views(con, snapshot)
