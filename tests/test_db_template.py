@@ -87,18 +87,22 @@ def test_a_broken_template_is_replaced_and_the_database_still_created(tmp_path, 
     assert template.exists()  # the next new database made a good one
 
 
-@pytest.mark.parametrize("why", ["cache is a file", "cache is read-only"])
-def test_no_usable_cache_folder_still_creates_the_database(tmp_path, monkeypatch, why):
+@pytest.mark.parametrize("why", ["cache is a file", "disk full while copying"])
+def test_no_usable_template_still_creates_the_database(tmp_path, monkeypatch, why):
     cache = tmp_path / "cache"
+    monkeypatch.setenv(db.CACHE_DIR_ENV, str(cache))
     if why == "cache is a file":
         cache.write_text("", encoding="utf-8")
     else:
-        if os.geteuid() == 0:
-            pytest.skip("root writes into read-only folders")
-        cache.mkdir()
-        cache.chmod(0o500)
-    monkeypatch.setenv(db.CACHE_DIR_ENV, str(cache))
-    made = _made(tmp_path / "a.duckdb")
+        _made(tmp_path / "first.duckdb")  # the template exists; copying it fails half-way
+
+        def copy_half(source, target):
+            target.write(source.read(4096))
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(db.shutil, "copyfileobj", copy_half)
+    made = _made(tmp_path / "a.duckdb")  # the half copy is gone: created in place
+    monkeypatch.undo()
     monkeypatch.setenv(db.CACHE_DIR_ENV, "")
     assert made == _made(tmp_path / "b.duckdb")
 
