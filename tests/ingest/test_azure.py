@@ -3,7 +3,12 @@ az account list (subscription to tenant)."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from loading import S1, C, P, load, rows
+
+from dapaudit.errors import DapauditError
 
 COLS = (
     "tenant_id, subscription_id, scope, role_definition_id, role_definition_name, principal_id, "
@@ -46,6 +51,39 @@ def test_az_cli_foreign_owner_tenant_from_the_account_list(tmp_path):
             "2b7e0000-0000-4000-8000-000000000002",
         ),
     ]
+
+
+def _assignment(subscription: str, n: int) -> dict:
+    return {
+        "id": f"/subscriptions/{subscription}/providers/Microsoft.Authorization/"
+        f"roleAssignments/2b7e0000-0000-4000-8000-00000000010{n}",
+        "name": f"2b7e0000-0000-4000-8000-00000000010{n}",
+        "principalId": f"d1000000-0000-4000-8000-00000000010{n}",
+        "principalName": "alice@contoso.com",
+        "principalType": "User",
+        "roleDefinitionId": f"/subscriptions/{subscription}/providers/Microsoft.Authorization/"
+        "roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c",
+        "roleDefinitionName": "Contributor",
+        "scope": f"/subscriptions/{subscription}",
+    }
+
+
+S2 = "8f2c0000-0000-4000-8000-000000000002"  # not in az_account_list.json
+
+
+def test_tenant_is_the_account_lists_then_the_context_else_an_error(tmp_path):
+    """The subscription's owner from az account list wins over the file's context; a
+    subscription the list does not name takes the context; with neither, the record is refused
+    (the tenant is looked up once per record, not per check)."""
+    listing = tmp_path / "assignments.json"
+    listing.write_text(json.dumps([_assignment(S1, 1), _assignment(S2, 2)]), encoding="utf-8")
+    con, _ = load(tmp_path, "az_account_list.json", str(listing), tenant=P)
+    assert rows(con, "azure_role_assignments", "subscription_id, tenant_id") == [(S1, C), (S2, P)]
+
+    (tmp_path / "no-context").mkdir()
+    with pytest.raises(DapauditError) as refused:
+        load(tmp_path / "no-context", "az_account_list.json", str(listing))
+    assert "assignments.json, record 2, field 'tenant': no tenant id" in str(refused.value)
 
 
 def test_az_cli_properties_nested_with_tenant_from_context(tmp_path):
