@@ -73,8 +73,8 @@ S2 = "8f2c0000-0000-4000-8000-000000000002"  # not in az_account_list.json
 
 def test_tenant_is_the_account_lists_then_the_context_else_an_error(tmp_path):
     """The subscription's owner from az account list wins over the file's context; a
-    subscription the list does not name takes the context; with neither, the record is refused
-    (the tenant is looked up once per record, not per check)."""
+    subscription the list does not name takes the context; with neither, the record is
+    refused."""
     listing = tmp_path / "assignments.json"
     listing.write_text(json.dumps([_assignment(S1, 1), _assignment(S2, 2)]), encoding="utf-8")
     con, _ = load(tmp_path, "az_account_list.json", str(listing), tenant=P)
