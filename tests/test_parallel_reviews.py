@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from dapaudit.config import Config
+from dapaudit.report import parallel
 from dapaudit.report.parallel import write_all_reviews
 
 
@@ -37,3 +38,15 @@ def test_two_processes_write_the_same_reviews_as_one(sample_db, tmp_path):
     assert two.jobs == 2 and calls[-1] == ("reviews", two.reviews, two.reviews)
     assert _texts(tmp_path / "one") == _texts(tmp_path / "two")
     assert two.per_minute > 0 and two.seconds_per_review > 0
+
+
+def test_default_processes_are_the_cpus_this_process_may_use(sample_db, tmp_path, monkeypatch):
+    # One per CPU of the process's affinity (taskset, a container's cpuset), not the machine's
+    # count: here the process may use one CPU of however many the machine has.
+    db_path = sample_db.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()[0]
+    sample_db.close()
+    monkeypatch.setattr(parallel, "usable_cpus", lambda: 1)
+    run = write_all_reviews(db_path, "2026-11", tmp_path / "out", ["html"], Config())
+    assert run.jobs == 1 and run.reviews > 1

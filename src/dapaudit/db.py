@@ -186,6 +186,8 @@ def connect(path: str | os.PathLike[str], *, read_only: bool = False) -> duckdb.
 # module, schema.sql, the view files, the reference tables, the DuckDB version), so a change to
 # any of them makes a new one. $DAPAUDIT_CACHE_DIR names the folder; empty, no template is used.
 CACHE_DIR_ENV = "DAPAUDIT_CACHE_DIR"
+# Templates of other builds older than this many days are removed when one is made.
+TEMPLATE_DAYS = 30
 
 
 def cache_dir() -> Path | None:
@@ -212,7 +214,7 @@ def _copy_template(path: str) -> bool:
     first if the cache has none); False when there is no template to use, and nothing at
     `path` then. Not under fault injection: creating has checkpoints that tests count."""
     folder = cache_dir()
-    if folder is None or faults.active() or path == ":memory:" or path.startswith(":memory:"):
+    if folder is None or faults.active() or path.startswith(":memory:"):
         return False
     template = folder / template_name()
     written = False
@@ -254,10 +256,6 @@ def _make_template(template: Path) -> None:
         with contextlib.suppress(OSError):
             if other != template and other.stat().st_mtime < stale:
                 other.unlink()
-
-
-# Templates of other builds older than this many days are removed when one is made.
-TEMPLATE_DAYS = 30
 
 
 def _open_copy(path: str) -> duckdb.DuckDBPyConnection | None:
@@ -426,10 +424,9 @@ class OpeningConnection:
 
     Opening a new database (a copy of the template, 0.03-0.06 s; created in place, schema,
     views and reference tables, about 0.3 s) or an existing one overlaps with ingest reading
-    and sniffing the input files. It starts the thread
-    itself, once any helper processes are forked: a process with DuckDB's threads running must
-    not fork. Under fault injection it connects at once instead, so that checkpoints are
-    always reached in the same order.
+    and sniffing the input files. It starts the thread itself, once any helper processes are
+    forked: a process with DuckDB's threads running must not fork. Under fault injection it
+    connects at once instead, so that checkpoints are always reached in the same order.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:

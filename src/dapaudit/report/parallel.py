@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..db import opened
+from ..machine import usable_cpus
 from .model import _as_of, _now, customer_tenants
 from .review_pdf import ReviewWriter
 from .reviews import ReviewRows, assemble_review, iter_review_rows
@@ -121,7 +122,7 @@ def write_all_reviews(
     with opened(db_path, read_only=True) as con:
         ids = [t for t, _, _ in customer_tenants(con, snapshot)]
         as_of = _as_of(con, snapshot)
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(ids)))
+    jobs = max(1, min(jobs or usable_cpus(), len(ids)))
     # Batches of at most BATCH, and at least four per process so the work stays balanced.
     size = max(1, min(BATCH, -(-len(ids) // (jobs * 4))))
     batches = _batches(db_path, snapshot, ids, size)
