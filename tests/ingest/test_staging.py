@@ -130,3 +130,81 @@ def test_rows_without_duplicates_or_faults_load(tmp_path, duplicates_kind):
     ingest(con, [good], snapshot="2026-11", as_of=AS_OF, kind=duplicates_kind)
     assert con.execute("SELECT count(*) FROM tenants").fetchone()[0] == 2
     con.close()
+
+
+@pytest.fixture
+def projected_kind():
+    """A reader that checks the raw stage, projects its fields, then checks and inserts those."""
+
+    def load(batch):
+        stage = base.stage_csv(batch, "stg_projected")
+        # Refused here, before the projection: its CAST would otherwise fail on this row.
+        stage.require_cast(stage.col("size"), "INTEGER", "size", "whole number")
+        e = {
+            "tenant_id": f"coalesce({stage.col('tenant_id')}, f.context_tenant_id)",
+            "name": stage.col("name"),
+            "size": f"CAST({stage.col('size')} AS INTEGER)",
+        }
+        stage, e = stage.project(e)
+        stage.require(e["name"], "name")
+        stage.require_guid(e["tenant_id"], "tenant_id")
+        stage.insert(
+            "tenants",
+            f"""SELECT s.source_file_id, s.line AS source_record, lower({e["tenant_id"]})
+                   AS tenant_id, {e["name"]} || '/' || {e["size"]} AS display_name,
+                   'customer' AS tenant_type
+            FROM {stage.name} s""",
+        )
+
+    base.REGISTRY.add(base.Kind("test.projected", "test", "csv", (), lambda s: False, load))
+    yield "test.projected"
+    del base.REGISTRY.kinds["test.projected"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "message", "record", "field"),
+    [
+        # The raw stage's pending check runs before the projection meets the row.
+        ([f"{T1},a,1", f"{T1},b,many"], "not a valid whole number", 3, "size"),
+        # Checks on the projected columns name the original file, line and field.
+        ([f"{T1},a,1", f"{T1},,2"], "required value is missing", 3, "name"),
+        (["not-a-guid,a,1"], "not a GUID", 2, "tenant_id"),
+    ],
+)
+def test_projected_fields_are_checked_as_the_records_they_came_from(
+    tmp_path, projected_kind, lines, message, record, field
+):
+    bad = tmp_path / "x.csv"
+    bad.write_text("tenant_id,name,size\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    con = db.connect(tmp_path / "p.duckdb")
+    before = table_dump(con)
+    with pytest.raises(DapauditError) as err:
+        ingest(con, [bad], snapshot="2026-11", as_of=AS_OF, kind=projected_kind)
+    assert message in str(err.value)
+    assert err.value.file.endswith("x.csv")
+    assert (err.value.record, err.value.field) == (record, field)
+    assert table_dump(con) == before
+    con.close()
+
+
+def test_projected_fields_load_with_the_file_context(tmp_path, projected_kind):
+    # The second row has no tenant id: the projection takes the file's (--tenant) context.
+    good = tmp_path / "x.csv"
+    good.write_text(f"tenant_id,name,size\n{T1.upper()},a,1\n,b,2\n", encoding="utf-8")
+    con = db.connect(tmp_path / "p.duckdb")
+    other = T1.replace("3f", "4f")
+    ingest(con, [good], snapshot="2026-11", as_of=AS_OF, kind=projected_kind, tenant=other)
+    rows = con.execute(
+        "SELECT tenant_id, display_name, source_record FROM tenants ORDER BY source_record"
+    ).fetchall()
+    assert rows == [(T1, "a/1", 2), (other, "b/2", 3)]
+    con.close()
+
+
+def test_a_projection_may_not_shadow_the_stage_columns(tmp_path):
+    con = db.connect(tmp_path / "p.duckdb")
+    batch = base.Batch(con=con, snapshot="2026-11", files=[])
+    stage = base.StagedTable(batch, "stg_none", "line", "line")
+    with pytest.raises(ValueError, match="context_tenant_id"):
+        stage.project({"context_tenant_id": "NULL"})
+    con.close()

@@ -36,11 +36,9 @@ def _is_az_role_assignments(s: Sniff) -> bool:
     return (nested or flat) and not s.record_has("directoryScopeId")
 
 
-def _insert_assignments(
-    stage: StagedTable, e: dict[str, str], fields: dict[str, str], rows_sql: str
-) -> None:
-    """Checks and insert shared by the JSON and CSV role-assignment readers. `rows_sql` is the
-    FROM clause giving `s` (the stage) and `f` (its file)."""
+def _insert_assignments(stage: StagedTable, e: dict[str, str], fields: dict[str, str]) -> None:
+    """Checks and insert shared by the JSON and CSV role-assignment readers. `e`: the
+    expressions of each field over `s`, the stage."""
     con = stage.batch.con
     # The tenant: the subscription's owner when az account list told it, else the context.
     con.execute(
@@ -49,35 +47,39 @@ def _insert_assignments(
         "WHERE snapshot = ? GROUP BY subscription_id",
         [stage.batch.snapshot],
     )
-    tenant = (
-        "coalesce((SELECT t.tenant_id FROM ingest_subscription_tenants t "
-        f"WHERE t.subscription_id = {subscription_of(e['scope'])}), f.context_tenant_id)"
-    )
+    e = e | {
+        "tenant": (
+            "coalesce((SELECT t.tenant_id FROM ingest_subscription_tenants t "
+            f"WHERE t.subscription_id = {subscription_of(e['scope'])}), f.context_tenant_id)"
+        ),
+        "foreign_partner_name": foreign_partner_name(e["principal_display_name"]),
+    }
+    # Each field once per row, not once in the checks and again in the insert.
+    stage, e = stage.project(e)
     stage.require(e["scope"], fields["scope"])
     stage.require(e["principal_id"], fields["principal_id"])
     stage.require_guid(e["principal_id"], fields["principal_id"])
     stage.require(e["role_definition_id"], fields["role_definition_id"])
     stage.require_guid(e["role_definition_id"], fields["role_definition_id"])
-    stage.require_tenant(tenant, "tenant")
+    stage.require_tenant(e["tenant"], "tenant")
     stage.reject_duplicates(
         [f"lower({e['scope']})", e["role_definition_id"], f"lower({e['principal_id']})"]
     )
     scope = f"rtrim(lower({e['scope']}), '/')"
-    con.execute(
-        f"INSERT INTO azure_role_assignments BY NAME SELECT ?::VARCHAR AS snapshot, * FROM ("
+    stage.insert(
+        "azure_role_assignments",
         f"""SELECT s.source_file_id, s.{stage.record_column} AS source_record,
-               lower({tenant}) AS tenant_id, {subscription_of(scope)} AS subscription_id,
+               lower({e["tenant"]}) AS tenant_id, {subscription_of(scope)} AS subscription_id,
                {scope} AS scope, {e["role_definition_id"]} AS role_definition_id,
                {e["role_definition_name"]} AS role_definition_name,
                lower({e["principal_id"]}) AS principal_id,
-               CASE WHEN {foreign_partner_name(e["principal_display_name"])} IS NOT NULL
+               CASE WHEN {e["foreign_partner_name"]} IS NOT NULL
                          AND {e["principal_type"]} IN ('group', 'unknown') THEN 'foreignGroup'
                     ELSE {e["principal_type"]} END AS principal_type,
                {e["principal_display_name"]} AS principal_display_name,
-               {foreign_partner_name(e["principal_display_name"])} AS foreign_partner_name,
+               {e["foreign_partner_name"]} AS foreign_partner_name,
                {e["assignment_id"]} AS assignment_id
-        {rows_sql})""",
-        [stage.batch.snapshot],
+        FROM {stage.name} s""",
     )
 
 
@@ -102,9 +104,7 @@ def load_az_role_assignments(batch: Batch) -> None:
         "principal_id": "principalId",
         "role_definition_id": "roleDefinitionId",
     }
-    _insert_assignments(
-        stage, e, fields, f"FROM {stage.name} s JOIN {batch.file_table} f USING (source_file_id)"
-    )
+    _insert_assignments(stage, e, fields)
 
 
 def _is_ps_role_assignments(s: Sniff) -> bool:
@@ -143,9 +143,7 @@ def load_ps_role_assignments(batch: Batch) -> None:
         if stage.has("RoleDefinitionId")
         else "RoleDefinitionName",
     }
-    _insert_assignments(
-        stage, e, fields, f"FROM {stage.name} s JOIN {batch.file_table} f USING (source_file_id)"
-    )
+    _insert_assignments(stage, e, fields)
 
 
 def _is_az_accounts(s: Sniff) -> bool:

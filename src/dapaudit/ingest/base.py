@@ -608,6 +608,29 @@ class StagedTable:
         cols = self.columns()
         return any(normalise_header(a) in cols for a in aliases)
 
+    def project(self, exprs: dict[str, str]) -> tuple[StagedTable, dict[str, str]]:
+        """Compute a reader's field expressions once per row, into a staging table of their own.
+
+        A reader's checks, duplicate key and insert each evaluate the same expressions (JSON
+        fields, coalesces, regular expressions): done inline, every statement parses and
+        evaluates them again. Returns the new stage, `TEMP {name}_fields` (source_file_id,
+        the record column, the file's context_tenant_id and one column per key of `exprs`),
+        and `exprs` as those columns (`s."key"`). The expressions may read `s` (this stage)
+        and `f` (its file); pending checks run first, so an expression never meets a row a
+        check refuses. Keep hard casts out of `exprs`: a bad value must reach its check."""
+        taken = {"source_file_id", self.record_column, "context_tenant_id"} & set(exprs)
+        if taken:
+            raise ValueError(f"project(): {sorted(taken)} would shadow the stage's columns")
+        name = f"{self.name}_fields"
+        columns = "".join(f", {expr} AS {quote_ident(key)}" for key, expr in exprs.items())
+        self.batch.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {name} AS
+            SELECT s.source_file_id, s.{self.record_column}, f.context_tenant_id{columns}
+            FROM {self.name} s JOIN {self.batch.file_table} f USING (source_file_id)"""
+        )
+        projected = StagedTable(self.batch, name, self.record_label, self.record_column)
+        return projected, {key: f"s.{quote_ident(key)}" for key in exprs}
+
     def fail_first(
         self, where_sql: str, message: str, field: str, table: str | None = None
     ) -> None:

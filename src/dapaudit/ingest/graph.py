@@ -63,7 +63,7 @@ def _is_role_assignments(s: Sniff) -> bool:
 def load_role_assignments(batch: Batch) -> None:
     stage = stage_json(batch, "stg_graph_role_assignments")
     exprs = {
-        "tenant_id": "s.context_tenant_id",
+        "tenant_id": "f.context_tenant_id",
         "role_template_id": trailing_guid(js("roleDefinitionId")),
         "principal_id": js("principalId"),
         # Without $expand=principal the type is not exported.
@@ -81,7 +81,7 @@ def load_role_assignments(batch: Batch) -> None:
     }
     stage.require(js("roleDefinitionId"), "roleDefinitionId")
     stage.require(exprs["principal_id"], "principalId")
-    stage = _join_files(stage)
+    stage, exprs = stage.project(exprs)
     check_directory_role_rows(stage, exprs, fields)
     stage.insert(
         "directory_role_members",
