@@ -586,14 +586,17 @@ class StagedTable:
     record_column: str
     # Checks not run yet, in the order given: (where, message, field) or a _Duplicates.
     _pending: list[tuple[str, str, str] | _Duplicates] = field(default_factory=list, repr=False)
+    _columns: dict[str, str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.batch.stages.append(self)
 
     def columns(self) -> dict[str, str]:
-        """normalised column name -> actual column name."""
-        rows = self.batch.raw.execute(f"DESCRIBE {self.name}").fetchall()
-        return {normalise_header(r[0]): r[0] for r in rows}
+        """normalised column name -> actual column name (asked once: a reader asks per field)."""
+        if self._columns is None:
+            rows = self.batch.raw.execute(f"DESCRIBE {self.name}").fetchall()
+            self._columns = {normalise_header(r[0]): r[0] for r in rows}
+        return self._columns
 
     def col(self, *aliases: str) -> str:
         """SQL for the first present column among aliases (trimmed, '' as NULL), else NULL."""
