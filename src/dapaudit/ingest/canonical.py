@@ -333,11 +333,17 @@ def _matches(layout: Layout):
 def _loader(layout: Layout):
     def load(batch: Batch) -> None:
         stage = stage_csv(batch, f"stg_{layout.table}")
-        exprs: dict[str, str] = {}
+        # Each trimmed value once per row: the checks and the typed insert read it several times.
+        raws = {}
         for column in layout.columns:
             raw = stage.col(column.name)
-            if column.from_context:
-                raw = f"coalesce({raw}, f.context_tenant_id)"
+            raws[column.name] = (
+                f"coalesce({raw}, f.context_tenant_id)" if column.from_context else raw
+            )
+        stage, raws = stage.project(raws)
+        exprs: dict[str, str] = {}
+        for column in layout.columns:
+            raw = raws[column.name]
             if column.type == "guid":
                 value = guid(raw)
             elif column.name == "scope":
@@ -375,7 +381,7 @@ def _loader(layout: Layout):
             layout.table,
             "SELECT s.source_file_id, s.line AS source_record, "
             + ", ".join(projection)
-            + f" FROM {stage.name} s JOIN {batch.file_table} f USING (source_file_id)",
+            + f" FROM {stage.name} s",
         )
 
     return load
