@@ -10,6 +10,19 @@ from dapaudit.errors import DapauditError
 from dapaudit.ingest import base, ingest
 
 
+def _refused(tmp_path, kind: str, text: str) -> DapauditError:
+    """Ingest `text` as x.csv of `kind`: the error it ends in, the database left as it was."""
+    bad = tmp_path / "x.csv"
+    bad.write_text(text, encoding="utf-8")
+    con = db.connect(tmp_path / "p.duckdb")
+    before = table_dump(con)
+    with pytest.raises(DapauditError) as err:
+        ingest(con, [bad], snapshot="2026-11", as_of=AS_OF, kind=kind)
+    assert table_dump(con) == before
+    con.close()
+    return err.value
+
+
 @pytest.fixture
 def pending_kind():
     """A reader that checks, then inserts with its own SQL instead of stage.insert()."""
@@ -30,46 +43,33 @@ def pending_kind():
 
 
 def test_checks_left_pending_by_a_reader_still_fail_the_ingest(tmp_path, pending_kind):
-    bad = tmp_path / "x.csv"
-    bad.write_text(
-        "tenant_id,name\n3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,a\nnot-a-guid,b\n", encoding="utf-8"
+    err = _refused(
+        tmp_path,
+        pending_kind,
+        "tenant_id,name\n3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,a\nnot-a-guid,b\n",
     )
-    con = db.connect(tmp_path / "p.duckdb")
-    before = table_dump(con)
-    with pytest.raises(DapauditError) as err:
-        ingest(con, [bad], snapshot="2026-11", as_of=AS_OF, kind=pending_kind)
-    assert "not a GUID" in str(err.value)
-    assert err.value.record == 3 and err.value.field == "tenant_id"
-    assert table_dump(con) == before
-    con.close()
+    assert "not a GUID" in str(err)
+    assert err.record == 3 and err.field == "tenant_id"
 
 
 def test_the_first_check_in_order_wins_as_when_checked_one_by_one(tmp_path, pending_kind):
     # Line 2 fails the GUID check, line 3 fails the earlier "required" check: the error is
     # the required name at line 3, as sequential checking would report.
-    bad = tmp_path / "x.csv"
-    bad.write_text(
-        "tenant_id,name\nnot-a-guid,a\n3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,\n", encoding="utf-8"
+    err = _refused(
+        tmp_path,
+        pending_kind,
+        "tenant_id,name\nnot-a-guid,a\n3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,\n",
     )
-    con = db.connect(tmp_path / "p.duckdb")
-    with pytest.raises(DapauditError) as err:
-        ingest(con, [bad], snapshot="2026-11", as_of=AS_OF, kind=pending_kind)
-    assert "required value is missing" in str(err.value)
-    assert err.value.record == 3 and err.value.field == "name"
-    con.close()
+    assert "required value is missing" in str(err)
+    assert err.record == 3 and err.field == "name"
 
 
 def test_a_reader_insert_never_sees_rows_its_checks_refuse(tmp_path, pending_kind):
     # Without the checks running first, the reader's own INSERT would hit the NOT NULL
     # constraint of tenants.tenant_id: a bug's traceback instead of the user's error.
-    bad = tmp_path / "x.csv"
-    bad.write_text("tenant_id,name\n,a\n", encoding="utf-8")
-    con = db.connect(tmp_path / "p.duckdb")
-    with pytest.raises(DapauditError) as err:
-        ingest(con, [bad], snapshot="2026-11", as_of=AS_OF, kind=pending_kind)
-    assert "required value is missing" in str(err.value)
-    assert err.value.record == 2 and err.value.field == "tenant_id"
-    con.close()
+    err = _refused(tmp_path, pending_kind, "tenant_id,name\n,a\n")
+    assert "required value is missing" in str(err)
+    assert err.record == 2 and err.field == "tenant_id"
 
 
 @pytest.fixture
@@ -111,16 +111,9 @@ T1 = "3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01"
 def test_duplicates_are_checked_in_order_in_the_same_scan(
     tmp_path, duplicates_kind, lines, message, record
 ):
-    bad = tmp_path / "x.csv"
-    bad.write_text("tenant_id,name\n" + "\n".join(lines) + "\n", encoding="utf-8")
-    con = db.connect(tmp_path / "p.duckdb")
-    before = table_dump(con)
-    with pytest.raises(DapauditError) as err:
-        ingest(con, [bad], snapshot="2026-11", as_of=AS_OF, kind=duplicates_kind)
-    assert message in str(err.value)
-    assert err.value.record == record
-    assert table_dump(con) == before
-    con.close()
+    err = _refused(tmp_path, duplicates_kind, "tenant_id,name\n" + "\n".join(lines) + "\n")
+    assert message in str(err)
+    assert err.record == record
 
 
 def test_rows_without_duplicates_or_faults_load(tmp_path, duplicates_kind):
@@ -174,17 +167,10 @@ def projected_kind():
 def test_projected_fields_are_checked_as_the_records_they_came_from(
     tmp_path, projected_kind, lines, message, record, field
 ):
-    bad = tmp_path / "x.csv"
-    bad.write_text("tenant_id,name,size\n" + "\n".join(lines) + "\n", encoding="utf-8")
-    con = db.connect(tmp_path / "p.duckdb")
-    before = table_dump(con)
-    with pytest.raises(DapauditError) as err:
-        ingest(con, [bad], snapshot="2026-11", as_of=AS_OF, kind=projected_kind)
-    assert message in str(err.value)
-    assert err.value.file.endswith("x.csv")
-    assert (err.value.record, err.value.field) == (record, field)
-    assert table_dump(con) == before
-    con.close()
+    err = _refused(tmp_path, projected_kind, "tenant_id,name,size\n" + "\n".join(lines) + "\n")
+    assert message in str(err)
+    assert err.file.endswith("x.csv")
+    assert (err.record, err.field) == (record, field)
 
 
 def test_projected_fields_load_with_the_file_context(tmp_path, projected_kind):
