@@ -318,6 +318,37 @@ def machine() -> str:
     )
 
 
+# An estate of at most this many customers, run beside larger ones, measures the fixed part.
+FIXED_COST_CUSTOMERS = 10
+
+
+def fixed_and_growing(
+    results: list[Result],
+) -> list[tuple[int, float, float, float, float, float]]:
+    """With a tiny estate among the sizes: for each larger one (customers, dapaudit's fixed
+    seconds, DuckDB's fixed seconds, dapaudit's growing seconds, DuckDB's growing seconds,
+    DuckDB's whole read). Fixed is the tiny estate's ingest + analyze (plain read); growing
+    is what the size takes beyond it. Empty when there is no tiny estate or nothing larger."""
+    if not results:
+        return []
+    base = min(results, key=lambda r: r.customers)
+    if base.customers > FIXED_COST_CUSTOMERS:
+        return []
+
+    def both(r: Result) -> tuple[float, float]:
+        ia = r.steps["ingest"].seconds + r.steps["analyze"].seconds
+        return ia, r.steps["duckdb_read"].seconds
+
+    fixed, fixed_read = both(base)
+    rows = []
+    for r in sorted(results, key=lambda r: r.customers):
+        if r is base:
+            continue
+        ia, read = both(r)
+        rows.append((r.customers, fixed, fixed_read, ia - fixed, read - fixed_read, read))
+    return rows
+
+
 def print_tables(results: list[Result]) -> None:
     def cell(r: Result, step: str) -> str:
         s = r.steps.get(step)
@@ -361,6 +392,22 @@ def print_tables(results: list[Result]) -> None:
             f"{ia / rows * 1e6:.1f} | {cell(r, 'report_html')} | "
             f"{cell(r, 'report_pdf')}{pages} | {r.findings:,} ({r.check}) |"
         )
+    parts = fixed_and_growing(results)
+    if parts:
+        base = min(results, key=lambda r: r.customers)
+        print(
+            f"\nFixed and growing parts: the {base.customers:,}-customer estate stands for what "
+            "does not grow with the data (starting the processes, imports, opening the "
+            "database, planning statements and rules, committing).\n\n"
+            "| customers | fixed: ingest+analyze / plain read | growing: ingest+analyze / "
+            "plain read | ratio of the growing parts | fixed part / whole plain read |"
+        )
+        print("|" + "---|" * 5)
+        for customers, fixed, fixed_read, grow, grow_read, read in parts:
+            print(
+                f"| {customers:,} | {fixed:.2f} s / {fixed_read:.2f} s | {grow:.2f} s / "
+                f"{grow_read:.2f} s | {grow / grow_read:.2f}x | {fixed / read:.2f}x |"
+            )
     reviewed = [r for r in results if r.reviews]
     if reviewed:
         print(
