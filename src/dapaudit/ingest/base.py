@@ -620,7 +620,8 @@ class StagedTable:
         the record column, the file's context_tenant_id and one column per key of `exprs`),
         and `exprs` as those columns (`s."key"`). The expressions may read `s` (this stage)
         and `f` (its file); pending checks run first, so an expression never meets a row a
-        check refuses. Keep hard casts out of `exprs`: a bad value must reach its check."""
+        check given before refuses. A hard cast belongs here only behind such a check: a bad
+        value must reach its check, not fail the projection."""
         taken = {"source_file_id", self.record_column, "context_tenant_id"} & set(exprs)
         if taken:
             raise ValueError(f"project(): {sorted(taken)} would shadow the stage's columns")

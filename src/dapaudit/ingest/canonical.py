@@ -334,7 +334,7 @@ def _loader(layout: Layout):
     def load(batch: Batch) -> None:
         stage = stage_csv(batch, f"stg_{layout.table}")
         # Each trimmed value once per row: the checks and the typed insert read it several times.
-        raws = {}
+        raws: dict[str, str] = {}
         for column in layout.columns:
             raw = stage.col(column.name)
             raws[column.name] = (
