@@ -29,6 +29,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
@@ -322,17 +323,24 @@ def machine() -> str:
 FIXED_COST_CUSTOMERS = 10
 
 
-def fixed_and_growing(
-    results: list[Result],
-) -> list[tuple[int, float, float, float, float, float]]:
-    """With a tiny estate among the sizes: for each larger one (customers, dapaudit's fixed
-    seconds, DuckDB's fixed seconds, dapaudit's growing seconds, DuckDB's growing seconds,
-    DuckDB's whole read). Fixed is the tiny estate's ingest + analyze (plain read); growing
-    is what the size takes beyond it. Empty when there is no tiny estate or nothing larger."""
-    if not results:
-        return []
-    base = min(results, key=lambda r: r.customers)
-    if base.customers > FIXED_COST_CUSTOMERS:
+class Split(NamedTuple):
+    """One size's time against the tiny estate's: `fixed` is the tiny estate's ingest +
+    analyze (`fixed_read` its plain read), `growing` what the size takes beyond it."""
+
+    customers: int
+    baseline: int  # customers of the tiny estate
+    fixed: float
+    fixed_read: float
+    growing: float
+    growing_read: float
+    read: float  # the size's whole plain read
+
+
+def fixed_and_growing(results: list[Result]) -> list[Split]:
+    """A Split for each size larger than the tiny estate among `results`, by size; none when
+    there is no tiny estate or nothing larger."""
+    base = min(results, key=lambda r: r.customers, default=None)
+    if base is None or base.customers > FIXED_COST_CUSTOMERS:
         return []
 
     def both(r: Result) -> tuple[float, float]:
@@ -340,13 +348,22 @@ def fixed_and_growing(
         return ia, r.steps["duckdb_read"].seconds
 
     fixed, fixed_read = both(base)
-    rows = []
+    splits = []
     for r in sorted(results, key=lambda r: r.customers):
-        if r is base:
-            continue
-        ia, read = both(r)
-        rows.append((r.customers, fixed, fixed_read, ia - fixed, read - fixed_read, read))
-    return rows
+        if r is not base:
+            ia, read = both(r)
+            splits.append(
+                Split(
+                    r.customers,
+                    base.customers,
+                    fixed,
+                    fixed_read,
+                    ia - fixed,
+                    read - fixed_read,
+                    read,
+                )
+            )
+    return splits
 
 
 def print_tables(results: list[Result]) -> None:
@@ -392,21 +409,21 @@ def print_tables(results: list[Result]) -> None:
             f"{ia / rows * 1e6:.1f} | {cell(r, 'report_html')} | "
             f"{cell(r, 'report_pdf')}{pages} | {r.findings:,} ({r.check}) |"
         )
-    parts = fixed_and_growing(results)
-    if parts:
-        base = min(results, key=lambda r: r.customers)
+    splits = fixed_and_growing(results)
+    if splits:
         print(
-            f"\nFixed and growing parts: the {base.customers:,}-customer estate stands for what "
-            "does not grow with the data (starting the processes, imports, opening the "
+            f"\nFixed and growing parts: the {splits[0].baseline:,}-customer estate stands for "
+            "what does not grow with the data (starting the processes, imports, opening the "
             "database, planning statements and rules, committing).\n\n"
             "| customers | fixed: ingest+analyze / plain read | growing: ingest+analyze / "
             "plain read | ratio of the growing parts | fixed part / whole plain read |"
         )
         print("|" + "---|" * 5)
-        for customers, fixed, fixed_read, grow, grow_read, read in parts:
+        for x in splits:
             print(
-                f"| {customers:,} | {fixed:.2f} s / {fixed_read:.2f} s | {grow:.2f} s / "
-                f"{grow_read:.2f} s | {grow / grow_read:.2f}x | {fixed / read:.2f}x |"
+                f"| {x.customers:,} | {x.fixed:.2f} s / {x.fixed_read:.2f} s | {x.growing:.2f} s"
+                f" / {x.growing_read:.2f} s | {x.growing / x.growing_read:.2f}x | "
+                f"{x.fixed / x.read:.2f}x |"
             )
     reviewed = [r for r in results if r.reviews]
     if reviewed:

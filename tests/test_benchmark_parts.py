@@ -18,12 +18,13 @@ def test_the_tiny_estate_is_the_fixed_part_of_every_larger_one():
         _result(1, 0.8, 0.6, 0.4),
         _result(1000, 1.5, 0.8, 0.8),
     ]
-    rows = fixed_and_growing(results)
-    assert [r[0] for r in rows] == [1000, 10_000]  # by size, the tiny estate itself left out
-    customers, fixed, fixed_read, grow, grow_read, read = rows[0]
-    assert (fixed, fixed_read, read) == pytest.approx((1.4, 0.4, 0.8))
-    assert (grow, grow_read) == pytest.approx((0.9, 0.4))
-    assert rows[1][3:] == pytest.approx((6.1, 4.1, 4.5))
+    splits = fixed_and_growing(results)
+    assert [x.customers for x in splits] == [1000, 10_000]  # by size, the tiny estate left out
+    assert {x.baseline for x in splits} == {1}
+    first, second = splits
+    assert (first.fixed, first.fixed_read, first.read) == pytest.approx((1.4, 0.4, 0.8))
+    assert (first.growing, first.growing_read) == pytest.approx((0.9, 0.4))
+    assert (second.growing, second.growing_read, second.read) == pytest.approx((6.1, 4.1, 4.5))
 
 
 @pytest.mark.parametrize(
