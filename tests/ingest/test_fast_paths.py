@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 import dapaudit.ingest as ingest_module
-from conftest import AS_OF, table_dump
+from conftest import AS_OF, SAMPLE, table_dump
 from dapaudit import db
 from dapaudit.errors import DapauditError
 from dapaudit.ingest import base, discover, ingest
@@ -181,3 +181,59 @@ def test_discover_order_hidden_files_and_symlinks(tmp_path):
     again = discover([root / "a" / "x", root])
     assert [p.relative_to(root).as_posix() for p in again][:2] == ["a/x", "A/r"]
     assert len(again) == len(found)
+
+
+def _threads(con) -> int:
+    return int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+
+
+def test_small_kinds_load_on_one_thread_and_ingest_gives_the_threads_back(tmp_path, monkeypatch):
+    """A kind with at most ONE_THREAD_BYTES to read loads on one DuckDB thread (its tables fit
+    in one row group, which one core scans anyway), a larger one on the connection's threads:
+    the same rows either way, and the connection has its own threads again afterwards."""
+    seen: dict[str, int] = {}
+    real = ingest_module._load_kind
+
+    def spy(con, kind, snapshot, files):
+        seen[kind.name] = _threads(con)
+        return real(con, kind, snapshot, files)
+
+    monkeypatch.setattr(ingest_module, "_load_kind", spy)
+    dumps = []
+    for limit, expected in ((ingest_module.ONE_THREAD_BYTES, 1), (0, 2)):
+        monkeypatch.setattr(ingest_module, "ONE_THREAD_BYTES", limit)
+        con = db.connect(tmp_path / f"{limit}.duckdb")
+        try:
+            con.execute("SET threads = 2")
+            ingest(con, [SAMPLE], snapshot="s", as_of=AS_OF)
+            assert len(seen) > 5 and set(seen.values()) == {expected}
+            assert _threads(con) == 2
+            dump = table_dump(con)
+        finally:
+            con.close()
+        seen.clear()
+        del dump["snapshots"], dump["source_files"]  # when each file was ingested
+        dumps.append(dump)
+    assert dumps[0] == dumps[1]
+
+
+def test_ingest_gives_the_threads_back_after_a_kind_fails(tmp_path):
+    """The failing kind ran on one thread, and its aborted transaction refused the SET that
+    ends the kind: ingest sets the threads back once the transaction is rolled back."""
+    folder = tmp_path / "in"
+    shutil.copytree(SAMPLE, folder)
+    tenants = folder / "tenants.csv"
+    tenants.write_text(
+        tenants.read_text(encoding="utf-8") + "not-a-guid,Broken,broken.example,customer\n",
+        encoding="utf-8",
+    )
+    con = db.connect(tmp_path / "t.duckdb")
+    try:
+        con.execute("SET threads = 2")
+        before = table_dump(con)
+        with pytest.raises(DapauditError, match="tenants.csv"):
+            ingest(con, [folder], snapshot="s", as_of=AS_OF)
+        assert _threads(con) == 2
+        assert table_dump(con) == before
+    finally:
+        con.close()

@@ -65,6 +65,7 @@ class SourceFile:
     context_tenant_id: str | None = None  # the hint resolved to a tenant id
     source_file_id: int = 0
     folders: tuple[str, ...] = ()  # parent folder names below the input, nearest first
+    size: int = 0  # bytes on disk
 
 
 @dataclass(frozen=True)
@@ -497,7 +498,8 @@ def _read_json(
     # files the second thread only added hand-over cost (7,500 files: 0.9 s of CPU on one
     # thread, 1.8 s on two, and slower by the clock as well).
     threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
-    con.execute("SET threads = 1")
+    if threads != 1:  # a small kind is loaded on one thread already (ingest.ONE_THREAD_BYTES)
+        con.execute("SET threads = 1")
     failure: duckdb.Error | None = None
     try:
         # A file's documents keep their order (insertion order is preserved): rowid orders them.
@@ -511,7 +513,8 @@ def _read_json(
         failure = exc
     finally:
         with contextlib.suppress(duckdb.Error):  # an aborted transaction refuses even SET
-            con.execute(f"SET threads = {int(threads):d}")
+            if threads != 1:
+                con.execute(f"SET threads = {int(threads):d}")
     if isinstance(failure, duckdb.OutOfMemoryException):
         raise failure  # not the file's fault: the command line says how to raise the ceiling
     if failure is not None:
