@@ -85,3 +85,39 @@ def test_a_rule_failing_alongside_is_named_and_changes_nothing(tmp_path, monkeyp
         assert analyze(con, "2026-11", Config(), workers=2).total == len(before["findings"])
     finally:
         con.close()
+
+
+def _threads(con) -> int:
+    return int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+
+
+def test_rules_alongside_run_on_one_duckdb_thread_and_the_threads_come_back(tmp_path, monkeypatch):
+    """Each rule connection is a core of its own: DuckDB runs the rules on one thread (they
+    fit in one row group), and the connection has its threads again afterwards, after a
+    failing rule too. Rules in turn, in the transaction, keep every thread."""
+    con = _ingested(tmp_path / "a.duckdb")
+    seen: list[int] = []
+    real = analyze_module._run_rule
+
+    def spy(cur, table, rule, params):
+        seen.append(_threads(cur))
+        return real(cur, table, rule, params)
+
+    monkeypatch.setattr(analyze_module, "_run_rule", spy)
+    try:
+        con.execute("SET threads = 2")
+        analyze(con, "2026-11", Config(), workers=2)
+        assert len(seen) == len(all_rules()) and set(seen) == {1}
+        assert _threads(con) == 2
+        seen.clear()
+        analyze(con, "2026-11", Config(), workers=1)
+        assert set(seen) == {2}
+        broken = dataclasses.replace(
+            all_rules()[0], id="ZZ-BROKEN", file="zz_broken", sql="SELECT no_such_column"
+        )
+        monkeypatch.setattr(analyze_module, "all_rules", lambda: (*all_rules(), broken))
+        with pytest.raises(RuntimeError, match="ZZ-BROKEN"):
+            analyze(con, "2026-11", Config(), workers=2)
+        assert _threads(con) == 2
+    finally:
+        con.close()

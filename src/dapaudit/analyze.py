@@ -217,12 +217,20 @@ def analyze(
     # One an earlier analyze on this connection could not detach is replaced, not an error.
     con.execute(f"DETACH DATABASE IF EXISTS {RULES_WORK_DB}")
     con.execute(f"ATTACH ':memory:' AS {RULES_WORK_DB}")
+    # Each rule runs on one core anyway (see ROW_GROUP_ROWS); DuckDB's own threads would only
+    # hand its work back and forth. Each connection runs its rule on its own thread.
+    threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+    if threads > 1:
+        con.execute("SET threads = 1")
     try:
         _run_rules_alongside(con, snapshot, jobs, workers, progress)
         return _analyze_in_transaction(con, snapshot, config, as_of, jobs, progress, alongside=True)
     finally:
         with contextlib.suppress(duckdb.Error):  # never in the way of an error on its way out
             con.execute(f"DETACH {RULES_WORK_DB}")
+        with contextlib.suppress(duckdb.Error):
+            if threads > 1:
+                con.execute(f"SET threads = {threads:d}")
 
 
 def _analyze_in_transaction(
