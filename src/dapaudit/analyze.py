@@ -15,7 +15,7 @@ import duckdb
 
 from . import faults
 from .config import Config
-from .db import ensure_current_views, transaction, views_current
+from .db import ensure_current_views, threads_kept, transaction, views_current
 from .errors import DapauditError
 from .faults import checkpoint
 from .interrupt import track
@@ -217,20 +217,19 @@ def analyze(
     # One an earlier analyze on this connection could not detach is replaced, not an error.
     con.execute(f"DETACH DATABASE IF EXISTS {RULES_WORK_DB}")
     con.execute(f"ATTACH ':memory:' AS {RULES_WORK_DB}")
-    # Each rule runs on one core anyway (see ROW_GROUP_ROWS); DuckDB's own threads would only
-    # hand its work back and forth. Each connection runs its rule on its own thread.
-    threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
-    if threads > 1:
-        con.execute("SET threads = 1")
     try:
-        _run_rules_alongside(con, snapshot, jobs, workers, progress)
-        return _analyze_in_transaction(con, snapshot, config, as_of, jobs, progress, alongside=True)
+        with threads_kept(con) as threads:
+            # Each rule runs on one core anyway (see ROW_GROUP_ROWS): each connection runs its
+            # rule on its own thread, and DuckDB's threads would only hand the work over.
+            if threads > 1:
+                con.execute("SET threads = 1")
+            _run_rules_alongside(con, snapshot, jobs, workers, progress)
+            return _analyze_in_transaction(
+                con, snapshot, config, as_of, jobs, progress, alongside=True
+            )
     finally:
         with contextlib.suppress(duckdb.Error):  # never in the way of an error on its way out
             con.execute(f"DETACH {RULES_WORK_DB}")
-        with contextlib.suppress(duckdb.Error):
-            if threads > 1:
-                con.execute(f"SET threads = {threads:d}")
 
 
 def _analyze_in_transaction(

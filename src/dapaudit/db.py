@@ -394,6 +394,20 @@ def _load_reference(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextmanager
+def threads_kept(con) -> Iterator[int]:
+    """A block that may change DuckDB's `threads`; yields the connection's number, which it has
+    again afterwards, after an error too. Inside a transaction that failed even SET is refused:
+    a block around transaction() sets them back once it has rolled back."""
+    threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+    try:
+        yield threads
+    finally:
+        with contextlib.suppress(duckdb.Error):  # never in the way of an error on its way out
+            if int(con.execute("SELECT current_setting('threads')").fetchone()[0]) != threads:
+                con.execute(f"SET threads = {threads:d}")
+
+
+@contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """One atomic unit: everything inside commits together or not at all."""
     con.execute("BEGIN TRANSACTION")

@@ -8,7 +8,6 @@ database exactly as it was.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import functools
 import hashlib
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..db import OpeningConnection, transaction
+from ..db import OpeningConnection, threads_kept, transaction
 from ..errors import DapauditError
 from ..faults import checkpoint
 from ..machine import usable_cpus
@@ -295,15 +294,8 @@ def ingest(
             raise
         if pending is not None:
             con = pending.get()
-        threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
-        try:
-            with transaction(con):
-                _load(con, files, snapshot, as_of, report, progress, threads)
-        finally:
-            # Set back once the transaction is over: one that failed refuses even SET.
-            with contextlib.suppress(duckdb.Error):  # never in the way of an error going out
-                if int(con.execute("SELECT current_setting('threads')").fetchone()[0]) != threads:
-                    con.execute(f"SET threads = {threads:d}")
+        with threads_kept(con) as threads, transaction(con):
+            _load(con, files, snapshot, as_of, report, progress, threads)
     return report
 
 

@@ -8,7 +8,6 @@ and states its checks as SQL that finds the first offending record.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -20,6 +19,7 @@ from typing import Literal
 
 import duckdb
 
+from ..db import threads_kept
 from ..errors import DapauditError
 from .text import TextInfo, json_keys, normalise_header, sniff_text, transcode, whole_text
 
@@ -497,24 +497,21 @@ def _read_json(
     # One thread: a document is parsed by one thread anyway, and with thousands of small
     # files the second thread only added hand-over cost (7,500 files: 0.9 s of CPU on one
     # thread, 1.8 s on two, and slower by the clock as well).
-    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
-    if threads != 1:  # a small kind is loaded on one thread already (ingest.ONE_THREAD_BYTES)
-        con.execute("SET threads = 1")
     failure: duckdb.Error | None = None
-    try:
-        # A file's documents keep their order (insertion order is preserved): rowid orders them.
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {name}_read AS
-            SELECT filename, json FROM read_json_objects(?, format = '{fmt}',
-                filename = true, maximum_object_size = {limit:d})""",
-            [[str(f.read_path) for f in files]],
-        )
-    except duckdb.Error as exc:
-        failure = exc
-    finally:
-        with contextlib.suppress(duckdb.Error):  # an aborted transaction refuses even SET
-            if threads != 1:
-                con.execute(f"SET threads = {int(threads):d}")
+    with threads_kept(con) as threads:
+        if threads != 1:  # a small kind is loaded on one thread already (ingest.ONE_THREAD_BYTES)
+            con.execute("SET threads = 1")
+        try:
+            # A file's documents keep their order (insertion order is preserved): rowid
+            # orders them.
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {name}_read AS
+                SELECT filename, json FROM read_json_objects(?, format = '{fmt}',
+                    filename = true, maximum_object_size = {limit:d})""",
+                [[str(f.read_path) for f in files]],
+            )
+        except duckdb.Error as exc:
+            failure = exc
     if isinstance(failure, duckdb.OutOfMemoryException):
         raise failure  # not the file's fault: the command line says how to raise the ceiling
     if failure is not None:
