@@ -87,10 +87,6 @@ def test_a_rule_failing_alongside_is_named_and_changes_nothing(tmp_path, monkeyp
         con.close()
 
 
-def _threads(con) -> int:
-    return int(con.execute("SELECT current_setting('threads')").fetchone()[0])
-
-
 def test_rules_alongside_run_on_one_duckdb_thread_and_the_threads_come_back(tmp_path, monkeypatch):
     """Each rule connection is a core of its own: DuckDB runs the rules on one thread (they
     fit in one row group), and the connection has its threads again afterwards, after a
@@ -100,7 +96,7 @@ def test_rules_alongside_run_on_one_duckdb_thread_and_the_threads_come_back(tmp_
     real = analyze_module._run_rule
 
     def spy(cur, table, rule, params):
-        seen.append(_threads(cur))
+        seen.append(db.current_threads(cur))
         return real(cur, table, rule, params)
 
     monkeypatch.setattr(analyze_module, "_run_rule", spy)
@@ -108,7 +104,7 @@ def test_rules_alongside_run_on_one_duckdb_thread_and_the_threads_come_back(tmp_
         con.execute("SET threads = 2")
         analyze(con, "2026-11", Config(), workers=2)
         assert len(seen) == len(all_rules()) and set(seen) == {1}
-        assert _threads(con) == 2
+        assert db.current_threads(con) == 2
         seen.clear()
         analyze(con, "2026-11", Config(), workers=1)
         assert set(seen) == {2}
@@ -118,6 +114,6 @@ def test_rules_alongside_run_on_one_duckdb_thread_and_the_threads_come_back(tmp_
         monkeypatch.setattr(analyze_module, "all_rules", lambda: (*all_rules(), broken))
         with pytest.raises(RuntimeError, match="ZZ-BROKEN"):
             analyze(con, "2026-11", Config(), workers=2)
-        assert _threads(con) == 2
+        assert db.current_threads(con) == 2
     finally:
         con.close()

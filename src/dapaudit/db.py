@@ -393,17 +393,22 @@ def _load_reference(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("COMMENT ON TABLE ref_severities IS 'Severities and their rank (5 = critical).'")
 
 
+def current_threads(con) -> int:
+    """DuckDB's `threads` setting (one for the whole database instance)."""
+    return int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+
+
 @contextmanager
 def threads_kept(con) -> Iterator[int]:
     """A block that may change DuckDB's `threads`; yields the connection's number, which it has
     again afterwards, after an error too. Inside a transaction that failed even SET is refused:
     a block around transaction() sets them back once it has rolled back."""
-    threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+    threads = current_threads(con)
     try:
         yield threads
     finally:
         with contextlib.suppress(duckdb.Error):  # never in the way of an error on its way out
-            if int(con.execute("SELECT current_setting('threads')").fetchone()[0]) != threads:
+            if current_threads(con) != threads:
                 con.execute(f"SET threads = {threads:d}")
 
 

@@ -183,10 +183,6 @@ def test_discover_order_hidden_files_and_symlinks(tmp_path):
     assert len(again) == len(found)
 
 
-def _threads(con) -> int:
-    return int(con.execute("SELECT current_setting('threads')").fetchone()[0])
-
-
 def test_small_kinds_load_on_one_thread_and_ingest_gives_the_threads_back(tmp_path, monkeypatch):
     """A kind with at most ONE_THREAD_BYTES to read loads on one DuckDB thread (its tables fit
     in one row group, which one core scans anyway), a larger one on the connection's threads:
@@ -195,7 +191,7 @@ def test_small_kinds_load_on_one_thread_and_ingest_gives_the_threads_back(tmp_pa
     real = ingest_module._load_kind
 
     def spy(con, kind, snapshot, files):
-        seen[kind.name] = _threads(con)
+        seen[kind.name] = db.current_threads(con)
         return real(con, kind, snapshot, files)
 
     monkeypatch.setattr(ingest_module, "_load_kind", spy)
@@ -207,7 +203,7 @@ def test_small_kinds_load_on_one_thread_and_ingest_gives_the_threads_back(tmp_pa
             con.execute("SET threads = 2")
             ingest(con, [SAMPLE], snapshot="s", as_of=AS_OF)
             assert len(seen) > 5 and set(seen.values()) == {expected}
-            assert _threads(con) == 2
+            assert db.current_threads(con) == 2
             dump = table_dump(con)
         finally:
             con.close()
@@ -218,8 +214,8 @@ def test_small_kinds_load_on_one_thread_and_ingest_gives_the_threads_back(tmp_pa
 
 
 def test_ingest_gives_the_threads_back_after_a_kind_fails(tmp_path):
-    """The failing kind ran on one thread, and its aborted transaction refused the SET that
-    ends the kind: ingest sets the threads back once the transaction is rolled back."""
+    """The failing kind ran on one thread; a failed transaction refuses even SET, so ingest
+    sets the threads back once the transaction has rolled back."""
     folder = tmp_path / "in"
     shutil.copytree(SAMPLE, folder)
     tenants = folder / "tenants.csv"
@@ -233,7 +229,7 @@ def test_ingest_gives_the_threads_back_after_a_kind_fails(tmp_path):
         before = table_dump(con)
         with pytest.raises(DapauditError, match="tenants.csv"):
             ingest(con, [folder], snapshot="s", as_of=AS_OF)
-        assert _threads(con) == 2
+        assert db.current_threads(con) == 2
         assert table_dump(con) == before
     finally:
         con.close()
