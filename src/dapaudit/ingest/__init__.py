@@ -444,7 +444,7 @@ def _load(
     as_of: date,
     report: IngestReport,
     progress: ProgressFn | None,
-    threads: int = 1,
+    threads: int,
 ) -> None:
     """Load the prepared files, kind after kind; `threads`: the connection's, which a kind
     with few bytes to read runs below (ONE_THREAD_BYTES) and ingest() sets back."""
