@@ -122,3 +122,27 @@ def test_fail_on_sets_exit_code(runner, tmp_path):
         cli, ["analyze", "--db", str(tmp_path / "a.duckdb"), "--fail-on", "critical"]
     )
     assert result.exit_code == 0, result.output
+
+
+def test_version_is_the_installed_one(runner):
+    from importlib.metadata import version
+
+    result = runner.invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"dapaudit, version {version('dapaudit')}\n"
+
+
+def test_commands_do_not_look_up_the_version_unless_asked():
+    """Reading the installed metadata cost every command several ms; only --version, reports
+    and exports print the version, so it is looked up when first asked for."""
+    import subprocess
+    import sys
+
+    code = (
+        "import dapaudit, dapaudit.cli, dapaudit.ingest, dapaudit.analyze\n"
+        "print(dapaudit._installed_version.cache_info().currsize)\n"
+        "dapaudit.__version__\n"
+        "print(dapaudit._installed_version.cache_info().currsize)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", "1"]

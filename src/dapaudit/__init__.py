@@ -1,11 +1,6 @@
 """dapaudit: audit how Microsoft CSP partners hold administrative access to customer tenants."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("dapaudit")
-except PackageNotFoundError:  # running from a source tree without install
-    __version__ = "0.0.0+source"
+from functools import cache
 
 
 def open(path, snapshot=None):  # noqa: A001 - dapaudit.open(path), like sqlite3.connect
@@ -13,3 +8,22 @@ def open(path, snapshot=None):  # noqa: A001 - dapaudit.open(path), like sqlite3
     from .api import open as _open
 
     return _open(path, snapshot=snapshot)
+
+
+@cache
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dapaudit")
+    except PackageNotFoundError:  # running from a source tree without install
+        return "0.0.0+source"
+
+
+def __getattr__(name: str) -> str:
+    """`dapaudit.__version__`, looked up when first asked for: importing importlib.metadata
+    and reading the installed metadata cost every command 30-40 ms, and only --version,
+    reports and exports print it."""
+    if name == "__version__":
+        return _installed_version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,8 +13,8 @@ from typing import Any
 import click
 import duckdb
 
-from . import __version__, interrupt
 from . import db as dbmod
+from . import interrupt
 from .analyze import analyze as run_analyze
 from .analyze import resolve_snapshot
 from .config import load_config
@@ -192,8 +192,24 @@ def with_example(example: str) -> Callable:
 # ------------------------------------------------------------------ commands
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """--version, with the version looked up only when asked for (see dapaudit.__getattr__)."""
+    if value and not ctx.resilient_parsing:
+        from . import __version__
+
+        click.echo(f"dapaudit, version {__version__}")
+        ctx.exit()
+
+
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="dapaudit")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 def cli() -> None:
     """Audit how Microsoft CSP partners hold administrative access to customer tenants.
 
