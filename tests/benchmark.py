@@ -8,8 +8,10 @@ then time, each as its own subprocess with its peak memory (ru_maxrss from wait4
 estate's files read once untimed before the plain read and before ingest (page cache):
 `dapaudit ingest`, `dapaudit analyze`, `report monthly --format html`, `report monthly
 --format pdf`, and a plain DuckDB load of the same files (read_csv into tables, no checks,
-no processing). With --repeat N, the plain read, ingest and analyze run N rounds and the
-table shows medians and every round's ratio. With --reviews it also times `report tenant
+no processing). Ingest and analyze are timed twice: as the two commands, and in one process
+as `dapaudit run` does them (one interpreter and one database open, like the plain read).
+With --repeat N, the plain read, ingest and analyze run N rounds and the table shows medians
+and every round's ratio. With --reviews it also times `report tenant
 --all-tenants` (customer reviews per minute and wall seconds per review). It checks the
 findings against the planted ones and prints markdown tables.
 Not a test: pytest does not collect it (no test_ prefix) and it asserts nothing on time.
@@ -46,6 +48,22 @@ for n, (reader, files, options) in enumerate(plan):
 con.close()
 """
 
+# dapaudit's ingest and analyze in one process, as `dapaudit run` does them before it writes
+# the report: like the plain read, one interpreter, one import, one open of the database.
+ONE_PROCESS = r"""
+import sys
+from datetime import date
+from dapaudit import db
+from dapaudit.analyze import analyze
+from dapaudit.config import load_config
+from dapaudit.ingest import ingest
+exports, path, as_of = sys.argv[1], sys.argv[2], date.fromisoformat(sys.argv[3])
+snapshot = as_of.strftime("%Y-%m")
+with db.opening(path) as pending:
+    ingest(pending, [exports], snapshot=snapshot, as_of=as_of)
+    analyze(pending.get(), snapshot, load_config(None))
+"""
+
 
 @dataclass
 class Step:
@@ -67,6 +85,8 @@ class Result:
     reviews: dict[str, int] = field(default_factory=dict)  # format -> reviews written
     # With --repeat: (ingest + analyze) / plain read of each round, measured side by side.
     ratios: list[float] = field(default_factory=list)
+    # The same for ingest + analyze in one process (ONE_PROCESS), in the same rounds.
+    ratios_one_process: list[float] = field(default_factory=list)
 
 
 def compile_dapaudit() -> None:
@@ -192,7 +212,13 @@ def run_size(
     db = work / f"dapaudit-{n}.duckdb"
     # Rounds of plain read, ingest and analyze, one after the other, so that each ratio
     # compares runs made under the same conditions; the table shows each step's median.
-    rounds: dict[str, list[Step]] = {"duckdb_read": [], "ingest": [], "analyze": []}
+    rounds: dict[str, list[Step]] = {
+        "duckdb_read": [],
+        "ingest": [],
+        "analyze": [],
+        "one_process": [],
+    }
+    one_db = work / f"one-process-{n}.duckdb"
     for _ in range(repeat):
         plain_db.unlink(missing_ok=True)
         _warm(exports)
@@ -205,10 +231,14 @@ def run_size(
         ingest_cmd = ["ingest", str(exports), "--db", str(db), "--as-of", AS_OF]
         rounds["ingest"].append(measure(dapaudit + ingest_cmd, env, work))
         rounds["analyze"].append(measure(dapaudit + ["analyze", "--db", str(db)], env, work))
-        ratio = (rounds["ingest"][-1].seconds + rounds["analyze"][-1].seconds) / rounds[
-            "duckdb_read"
-        ][-1].seconds
-        result.ratios.append(ratio)
+        one_db.unlink(missing_ok=True)
+        _warm(exports)
+        one_cmd = [sys.executable, "-c", ONE_PROCESS, str(exports), str(one_db), AS_OF]
+        rounds["one_process"].append(measure(one_cmd, env, work))
+        one_db.unlink(missing_ok=True)
+        read = rounds["duckdb_read"][-1].seconds
+        result.ratios.append((rounds["ingest"][-1].seconds + rounds["analyze"][-1].seconds) / read)
+        result.ratios_one_process.append(rounds["one_process"][-1].seconds / read)
     for step, runs in rounds.items():
         result.steps[step] = _median_step(runs)
     out = work / f"report-{n}"
@@ -366,6 +396,17 @@ def fixed_and_growing(results: list[Result]) -> list[Split]:
     return splits
 
 
+def ratio_cell(ratios: list[float], single: float) -> str:
+    """The median round's ratio and every round's, in the order run; `single` (the ratio of
+    the median times) when there was one round."""
+    if len(ratios) <= 1:
+        return f"{single:.2f}x"
+    ordered = sorted(ratios)
+    middle = ordered[(len(ordered) - 1) // 2 : len(ordered) // 2 + 1]
+    rounds = ", ".join(f"{x:.2f}" for x in ratios)
+    return f"{sum(middle) / len(middle):.2f}x ({len(ratios)} rounds: {rounds})"
+
+
 def print_tables(results: list[Result]) -> None:
     def cell(r: Result, step: str) -> str:
         s = r.steps.get(step)
@@ -385,27 +426,21 @@ def print_tables(results: list[Result]) -> None:
         )
     print(
         "| customers | rows | files | ingest | analyze | DuckDB plain read | ratio "
-        "(ingest+analyze)/read | µs per row (ingest+analyze) | HTML monthly | PDF monthly "
-        "(pages) | findings |"
+        "(ingest+analyze)/read | ingest+analyze in one process | ratio in one process | "
+        "µs per row (ingest+analyze) | HTML monthly | PDF monthly (pages) | findings |"
     )
-    print("|" + "---|" * 11)
+    print("|" + "---|" * 13)
     for r in results:
         rows = sum(r.rows.values())
         ia = r.steps["ingest"].seconds + r.steps["analyze"].seconds
         read = r.steps["duckdb_read"].seconds
         pages = f" ({r.pdf_pages} p.)" if r.pdf_pages else ""
-        ratio = f"{ia / read:.2f}x"
-        if len(r.ratios) > 1:  # the median round's ratio, and the spread over the rounds
-            ordered = sorted(r.ratios)
-            middle = ordered[(len(ordered) - 1) // 2 : len(ordered) // 2 + 1]
-            ratio = (
-                f"{sum(middle) / len(middle):.2f}x ({len(ordered)} rounds: "
-                + ", ".join(f"{x:.2f}" for x in r.ratios)
-                + ")"
-            )
+        one = r.steps.get("one_process")
         print(
             f"| {r.customers:,} | {rows:,} | {r.files} | {cell(r, 'ingest')} | "
-            f"{cell(r, 'analyze')} | {cell(r, 'duckdb_read')} | {ratio} | "
+            f"{cell(r, 'analyze')} | {cell(r, 'duckdb_read')} | "
+            f"{ratio_cell(r.ratios, ia / read)} | {cell(r, 'one_process')} | "
+            f"{ratio_cell(r.ratios_one_process, one.seconds / read) if one else '-'} | "
             f"{ia / rows * 1e6:.1f} | {cell(r, 'report_html')} | "
             f"{cell(r, 'report_pdf')}{pages} | {r.findings:,} ({r.check}) |"
         )

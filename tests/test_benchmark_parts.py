@@ -1,10 +1,17 @@
-"""The benchmark's split of each size's time into a fixed and a growing part."""
+"""The benchmark's parts: the split of each size's time into a fixed and a growing part, its
+ratio cells, and the one-process step doing the same work as the two commands."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from benchmark import Result, Step, fixed_and_growing
+from benchmark import AS_OF, ONE_PROCESS, Result, Step, fixed_and_growing, ratio_cell
+from conftest import SAMPLE
+from dapaudit import db
+from dapaudit.cli import cli
 
 
 def _result(customers: int, ingest: float, analyze: float, read: float) -> Result:
@@ -37,3 +44,44 @@ def test_the_tiny_estate_is_the_fixed_part_of_every_larger_one():
 )
 def test_no_split_without_a_tiny_estate_and_a_larger_one(sizes):
     assert fixed_and_growing([_result(n, 1.0, 1.0, 1.0) for n in sizes]) == []
+
+
+def test_ratio_cell_gives_the_median_round_and_every_round_in_order():
+    assert ratio_cell([2.5, 1.9, 2.1], 9.9) == "2.10x (3 rounds: 2.50, 1.90, 2.10)"
+    assert ratio_cell([2.0, 3.0], 9.9) == "2.50x (2 rounds: 2.00, 3.00)"
+    assert ratio_cell([2.5], 2.25) == "2.25x"  # one round: the ratio of the step times
+
+
+def _findings_and_rows(path) -> tuple[list[tuple], list[tuple]]:
+    con = db.connect(path, read_only=True)
+    try:
+        findings = con.execute(
+            "SELECT rule_id, customer_tenant_id, partner_tenant_id, subject, severity, status "
+            "FROM findings ORDER BY ALL"
+        ).fetchall()
+        rows = con.execute(
+            "SELECT snapshot, path, kind, row_count, sha256 FROM source_files ORDER BY path"
+        ).fetchall()
+        return findings, rows
+    finally:
+        con.close()
+
+
+def test_the_one_process_step_does_what_the_two_commands_do(runner, tmp_path):
+    """What the benchmark times in one process is the same work: the same snapshot, files,
+    rows and findings as `dapaudit ingest` followed by `dapaudit analyze`."""
+    two = tmp_path / "two.duckdb"
+    for args in (
+        ["ingest", str(SAMPLE), "--db", str(two), "--as-of", AS_OF],
+        ["analyze", "--db", str(two)],
+    ):
+        assert runner.invoke(cli, args).exit_code == 0
+    one = tmp_path / "one.duckdb"
+    subprocess.run(
+        [sys.executable, "-c", ONE_PROCESS, str(SAMPLE), str(one), AS_OF],
+        check=True,
+        capture_output=True,
+    )
+    findings, rows = _findings_and_rows(one)
+    assert findings and rows
+    assert (findings, rows) == _findings_and_rows(two)
