@@ -15,7 +15,13 @@ import duckdb
 
 from . import faults
 from .config import Config
-from .db import ensure_current_views, threads_kept, transaction, views_current
+from .db import (
+    ensure_current_views,
+    small_write,
+    threads_kept,
+    transaction,
+    views_current,
+)
 from .errors import DapauditError
 from .faults import checkpoint
 from .interrupt import track
@@ -108,13 +114,18 @@ def rule_workers(con: duckdb.DuckDBPyConnection, snapshot: str, rules: int) -> i
     cpus = usable_cpus()
     if rules < 2 or cpus < 2 or faults.active() or not views_current(con):
         return 1
-    # The rows of the snapshot's largest export kind: a table filled by one kind holds no more.
+    return min(cpus, rules) if small_snapshot(con, snapshot) else 1
+
+
+def small_snapshot(con: duckdb.DuckDBPyConnection, snapshot: str) -> bool:
+    """Whether every table of the snapshot fits in one DuckDB row group: the rows of its
+    largest export kind (a table filled by one kind holds no more) are at most ROW_GROUP_ROWS."""
     largest = con.execute(
         "SELECT coalesce(max(n), 0) FROM (SELECT sum(row_count) AS n FROM source_files "
         "WHERE snapshot = ? GROUP BY kind)",
         [snapshot],
     ).fetchone()[0]
-    return min(cpus, rules) if largest <= ROW_GROUP_ROWS else 1
+    return largest <= ROW_GROUP_ROWS
 
 
 def _run_rule(
@@ -212,6 +223,20 @@ def analyze(
         jobs.append((rule, {k: v for k, v in values.items() if k in rule.parameters()}))
     if workers is None:
         workers = rule_workers(con, snapshot, len(jobs))
+    # The findings of a small snapshot are few: written without FSST (see db.small_write).
+    with small_write(con, small_snapshot(con, snapshot)):
+        return _analyze(con, snapshot, config, as_of, jobs, progress, workers)
+
+
+def _analyze(
+    con: duckdb.DuckDBPyConnection,
+    snapshot: str,
+    config: Config,
+    as_of: date,
+    jobs: list[tuple[Rule, dict[str, object]]],
+    progress: Callable[[str, int, int], None] | None,
+    workers: int,
+) -> AnalyzeReport:
     if workers <= 1:
         return _analyze_in_transaction(con, snapshot, config, as_of, jobs, progress)
     # One an earlier analyze on this connection could not detach is replaced, not an error.

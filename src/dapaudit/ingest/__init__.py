@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..db import OpeningConnection, threads_kept, transaction
+from ..db import OpeningConnection, small_write, threads_kept, transaction
 from ..errors import DapauditError
 from ..faults import checkpoint
 from ..machine import usable_cpus
@@ -294,7 +294,8 @@ def ingest(
             raise
         if pending is not None:
             con = pending.get()
-        with threads_kept(con) as threads, transaction(con):
+        small = sum(f.size for f in files) <= ONE_THREAD_BYTES
+        with threads_kept(con) as threads, small_write(con, small), transaction(con):
             _load(con, files, snapshot, as_of, report, progress, threads)
     return report
 
