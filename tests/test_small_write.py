@@ -1,15 +1,13 @@
-"""Small writes (a small ingest, the findings of a small snapshot) go into the database file at
-the end of the command, without FSST string compression; large ones are written as before, and
-the connection keeps its compression setting either way."""
+"""Small writes (what waits in the WAL after ingest or analyze, up to SMALL_CHECKPOINT_BYTES) go
+into the database file at the end of the command, without FSST string compression; larger ones
+are left to DuckDB as before, and the connection keeps its compression setting either way."""
 
 from __future__ import annotations
 
 import pytest
 
 from conftest import AS_OF, SAMPLE
-from dapaudit import analyze as analyze_module
 from dapaudit import db
-from dapaudit import ingest as ingest_module
 from dapaudit.analyze import analyze
 from dapaudit.config import Config
 from dapaudit.ingest import ingest
@@ -40,21 +38,25 @@ def test_a_small_write_is_checkpointed_without_fsst(tmp_path):
     con = db.connect(path)
     try:
         con.execute("SET disabled_compression_methods = 'zstd'")  # the caller's own setting
-        with db.small_write(con, True), db.transaction(con):
+        with db.transaction(con):
             con.execute(DISTINCT_STRINGS)
-        assert not _in_wal(path)  # in the file already
+        assert _in_wal(path)
+        db.checkpoint_small(con)
+        assert not _in_wal(path)  # in the file now
         assert "FSST" not in _compressions(con, "t")
         assert _disabled(con) == "ZSTD"  # as it was
     finally:
         con.close()
 
 
-def test_a_large_write_is_left_as_before(tmp_path):
+def test_a_larger_write_is_left_to_duckdb(tmp_path, monkeypatch):
+    monkeypatch.setattr(db, "SMALL_CHECKPOINT_BYTES", 1000)
     path = tmp_path / "a.duckdb"
     con = db.connect(path)
     try:
-        with db.small_write(con, False), db.transaction(con):
+        with db.transaction(con):
             con.execute(DISTINCT_STRINGS)
+        db.checkpoint_small(con)
         assert _in_wal(path)  # checkpointed later, by DuckDB
         con.execute("CHECKPOINT")
         assert "FSST" in _compressions(con, "t")
@@ -63,25 +65,27 @@ def test_a_large_write_is_left_as_before(tmp_path):
         con.close()
 
 
-def test_a_failed_small_write_restores_the_setting_and_checkpoints_nothing(tmp_path):
-    con = db.connect(tmp_path / "a.duckdb")
+def test_nothing_waiting_and_no_file_are_no_work(tmp_path):
+    path = tmp_path / "a.duckdb"
+    con = db.connect(path)
     try:
-        with pytest.raises(ZeroDivisionError), db.small_write(con, True), db.transaction(con):
-            con.execute(DISTINCT_STRINGS)
-            raise ZeroDivisionError
+        db.checkpoint_small(con)  # nothing written
+        assert not _in_wal(path)
         assert _disabled(con) == ""
-        assert (
-            con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 't'").fetchone()[0]
-            == 0
-        )
     finally:
         con.close()
+    memory = db.duckdb.connect()
+    try:
+        db.checkpoint_small(memory)  # no database file, no WAL
+        assert _disabled(memory) == ""
+    finally:
+        memory.close()
 
 
-@pytest.mark.parametrize("threshold, small", [(None, True), (-1, False)])
-def test_ingest_checkpoints_only_a_small_input(tmp_path, monkeypatch, threshold, small):
-    if threshold is not None:
-        monkeypatch.setattr(ingest_module, "ONE_THREAD_BYTES", threshold)
+@pytest.mark.parametrize("limit, small", [(None, True), (0, False)])
+def test_ingest_checkpoints_only_a_small_write(tmp_path, monkeypatch, limit, small):
+    if limit is not None:
+        monkeypatch.setattr(db, "SMALL_CHECKPOINT_BYTES", limit)
     path = tmp_path / "a.duckdb"
     con = db.connect(path)
     try:
@@ -93,17 +97,46 @@ def test_ingest_checkpoints_only_a_small_input(tmp_path, monkeypatch, threshold,
         con.close()
 
 
-@pytest.mark.parametrize("small", [True, False])
-def test_analyze_checkpoints_the_findings_of_a_small_snapshot(tmp_path, monkeypatch, small):
+@pytest.mark.parametrize("limit, small", [(None, True), (0, False)])
+def test_analyze_checkpoints_only_a_small_write(tmp_path, monkeypatch, limit, small):
     path = tmp_path / "a.duckdb"
     con = db.connect(path)
     try:
         ingest(con, [SAMPLE], snapshot="2026-11", as_of=AS_OF)
         con.execute("CHECKPOINT")
-        if not small:
-            monkeypatch.setattr(analyze_module, "ROW_GROUP_ROWS", 0)
+        if limit is not None:
+            monkeypatch.setattr(db, "SMALL_CHECKPOINT_BYTES", limit)
         assert analyze(con, "2026-11", Config()).total > 0
         assert _in_wal(path) is not small
+        assert _disabled(con) == ""
+    finally:
+        con.close()
+
+
+class _RefusingCheckpoint:
+    """A connection whose CHECKPOINT fails with `error`."""
+
+    def __init__(self, con, error: Exception) -> None:
+        self.con, self.error = con, error
+
+    def execute(self, sql: str, *args):
+        if sql == "CHECKPOINT":
+            raise self.error
+        return self.con.execute(sql, *args)
+
+
+def test_a_refused_checkpoint_leaves_the_data_waiting_and_the_setting_as_it_was(tmp_path):
+    path = tmp_path / "a.duckdb"
+    con = db.connect(path)
+    try:
+        with db.transaction(con):
+            con.execute(DISTINCT_STRINGS)
+        refused = db.duckdb.TransactionException("other transactions are open")
+        db.checkpoint_small(_RefusingCheckpoint(con, refused))  # not the command's failure
+        assert _in_wal(path)
+        assert _disabled(con) == ""
+        with pytest.raises(db.duckdb.InterruptException):  # Ctrl-C still stops the command
+            db.checkpoint_small(_RefusingCheckpoint(con, db.duckdb.InterruptException()))
         assert _disabled(con) == ""
     finally:
         con.close()

@@ -15,13 +15,7 @@ import duckdb
 
 from . import faults
 from .config import Config
-from .db import (
-    ensure_current_views,
-    small_write,
-    threads_kept,
-    transaction,
-    views_current,
-)
+from .db import checkpoint_small, ensure_current_views, threads_kept, transaction, views_current
 from .errors import DapauditError
 from .faults import checkpoint
 from .interrupt import track
@@ -114,18 +108,13 @@ def rule_workers(con: duckdb.DuckDBPyConnection, snapshot: str, rules: int) -> i
     cpus = usable_cpus()
     if rules < 2 or cpus < 2 or faults.active() or not views_current(con):
         return 1
-    return min(cpus, rules) if small_snapshot(con, snapshot) else 1
-
-
-def small_snapshot(con: duckdb.DuckDBPyConnection, snapshot: str) -> bool:
-    """Whether every table of the snapshot fits in one DuckDB row group: the rows of its
-    largest export kind (a table filled by one kind holds no more) are at most ROW_GROUP_ROWS."""
+    # The rows of the snapshot's largest export kind: a table filled by one kind holds no more.
     largest = con.execute(
         "SELECT coalesce(max(n), 0) FROM (SELECT sum(row_count) AS n FROM source_files "
         "WHERE snapshot = ? GROUP BY kind)",
         [snapshot],
     ).fetchone()[0]
-    return largest <= ROW_GROUP_ROWS
+    return min(cpus, rules) if largest <= ROW_GROUP_ROWS else 1
 
 
 def _run_rule(
@@ -223,9 +212,9 @@ def analyze(
         jobs.append((rule, {k: v for k, v in values.items() if k in rule.parameters()}))
     if workers is None:
         workers = rule_workers(con, snapshot, len(jobs))
-    # The findings of a small snapshot are few: written without FSST (see db.small_write).
-    with small_write(con, small_snapshot(con, snapshot)):
-        return _analyze(con, snapshot, config, as_of, jobs, progress, workers)
+    report = _analyze(con, snapshot, config, as_of, jobs, progress, workers)
+    checkpoint_small(con)  # a small snapshot's findings: into the file now, without FSST
+    return report
 
 
 def _analyze(

@@ -412,31 +412,39 @@ def threads_kept(con) -> Iterator[int]:
                 con.execute(f"SET threads = {threads:d}")
 
 
-@contextmanager
-def small_write(con: duckdb.DuckDBPyConnection, small: bool) -> Iterator[None]:
-    """A block whose committed writes, when `small`, go into the database file at its end, by
-    a checkpoint without FSST string compression; nothing changes for a large one.
+# What waits in the WAL up to this size is checkpointed without FSST (checkpoint_small).
+SMALL_CHECKPOINT_BYTES = 8 * 1024 * 1024
 
-    A checkpoint (DuckDB's, from the WAL into the file, else at close) tries every compression
-    on every string column it writes. For a 1,000-customer ingest trying FSST was 80-90 ms of
-    a 120-160 ms checkpoint, and it saved 0.9 MB of an 8 MB file; at 100,000 customers it
-    halves the file (169 against 327 MB), and is kept there. Data written inside the block is
-    checkpointed at its end unless another transaction is open (CHECKPOINT refuses then): it
-    then stays in the WAL for a later checkpoint, with compression as usual."""
-    if not small:
-        yield
+
+def checkpoint_small(con: duckdb.DuckDBPyConnection) -> None:
+    """After a commit: when the data waiting in the database's WAL is small (at most
+    SMALL_CHECKPOINT_BYTES), write it into the database file now, without FSST string
+    compression; else leave it to DuckDB (which checkpoints a WAL past 16 MiB at commit, and
+    the rest at close), with every compression.
+
+    A checkpoint tries every compression on every string column it writes. For a 1,000-customer
+    ingest (a 3.2 MB WAL) trying FSST was 80-90 ms of a 120-160 ms checkpoint, and saved
+    0.9 MB of an 8 MB file; on large writes it halves the file (169 against 327 MB at 100,000
+    customers). The connection keeps its own setting. A checkpoint DuckDB refuses (another
+    transaction is open) leaves the data in the WAL, as before."""
+    row = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    try:
+        waiting = os.path.getsize(f"{row[0]}.wal") if row and row[0] else 0
+    except OSError:  # no WAL: nothing waits
+        return
+    if not 0 < waiting <= SMALL_CHECKPOINT_BYTES:
         return
     before = con.execute("SELECT current_setting('disabled_compression_methods')").fetchone()[0]
     methods = {m.strip().lower() for m in before.split(",") if m.strip()} | {"fsst"}
     con.execute(f"SET disabled_compression_methods = '{','.join(sorted(methods))}'")
     try:
-        yield
-        try:
-            con.execute("CHECKPOINT")
-        except duckdb.InterruptException:
-            raise
-        except duckdb.Error:  # another transaction is open: checkpointed later, as before
-            pass
+        con.execute("CHECKPOINT")
+    except duckdb.InterruptException:
+        raise
+    except duckdb.Error:  # another transaction is open: checkpointed later, as before
+        pass
     finally:
         with contextlib.suppress(duckdb.Error):  # never in the way of an error on its way out
             if before:

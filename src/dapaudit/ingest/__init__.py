@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..db import OpeningConnection, small_write, threads_kept, transaction
+from ..db import OpeningConnection, checkpoint_small, threads_kept, transaction
 from ..errors import DapauditError
 from ..faults import checkpoint
 from ..machine import usable_cpus
@@ -294,9 +294,9 @@ def ingest(
             raise
         if pending is not None:
             con = pending.get()
-        small = sum(f.size for f in files) <= ONE_THREAD_BYTES
-        with threads_kept(con) as threads, small_write(con, small), transaction(con):
+        with threads_kept(con) as threads, transaction(con):
             _load(con, files, snapshot, as_of, report, progress, threads)
+        checkpoint_small(con)
     return report
 
 
