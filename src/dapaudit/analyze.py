@@ -212,38 +212,27 @@ def analyze(
         jobs.append((rule, {k: v for k, v in values.items() if k in rule.parameters()}))
     if workers is None:
         workers = rule_workers(con, snapshot, len(jobs))
-    report = _analyze(con, snapshot, config, as_of, jobs, progress, workers)
-    checkpoint_small(con)  # a small snapshot's findings: into the file now, without FSST
-    return report
-
-
-def _analyze(
-    con: duckdb.DuckDBPyConnection,
-    snapshot: str,
-    config: Config,
-    as_of: date,
-    jobs: list[tuple[Rule, dict[str, object]]],
-    progress: Callable[[str, int, int], None] | None,
-    workers: int,
-) -> AnalyzeReport:
     if workers <= 1:
-        return _analyze_in_transaction(con, snapshot, config, as_of, jobs, progress)
-    # One an earlier analyze on this connection could not detach is replaced, not an error.
-    con.execute(f"DETACH DATABASE IF EXISTS {RULES_WORK_DB}")
-    con.execute(f"ATTACH ':memory:' AS {RULES_WORK_DB}")
-    try:
-        with threads_kept(con) as threads:
-            # Each rule runs on one core anyway (see ROW_GROUP_ROWS): each connection runs its
-            # rule on its own thread, and DuckDB's threads would only hand the work over.
-            if threads > 1:
-                con.execute("SET threads = 1")
-            _run_rules_alongside(con, snapshot, jobs, workers, progress)
-            return _analyze_in_transaction(
-                con, snapshot, config, as_of, jobs, progress, alongside=True
-            )
-    finally:
-        with contextlib.suppress(duckdb.Error):  # never in the way of an error on its way out
-            con.execute(f"DETACH {RULES_WORK_DB}")
+        report = _analyze_in_transaction(con, snapshot, config, as_of, jobs, progress)
+    else:
+        # One an earlier analyze on this connection could not detach is replaced, not an error.
+        con.execute(f"DETACH DATABASE IF EXISTS {RULES_WORK_DB}")
+        con.execute(f"ATTACH ':memory:' AS {RULES_WORK_DB}")
+        try:
+            with threads_kept(con) as threads:
+                # Each rule runs on one core anyway (see ROW_GROUP_ROWS): each connection runs
+                # its rule on its own thread, and DuckDB's threads would only hand work over.
+                if threads > 1:
+                    con.execute("SET threads = 1")
+                _run_rules_alongside(con, snapshot, jobs, workers, progress)
+                report = _analyze_in_transaction(
+                    con, snapshot, config, as_of, jobs, progress, alongside=True
+                )
+        finally:
+            with contextlib.suppress(duckdb.Error):  # never in the way of an error going out
+                con.execute(f"DETACH {RULES_WORK_DB}")
+    checkpoint_small(con)  # small findings: into the file now, without FSST
+    return report
 
 
 def _analyze_in_transaction(
