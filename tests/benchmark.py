@@ -10,8 +10,8 @@ estate's files read once untimed before the plain read and before ingest (page c
 --format pdf`, and a plain DuckDB load of the same files (read_csv into tables, no checks,
 no processing). Ingest and analyze are timed twice: as the two commands, and in one process
 as `dapaudit run` does them (one interpreter and one database open, like the plain read).
-With --repeat N, the plain read, ingest and analyze run N rounds and the table shows medians
-and every round's ratio. With --reviews it also times `report tenant
+With --repeat N, the plain read, ingest, analyze and the one-process run take N rounds and the
+table shows medians and every round's ratio. With --reviews it also times `report tenant
 --all-tenants` (customer reviews per minute and wall seconds per review). It checks the
 findings against the planted ones and prints markdown tables.
 Not a test: pytest does not collect it (no test_ prefix) and it asserts nothing on time.
@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -401,10 +402,8 @@ def ratio_cell(ratios: list[float], single: float) -> str:
     the median times) when there was one round."""
     if len(ratios) <= 1:
         return f"{single:.2f}x"
-    ordered = sorted(ratios)
-    middle = ordered[(len(ordered) - 1) // 2 : len(ordered) // 2 + 1]
     rounds = ", ".join(f"{x:.2f}" for x in ratios)
-    return f"{sum(middle) / len(middle):.2f}x ({len(ratios)} rounds: {rounds})"
+    return f"{statistics.median(ratios):.2f}x ({len(ratios)} rounds: {rounds})"
 
 
 def print_tables(results: list[Result]) -> None:
