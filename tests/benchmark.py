@@ -308,9 +308,7 @@ def run_size(
 
 def _median_step(runs: list[Step]) -> Step:
     """The median wall time of the runs, with the largest peak memory any of them had."""
-    ordered = sorted(runs, key=lambda r: r.seconds)
-    middle = ordered[(len(ordered) - 1) // 2 : len(ordered) // 2 + 1]
-    seconds = sum(r.seconds for r in middle) / len(middle)
+    seconds = statistics.median(r.seconds for r in runs)
     return Step(seconds, max(r.peak_mb for r in runs), any(r.timed_out for r in runs))
 
 

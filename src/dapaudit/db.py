@@ -393,23 +393,34 @@ def _load_reference(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("COMMENT ON TABLE ref_severities IS 'Severities and their rank (5 = critical).'")
 
 
+def _setting(con, name: str) -> str:
+    return str(con.execute(f"SELECT current_setting('{name}')").fetchone()[0])
+
+
 def current_threads(con) -> int:
     """DuckDB's `threads` setting (one for the whole database instance)."""
-    return int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+    return int(_setting(con, "threads"))
+
+
+@contextmanager
+def setting_kept(con, name: str) -> Iterator[str]:
+    """A block that may change DuckDB setting `name`; yields its value, which the connection has
+    again afterwards, after an error too. Inside a transaction that failed even SET is refused:
+    a block around transaction() sets it back once it has rolled back."""
+    before = _setting(con, name)
+    try:
+        yield before
+    finally:
+        with contextlib.suppress(duckdb.Error):  # never in the way of an error on its way out
+            if _setting(con, name) != before:
+                con.execute(f"SET {name} = '{before}'")
 
 
 @contextmanager
 def threads_kept(con) -> Iterator[int]:
-    """A block that may change DuckDB's `threads`; yields the connection's number, which it has
-    again afterwards, after an error too. Inside a transaction that failed even SET is refused:
-    a block around transaction() sets them back once it has rolled back."""
-    threads = current_threads(con)
-    try:
-        yield threads
-    finally:
-        with contextlib.suppress(duckdb.Error):  # never in the way of an error on its way out
-            if current_threads(con) != threads:
-                con.execute(f"SET threads = {threads:d}")
+    """setting_kept() for `threads`, yielded as a number."""
+    with setting_kept(con, "threads") as threads:
+        yield int(threads)
 
 
 # What waits in the WAL up to this size is checkpointed without FSST (checkpoint_small).
@@ -436,21 +447,15 @@ def checkpoint_small(con: duckdb.DuckDBPyConnection) -> None:
         return
     if not 0 < waiting <= SMALL_CHECKPOINT_BYTES:
         return
-    before = con.execute("SELECT current_setting('disabled_compression_methods')").fetchone()[0]
-    methods = {m.strip().lower() for m in before.split(",") if m.strip()} | {"fsst"}
-    con.execute(f"SET disabled_compression_methods = '{','.join(sorted(methods))}'")
-    try:
-        con.execute("CHECKPOINT")
-    except duckdb.InterruptException:
-        raise
-    except duckdb.Error:  # another transaction is open: checkpointed later, as before
-        pass
-    finally:
-        with contextlib.suppress(duckdb.Error):  # never in the way of an error on its way out
-            if before:
-                con.execute(f"SET disabled_compression_methods = '{before}'")
-            else:
-                con.execute("RESET disabled_compression_methods")
+    with setting_kept(con, "disabled_compression_methods") as before:
+        methods = {m.strip().lower() for m in before.split(",") if m.strip()} | {"fsst"}
+        con.execute(f"SET disabled_compression_methods = '{','.join(sorted(methods))}'")
+        try:
+            con.execute("CHECKPOINT")
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error:  # another transaction is open: checkpointed later, as before
+            pass
 
 
 @contextmanager
