@@ -57,10 +57,10 @@ def test_a_larger_write_is_left_to_duckdb(tmp_path, monkeypatch):
         with db.transaction(con):
             con.execute(DISTINCT_STRINGS)
         db.checkpoint_small(con)
-        assert _in_wal(path)  # checkpointed later, by DuckDB
-        con.execute("CHECKPOINT")
-        assert "FSST" in _compressions(con, "t")
+        assert _in_wal(path)  # checkpointed later, by DuckDB, with every compression
         assert _disabled(con) == ""
+        # (Which compression DuckDB then picks is its own choice: a CI run once saw it store
+        # these strings uncompressed, where every other run chose FSST.)
     finally:
         con.close()
 
