@@ -264,6 +264,7 @@ for _kind in (
         "Partner Center docs' AOBO checker script (Get-AzureADGroup ... Agents, "
         "Get-AzRoleAssignment per customer subscription, written with >>)",
         load_order=70,
+        reads=(),
     ),
     Kind(
         "azure.accounts",
@@ -274,6 +275,7 @@ for _kind in (
         load_az_accounts,
         "Azure CLI: az account list --all -o json",
         load_order=40,
+        reads=(),
     ),
     Kind(
         "azure.role_assignments",
@@ -286,6 +288,7 @@ for _kind in (
         "Azure CLI: az role assignment list --all --include-inherited -o json; or ARM REST "
         "GET .../providers/Microsoft.Authorization/roleAssignments",
         load_order=70,
+        reads=("azure_subscriptions",),
     ),
     Kind(
         "azure.ps_role_assignments",
@@ -297,6 +300,7 @@ for _kind in (
         load_ps_role_assignments,
         "Az PowerShell: Get-AzRoleAssignment | Export-Csv",
         load_order=70,
+        reads=("azure_subscriptions",),
     ),
 ):
     REGISTRY.add(_kind)

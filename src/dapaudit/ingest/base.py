@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +117,9 @@ class Batch:
         "ingest_files"  # TEMP table: source_file_id, read_path, display_path, context_tenant_id
     )
     stages: list[StagedTable] = field(default_factory=list)  # to run their pending checks
+    # Where the rows go: "" for the database's own tables, or "<database>." for the work
+    # database of kinds loaded alongside (ingest.alongside), which also holds SHARED_TABLES.
+    target: str = ""
 
     def __post_init__(self) -> None:
         # Readers get a connection that runs pending checks before any statement of theirs,
@@ -138,6 +142,24 @@ class Batch:
         for stage in self.stages:
             sql = hoist_json(sql, stage.name)
         return sql
+
+    def shared_table(self, name: str) -> str:
+        """The table `name` of SHARED_TABLES, which one kind fills for a later one: a TEMP
+        table of the connection (created when missing), or the work database's table when
+        kinds load alongside on connections of their own."""
+        if self.target:
+            return f"{self.target}{name}"
+        self.raw.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({SHARED_TABLES[name]})")
+        return name
+
+
+# Tables one kind fills and a later kind of the same ingest reads (see Kind.shares/reads):
+# name -> columns.
+SHARED_TABLES = {
+    "ingest_directory_roles": (
+        "source_file_id INTEGER, role_object_id VARCHAR, role_template_id VARCHAR"
+    ),
+}
 
 
 class ChecksFirst:
@@ -182,6 +204,11 @@ class Kind:
     # Kinds load in this order (then tenant-defining first, then by name): a kind that reads
     # what another loads in the same ingest (subscription -> tenant, group names) comes later.
     load_order: int = 50
+    # What else of this ingest the reader reads, besides its files and their tenant contexts:
+    # datasets and SHARED_TABLES filled by kinds loaded before it; None for anything loaded
+    # before it. Kinds loaded alongside (ingest.alongside) wait only for what they read.
+    reads: tuple[str, ...] | None = None
+    shares: tuple[str, ...] = ()  # SHARED_TABLES it fills for later kinds
 
 
 @dataclass
@@ -490,6 +517,9 @@ def _read_json_files(batch: Batch, name: str, files: list[SourceFile], limit: in
         _read_json(batch, name, documents, limit, "unstructured", "d.json")
 
 
+_READING_JSON = threading.Lock()
+
+
 def _read_json(
     batch: Batch, name: str, files: list[SourceFile], limit: int, fmt: str, doc_sql: str
 ) -> None:
@@ -498,7 +528,10 @@ def _read_json(
     # files the second thread only added hand-over cost (7,500 files: 0.9 s of CPU on one
     # thread, 1.8 s on two, and slower by the clock as well).
     failure: duckdb.Error | None = None
-    with threads_kept(con) as threads:
+    # One such read at a time in the process: DuckDB sets a buffer of twice the largest
+    # document allowed (512 MiB by default) aside for each, and kinds loaded alongside
+    # (ingest.alongside) reading two at once ran out of the 1 GB memory limit.
+    with _READING_JSON, threads_kept(con) as threads:
         if threads != 1:  # a small kind is loaded on one thread already (ingest.ONE_THREAD_BYTES)
             con.execute("SET threads = 1")
         try:
@@ -515,7 +548,9 @@ def _read_json(
     if isinstance(failure, duckdb.OutOfMemoryException):
         raise failure  # not the file's fault: the command line says how to raise the ceiling
     if failure is not None:
-        raise _json_error(con, failure, files, limit, fmt) from None
+        with _READING_JSON:  # it reads the files again, one by one
+            error = _json_error(con, failure, files, limit, fmt)
+        raise error from None
     con.execute(
         f"""INSERT INTO {name}_docs
         SELECT f.source_file_id, d.rowid, ({doc_sql})::JSON
@@ -788,7 +823,8 @@ class StagedTable:
         self.check()
         self.batch.raw.execute(
             self.batch.hoist(
-                f"INSERT INTO {table} BY NAME SELECT ?::VARCHAR AS snapshot, * FROM ({select_sql})"
+                f"INSERT INTO {self.batch.target}{table} BY NAME "
+                f"SELECT ?::VARCHAR AS snapshot, * FROM ({select_sql})"
             ),
             [self.batch.snapshot],
         )

@@ -429,5 +429,6 @@ for _layout in CANONICAL:
             produces="written by hand or by your own scripts, in the layout documented below",
             defines_tenants=_layout.table == "tenants",
             priority=10,
+            reads=(),
         )
     )

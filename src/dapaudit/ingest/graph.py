@@ -116,12 +116,9 @@ def load_directory_roles(batch: Batch) -> None:
     stage = stage_json(batch, "stg_graph_directory_roles")
     stage.require_guid(js("id"), "id")
     stage.require_guid(js("roleTemplateId"), "roleTemplateId")
+    roles = batch.shared_table("ingest_directory_roles")
     batch.con.execute(
-        """CREATE TEMP TABLE IF NOT EXISTS ingest_directory_roles (
-            source_file_id INTEGER, role_object_id VARCHAR, role_template_id VARCHAR)"""
-    )
-    batch.con.execute(
-        f"""INSERT INTO ingest_directory_roles
+        f"""INSERT INTO {roles}
         SELECT s.source_file_id, lower({js("id")}), lower({js("roleTemplateId")})
         FROM {stage.name} s ORDER BY 1"""
     )
@@ -151,10 +148,7 @@ def load_members(batch: Batch) -> None:
     stage = stage_json(batch, "stg_graph_members")
     folder_role(batch)
     file_folders(batch)
-    con.execute(
-        """CREATE TEMP TABLE IF NOT EXISTS ingest_directory_roles (
-            source_file_id INTEGER, role_object_id VARCHAR, role_template_id VARCHAR)"""
-    )
+    directory_roles = batch.shared_table("ingest_directory_roles")
     folder_group(batch)
     role_object = _url_guid(f"directoryRoles(?:/|\\(''?)({GUID_PATTERN})")
     record_role = trailing_guid(f"coalesce({js('roleDefinitionId')}, {js('roleTemplateId')})")
@@ -166,7 +160,7 @@ def load_members(batch: Batch) -> None:
                coalesce(
                    {record_role},
                    {url_template},
-                   (SELECT r.role_template_id FROM ingest_directory_roles r
+                   (SELECT r.role_template_id FROM {directory_roles} r
                     WHERE r.role_object_id = {role_object}
                       AND r.source_file_id IN (SELECT source_file_id FROM ingest_files) LIMIT 1),
                    fr.role_template_id) AS role_template_id,
@@ -548,6 +542,7 @@ for _kind in (
         f"{GRAPH}: GET /v1.0/organization (Get-MgOrganization)",
         defines_tenants=True,
         load_order=0,
+        reads=(),
     ),
     Kind(
         "graph.directory_roles",
@@ -559,6 +554,8 @@ for _kind in (
         load_directory_roles,
         f"{GRAPH}: GET /v1.0/directoryRoles",
         load_order=20,
+        reads=(),
+        shares=("ingest_directory_roles",),
     ),
     Kind(
         "graph.role_assignments",
@@ -569,6 +566,7 @@ for _kind in (
         _is_role_assignments,
         load_role_assignments,
         f"{GRAPH}: GET /v1.0/roleManagement/directory/roleAssignments?$expand=principal",
+        reads=(),
     ),
     Kind(
         "graph.members",
@@ -581,6 +579,7 @@ for _kind in (
         f"{GRAPH}: GET /v1.0/directoryRoles/{{id}}/members, /groups/{{id}}/members or "
         "/transitiveMembers",
         load_order=60,
+        reads=("partner_agent_groups", "ingest_directory_roles"),
     ),
     Kind(
         "graph.groups",
@@ -592,6 +591,7 @@ for _kind in (
         load_groups,
         f"{GRAPH}: GET /v1.0/groups?$filter=endswith(displayName,'Agents')&$expand=members",
         load_order=30,
+        reads=(),
     ),
     Kind(
         "graph.contracts",
@@ -603,6 +603,7 @@ for _kind in (
         f"{GRAPH}: GET /v1.0/contracts (Get-MgContract)",
         defines_tenants=True,
         load_order=10,
+        reads=(),
     ),
     Kind(
         "graph.gdap_relationships",
@@ -612,6 +613,7 @@ for _kind in (
         _is_gdap_relationships,
         load_gdap_relationships,
         f"{GRAPH}: GET /v1.0/tenantRelationships/delegatedAdminRelationships",
+        reads=(),
     ),
     Kind(
         "graph.gdap_access_assignments",
@@ -622,6 +624,7 @@ for _kind in (
         load_access_assignments,
         f"{GRAPH}: GET /v1.0/tenantRelationships/delegatedAdminRelationships/{{id}}"
         "/accessAssignments",
+        reads=(),
     ),
     Kind(
         "graph.autopilot_devices",
@@ -631,6 +634,7 @@ for _kind in (
         _is_autopilot,
         load_autopilot,
         f"{GRAPH}: GET /v1.0/deviceManagement/windowsAutopilotDeviceIdentities",
+        reads=(),
     ),
 ):
     REGISTRY.add(_kind)

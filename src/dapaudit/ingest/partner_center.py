@@ -233,6 +233,7 @@ for _kind in (
         _is_dap_monitoring,
         load_dap_monitoring,
         f"{PC} API: GET .../CustomerServiceAdminApi/Web/v1/delegatedAdminCustomers",
+        reads=(),
     ),
     Kind(
         "partner_center.customers",
@@ -244,6 +245,7 @@ for _kind in (
         f"{PC}: Customers > Export customers (Customers.csv)",
         defines_tenants=True,
         load_order=10,
+        reads=(),
     ),
     Kind(
         "aadinternals.ms_partners",
@@ -253,6 +255,7 @@ for _kind in (
         _is_ms_partners,
         load_ms_partners,
         "AADInternals: Get-AADIntMSPartners | Export-Csv (customer Global Admin)",
+        reads=(),
     ),
     Kind(
         "community.gdap_export",
@@ -262,6 +265,7 @@ for _kind in (
         _is_gdap_csv,
         load_gdap_csv,
         "Community GDAP scripts (Graph delegatedAdminRelationships + accessAssignments, flattened)",
+        reads=(),
     ),
 ):
     REGISTRY.add(_kind)

@@ -210,6 +210,7 @@ for _kind in (
         " / Get-AzureADGroupMember | Export-Csv; Graph PowerShell: Get-MgDirectoryRoleMember "
         "projected with Select-Object",
         load_order=60,
+        reads=("partner_agent_groups",),
     ),
     Kind(
         "crt.admin_group_members",
@@ -220,6 +221,7 @@ for _kind in (
         _is_crt,
         load_crt,
         "CrowdStrike CRT: Get-CRTReport (O365AdminGroups)",
+        reads=(),
     ),
     Kind(
         "powershell.msol_partner_contract",
@@ -231,6 +233,7 @@ for _kind in (
         "MSOnline: Get-MsolPartnerContract -All | Export-Csv (partner tenant)",
         defines_tenants=True,
         load_order=10,
+        reads=(),
     ),
 ):
     REGISTRY.add(_kind)
