@@ -190,9 +190,9 @@ def test_small_kinds_load_on_one_thread_and_ingest_gives_the_threads_back(tmp_pa
     seen: dict[str, int] = {}
     real = ingest_module._load_kind
 
-    def spy(con, kind, snapshot, files):
+    def spy(con, kind, snapshot, files, **kwargs):
         seen[kind.name] = db.current_threads(con)
-        return real(con, kind, snapshot, files)
+        return real(con, kind, snapshot, files, **kwargs)
 
     monkeypatch.setattr(ingest_module, "_load_kind", spy)
     dumps = []

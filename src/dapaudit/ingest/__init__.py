@@ -3,11 +3,14 @@
 The pipeline: find files (folders recursively, in sorted order), hash and sniff each one,
 detect its kind from its content, work out its tenant context, then let each kind's reader
 load all of its files at once. Everything happens in one transaction; any error leaves the
-database exactly as it was.
+database exactly as it was. A small ingest of several kinds loads independent kinds at the same
+time, on a connection per core, into an in-memory work database that the transaction then
+copies from (see alongside).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import hashlib
@@ -21,12 +24,14 @@ from pathlib import Path
 
 import duckdb
 
+from .. import faults
 from ..db import OpeningConnection, checkpoint_small, threads_kept, transaction
 from ..errors import DapauditError
 from ..faults import checkpoint
 from ..machine import usable_cpus
 from ..paths import REFERENCE_DIR
 from . import (  # noqa: F401  (importing a reader module registers its kinds)
+    alongside,
     azure,
     canonical,
     detect,
@@ -34,7 +39,7 @@ from . import (  # noqa: F401  (importing a reader module registers its kinds)
     partner_center,
     powershell,
 )
-from .base import REGISTRY, Batch, SourceFile, sql_string
+from .base import REGISTRY, SHARED_TABLES, Batch, SourceFile, quote_ident, sql_string
 from .shared_work import run_shared
 from .text import (
     HEAD_BYTES,
@@ -294,10 +299,28 @@ def ingest(
             raise
         if pending is not None:
             con = pending.get()
-        with threads_kept(con) as threads, transaction(con):
-            _load(con, files, snapshot, as_of, report, progress, threads)
+        with threads_kept(con) as threads:
+            workers = kind_workers(files)
+            if workers > 1:
+                _load_alongside(con, files, snapshot, as_of, report, progress, workers)
+            else:
+                with transaction(con):
+                    _load(con, files, snapshot, as_of, report, progress, threads)
         checkpoint_small(con)
     return report
+
+
+def kind_workers(files: list[SourceFile]) -> int:
+    """How many connections load the kinds: one per core for a small ingest of several
+    kinds (every kind within ONE_THREAD_BYTES, so each would run on one core anyway), else
+    one. One as well while fault checkpoints are counted: they must come in the same order
+    every time."""
+    sizes: dict[str, int] = {}
+    for f in files:
+        sizes[f.kind] = sizes.get(f.kind, 0) + f.size
+    if len(sizes) < 2 or faults.active() or max(sizes.values()) > ONE_THREAD_BYTES:
+        return 1
+    return max(1, min(usable_cpus(), len(sizes)))
 
 
 # Files per helper process that prepares them with this one (up to a helper per other core),
@@ -450,13 +473,46 @@ def _load(
     """Load the prepared files, kind after kind; `threads`: the connection's, which a kind
     with few bytes to read runs below (ONE_THREAD_BYTES) and ingest() sets back."""
     now = datetime.now(UTC).replace(tzinfo=None)
+    _snapshot_row(con, snapshot, as_of, now)
+    checkpoint("ingest.snapshot-row")
+    todo = _todo(con, files, snapshot, report)
+    if not todo:
+        return
+    _file_table(con, "TEMP", "ingest_files", todo)
+    order, by_kind = _kind_order(todo)
+    # Before each kind, the files whose folder is named by a domain that earlier kinds' tenants
+    # now name get their tenant. Counted down in Python: once every domain hint is resolved
+    # (or there was none) this is no longer a statement per kind.
+    unresolved = _domain_hints(todo)
+    current = threads
+    for n, kind_name in enumerate(order, 1):
+        if unresolved:
+            unresolved -= _resolve_contexts(con, snapshot)
+        kind_files = by_kind[kind_name]
+        wanted = 1 if sum(f.size for f in kind_files) <= ONE_THREAD_BYTES else threads
+        if wanted != current:  # only on a change: each SET starts or stops a thread
+            con.execute(f"SET threads = {wanted:d}")
+            current = wanted
+        _load_kind(con, REGISTRY.kinds[kind_name], snapshot, kind_files)
+        checkpoint("ingest.loaded-kind")
+        if progress:
+            progress("load", n, len(order))
+    if unresolved:
+        _resolve_contexts(con, snapshot)
+    _record_files(con, snapshot, todo, now, report)
+    checkpoint("ingest.recorded-files")
+
+
+def _snapshot_row(con, snapshot: str, as_of: date, now: datetime) -> None:
     existing = con.execute("SELECT as_of FROM snapshots WHERE snapshot = ?", [snapshot]).fetchone()
     if existing is None:
         con.execute("INSERT INTO snapshots VALUES (?, ?, ?, NULL)", [snapshot, as_of, now])
     elif existing[0] != as_of:
         con.execute("UPDATE snapshots SET as_of = ? WHERE snapshot = ?", [as_of, snapshot])
-    checkpoint("ingest.snapshot-row")
 
+
+def _todo(con, files: list[SourceFile], snapshot: str, report: IngestReport) -> list[SourceFile]:
+    """The files to load, each given its source_file_id; the others reported as skipped."""
     # Idempotency: a file already in this snapshot (same bytes, kind and tenant context) is skipped.
     done = {
         (r[0], r[1], r[2])
@@ -477,12 +533,14 @@ def _load(
         next_id += 1
         f.source_file_id = next_id
         todo.append(f)
-    if not todo:
-        return
+    return todo
 
+
+def _file_table(con, how: str, name: str, todo: list[SourceFile]) -> None:
+    """Table `name` (`how`: TEMP, or "" in the work database) of the files to load."""
     hints = [f.context_hint for f in todo]
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE ingest_files (
+        f"""CREATE OR REPLACE {how} TABLE {name} (
             source_file_id INTEGER, read_path VARCHAR, display_path VARCHAR,
             context_hint VARCHAR, context_tenant_id VARCHAR, type_line_offset INTEGER,
             folders VARCHAR[], kind VARCHAR, sha256 VARCHAR, encoding VARCHAR)"""
@@ -490,7 +548,7 @@ def _load(
     # One statement over parallel lists, not executemany: DuckDB runs executemany row by row,
     # which took seconds at 10,000 files.
     con.execute(
-        """INSERT INTO ingest_files
+        f"""INSERT INTO {name}
         SELECT unnest($ids::INTEGER[]), unnest($read_paths::VARCHAR[]),
                unnest($shown::VARCHAR[]), unnest($hints::VARCHAR[]),
                unnest($tenant_ids::VARCHAR[]),
@@ -511,6 +569,10 @@ def _load(
             "encodings": [f.text.encoding for f in todo],
         },
     )
+
+
+def _kind_order(todo: list[SourceFile]) -> tuple[list[str], dict[str, list[SourceFile]]]:
+    """The kinds to load, in load order, and each kind's files."""
     by_kind: dict[str, list[SourceFile]] = {}
     for f in todo:
         by_kind.setdefault(f.kind, []).append(f)
@@ -521,27 +583,120 @@ def _load(
         by_kind,
         key=lambda k: (REGISTRY.kinds[k].load_order, not REGISTRY.kinds[k].defines_tenants, k),
     )
-    # Before each kind, the files whose folder is named by a domain that earlier kinds' tenants
-    # now name get their tenant. Counted down in Python: once every domain hint is resolved
-    # (or there was none) this is no longer a statement per kind.
-    unresolved = sum(1 for h in hints if h and not _GUID.match(h))
-    current = threads
-    for n, kind_name in enumerate(order, 1):
+    return order, by_kind
+
+
+def _domain_hints(todo: list[SourceFile]) -> int:
+    """Files whose context is a folder named by a domain, still to be resolved to a tenant."""
+    return sum(1 for f in todo if f.context_hint and not _GUID.match(f.context_hint))
+
+
+def _load_alongside(
+    con: duckdb.DuckDBPyConnection,
+    files: list[SourceFile],
+    snapshot: str,
+    as_of: date,
+    report: IngestReport,
+    progress: ProgressFn | None,
+    workers: int,
+) -> None:
+    """_load, with the kinds loaded on `workers` connections into the work database (see
+    alongside), then copied into the database in one transaction."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    work = alongside.WORK_DB
+    todo = _todo(con, files, snapshot, report)  # what is committed; nothing is written yet
+    if not todo:
+        with transaction(con):
+            _snapshot_row(con, snapshot, as_of, now)
+        return
+    order, by_kind = _kind_order(todo)
+    kinds = [REGISTRY.kinds[k] for k in order]
+    datasets = sorted({d for k in kinds for d in k.datasets})
+    # One an earlier ingest on this connection could not detach is replaced, not an error.
+    con.execute(f"DETACH DATABASE IF EXISTS {work}")
+    con.execute(f"ATTACH ':memory:' AS {work}")
+    try:
+        database = quote_ident(con.execute("SELECT current_database()").fetchone()[0])
+        for name in datasets:  # the database's own definition: same columns, same constraints
+            ddl = con.execute(
+                "SELECT sql FROM duckdb_tables() WHERE database_name = current_database() "
+                "AND schema_name = 'main' AND table_name = ?",
+                [name],
+            ).fetchone()[0]
+            head = f"CREATE TABLE {name}("
+            if ddl.startswith(head):
+                con.execute(f"CREATE TABLE {work}.{name}({ddl[len(head) :]}")
+            else:  # not written as expected: the same columns at least
+                con.execute(f"CREATE TABLE {work}.{name} AS FROM {name} LIMIT 0")
+        for name, columns in SHARED_TABLES.items():
+            con.execute(f"CREATE TABLE {work}.{name} ({columns})")
+        _file_table(con, "", f"{work}.ingest_files", todo)
+        # What the kinds read of this ingest: the database's rows and the work database's.
+        read = set(datasets) if any(k.reads is None for k in kinds) else set()
+        read |= {d for k in kinds for d in (k.reads or ()) if d in datasets}
+        views = [f"CREATE TEMP VIEW ingest_files AS SELECT * FROM {work}.ingest_files"] + [
+            f"CREATE TEMP VIEW {name} AS SELECT * FROM {database}.main.{name} "
+            f"UNION ALL SELECT * FROM {work}.{name}"
+            for name in sorted(read)
+        ]
+        tenants = (
+            f"(SELECT * FROM {database}.main.tenants UNION ALL SELECT * FROM {work}.tenants)"
+            if "tenants" in datasets
+            else f"{database}.main.tenants"
+        )
+        unresolved = _domain_hints(todo)
+        resolved_after: frozenset[int] | None = None  # the kinds finished at the last resolving
+
+        def setup(cur: duckdb.DuckDBPyConnection) -> None:
+            for sql in views:
+                cur.execute(sql)
+
+        def before(i: int, finished: frozenset[int]) -> None:
+            # As loading kind after kind does before each kind. Only tenants change contexts,
+            # and a kind that fills tenants runs with no other (alongside.dependencies): once
+            # one has finished, nothing runs while the contexts change.
+            nonlocal unresolved, resolved_after
+            if not unresolved:
+                return
+            if resolved_after is None or any(
+                "tenants" in kinds[j].datasets for j in finished - resolved_after
+            ):
+                unresolved -= _resolve_contexts(
+                    con, snapshot, files=f"{work}.ingest_files", tenants=tenants
+                )
+                resolved_after = finished
+
+        def load(cur: duckdb.DuckDBPyConnection, i: int) -> None:
+            _load_kind(cur, kinds[i], snapshot, by_kind[order[i]], target=f"{work}.")
+
+        def done(n: int) -> None:
+            if progress:
+                progress("load", n, len(order))
+
+        # Every kind here is within ONE_THREAD_BYTES: one DuckDB thread, a connection per core.
+        con.execute("SET threads = 1")
+        alongside.run(
+            con,
+            alongside.dependencies(kinds),
+            load,
+            workers=workers,
+            setup=setup,
+            before=before,
+            done=done,
+        )
         if unresolved:
-            unresolved -= _resolve_contexts(con, snapshot)
-        kind_files = by_kind[kind_name]
-        wanted = 1 if sum(f.size for f in kind_files) <= ONE_THREAD_BYTES else threads
-        if wanted != current:  # only on a change: each SET starts or stops a thread
-            con.execute(f"SET threads = {wanted:d}")
-            current = wanted
-        _load_kind(con, REGISTRY.kinds[kind_name], snapshot, kind_files)
-        checkpoint("ingest.loaded-kind")
-        if progress:
-            progress("load", n, len(order))
-    if unresolved:
-        _resolve_contexts(con, snapshot)
-    _record_files(con, snapshot, todo, now, report)
-    checkpoint("ingest.recorded-files")
+            _resolve_contexts(con, snapshot, files=f"{work}.ingest_files", tenants=tenants)
+        with transaction(con):
+            _snapshot_row(con, snapshot, as_of, now)
+            for name in datasets:
+                con.execute(f"INSERT INTO {name} SELECT * FROM {work}.{name}")
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE ingest_files AS SELECT * FROM {work}.ingest_files"
+            )
+            _record_files(con, snapshot, todo, now, report)
+    finally:
+        with contextlib.suppress(duckdb.Error):  # never in the way of an error going out
+            con.execute(f"DETACH {work}")
 
 
 # A kind whose files hold at most this many bytes is loaded on one DuckDB thread. DuckDB splits
@@ -552,28 +707,33 @@ def _load(
 ONE_THREAD_BYTES = 32 * 1024 * 1024
 
 
-def _load_kind(con, kind, snapshot: str, files: list[SourceFile]) -> None:
+def _load_kind(con, kind, snapshot: str, files: list[SourceFile], target: str = "") -> None:
     con.execute(
         "CREATE OR REPLACE TEMP TABLE kind_files AS SELECT * FROM ingest_files "
         "WHERE source_file_id IN (SELECT unnest(?::INTEGER[]))",
         [[f.source_file_id for f in files]],
     )
-    batch = Batch(con=con, snapshot=snapshot, files=files, file_table="kind_files")
+    batch = Batch(con=con, snapshot=snapshot, files=files, file_table="kind_files", target=target)
     kind.load(batch)
     # Checks a reader left pending (it inserted with its own SQL) still run: in the same
     # transaction, so a failure leaves the database unchanged.
     batch.check()
 
 
-def _resolve_contexts(con: duckdb.DuckDBPyConnection, snapshot: str) -> int:
+def _resolve_contexts(
+    con: duckdb.DuckDBPyConnection,
+    snapshot: str,
+    files: str = "ingest_files",
+    tenants: str = "tenants",
+) -> int:
     """Give each file whose context hint is a domain the tenant that names it, once the
     snapshot's tenants do; how many files got one. (A hint that is a tenant id is its own
     context from the start.)"""
     return con.execute(
-        """UPDATE ingest_files SET context_tenant_id = t.tenant_id
-        FROM (SELECT lower(default_domain) AS domain, min(tenant_id) AS tenant_id FROM tenants
-              WHERE snapshot = ? AND default_domain IS NOT NULL GROUP BY ALL) t
-        WHERE ingest_files.context_tenant_id IS NULL AND ingest_files.context_hint = t.domain""",
+        f"""UPDATE {files} AS i SET context_tenant_id = t.tenant_id
+        FROM (SELECT lower(default_domain) AS domain, min(tenant_id) AS tenant_id
+              FROM {tenants} WHERE snapshot = ? AND default_domain IS NOT NULL GROUP BY ALL) t
+        WHERE i.context_tenant_id IS NULL AND i.context_hint = t.domain""",
         [snapshot],
     ).fetchone()[0]
 
