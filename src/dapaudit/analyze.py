@@ -5,20 +5,17 @@ suppressions and a stable order. Re-running replaces the snapshot's findings.
 from __future__ import annotations
 
 import contextlib
-import queue
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import duckdb
 
-from . import faults
+from . import faults, jobs
 from .config import Config
 from .db import checkpoint_small, ensure_current_views, threads_kept, transaction, views_current
 from .errors import DapauditError
 from .faults import checkpoint
-from .interrupt import track
 from .machine import usable_cpus
 from .rules import SEVERITIES, Rule, all_rules
 
@@ -134,65 +131,32 @@ def _run_rule(
         raise RuntimeError(f"rule {rule.id} ({rule.file}.sql) failed: {exc}") from exc
 
 
-def _rules_worker(
-    cur: duckdb.DuckDBPyConnection, snapshot: str, todo: queue.SimpleQueue, done: queue.SimpleQueue
-) -> None:
-    """Take rules from `todo` until none is left; report each one done, or the error."""
-    try:
-        _materialise_shared_views(cur, snapshot)
-        while True:
-            try:
-                rule, params = todo.get_nowait()
-            except queue.Empty:
-                return
-            _run_rule(cur, f"{RULES_WORK_DB}.rule_output", rule, params)
-            done.put(rule.id)
-    except BaseException as exc:  # handed to the caller, which raises it
-        done.put(exc)
-
-
 def _run_rules_alongside(
     con: duckdb.DuckDBPyConnection,
     snapshot: str,
-    jobs: list[tuple[Rule, dict[str, object]]],
+    rule_jobs: list[tuple[Rule, dict[str, object]]],
     workers: int,
     progress: Callable[[str, int, int], None] | None,
 ) -> None:
     """Every rule into RULES_WORK_DB.rule_output, on `workers` connections in threads (DuckDB
-    releases the GIL while it plans and runs). The first error stops the others."""
+    releases the GIL while it plans and runs); each connection materialises the shared views
+    first. A failing rule stops the rules not started yet."""
     con.execute(f"CREATE TABLE {RULES_WORK_DB}.rule_output ({RULE_OUTPUT_COLUMNS})")
-    todo: queue.SimpleQueue = queue.SimpleQueue()
-    for job in jobs:
-        todo.put(job)
-    done: queue.SimpleQueue = queue.SimpleQueue()
-    cursors = [track(con.cursor()) for _ in range(workers)]
-    threads = [
-        threading.Thread(
-            target=_rules_worker,
-            args=(cur, snapshot, todo, done),
-            name="dapaudit-rules",
-            daemon=True,
-        )
-        for cur in cursors
-    ]
-    try:
-        for thread in threads:
-            thread.start()
-        for n in range(1, len(jobs) + 1):
-            outcome = done.get()
-            if isinstance(outcome, BaseException):
-                raise outcome
-            if progress:
-                progress("rules", n, len(jobs))
-    except BaseException:
-        for cur in cursors:
-            cur.interrupt()
-        raise
-    finally:
-        for thread in threads:
-            thread.join()
-        for cur in cursors:
-            cur.close()
+    table = f"{RULES_WORK_DB}.rule_output"
+
+    def done(n: int) -> None:
+        if progress:
+            progress("rules", n, len(rule_jobs))
+
+    jobs.run(
+        con,
+        [frozenset()] * len(rule_jobs),
+        lambda cur, i: _run_rule(cur, table, *rule_jobs[i]),
+        workers=workers,
+        setup=lambda cur: _materialise_shared_views(cur, snapshot),
+        before=lambda i, finished: None,
+        done=done,
+    )
 
 
 def analyze(

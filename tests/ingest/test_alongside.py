@@ -1,20 +1,19 @@
 """Kinds loaded alongside (ingest.alongside): several connections give the database that
-loading kind after kind gives, in the same row order, and fail with the same error."""
+loading kind after kind gives, in the same row order, and fail with the same error. The
+runner itself: tests/test_jobs.py."""
 
 from __future__ import annotations
 
 import shutil
-import threading
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
 from loading import GA, C, P
 
 import dapaudit.ingest as ingest_module
 from conftest import AS_OF, FIXTURES, SAMPLE, table_dump
-from dapaudit import db
+from dapaudit import db, jobs
 from dapaudit.errors import DapauditError
 from dapaudit.generate import generate
 from dapaudit.ingest import REGISTRY, alongside, ingest, kind_workers
@@ -49,9 +48,9 @@ def _load(path: Path, inputs: Path, workers: int, monkeypatch) -> dict:
     """The database and report after ingesting `inputs` with `workers` connections, rows in
     the order they were written (not sorted, unlike table_dump)."""
     calls = []
-    real_run = alongside.run
+    real_run = jobs.run
     monkeypatch.setattr(ingest_module, "kind_workers", lambda files: workers)
-    monkeypatch.setattr(alongside, "run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
+    monkeypatch.setattr(jobs, "run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
     con = db.connect(path)
     try:
         report = ingest(con, [inputs], snapshot="2026-11", as_of=AS_OF)
@@ -231,88 +230,6 @@ def test_the_built_in_kinds_say_what_they_read():
         deps("graph.gdap_relationships", "graph.role_assignments", "azure.accounts")
         == [frozenset()] * 3
     )
-
-
-# ------------------------------------------------------------------ scheduling
-
-
-def _run(jobs: dict[int, callable], deps, workers=2):
-    con = duckdb.connect()
-    try:
-        alongside.run(
-            con,
-            deps,
-            lambda cur, i: jobs[i](cur),
-            workers=workers,
-            setup=lambda cur: None,
-            before=lambda i, finished: None,
-            done=lambda n: None,
-        )
-    finally:
-        con.close()
-
-
-def test_independent_jobs_run_at_the_same_time_on_connections_of_their_own():
-    meet = threading.Barrier(2, timeout=10)
-    used = []
-
-    def job(cur):
-        used.append(id(cur))
-        meet.wait()  # both jobs must be under way at once
-        cur.execute("SELECT 1").fetchall()
-
-    _run({0: job, 1: job}, [frozenset(), frozenset()])
-    assert len(set(used)) == 2
-
-
-def test_a_job_starts_only_after_the_jobs_it_waits_for():
-    events = []
-
-    def job(n):
-        def run(cur):
-            events.append(("start", n))
-            time.sleep(0.05)
-            events.append(("end", n))
-
-        return run
-
-    _run({0: job(0), 1: job(1), 2: job(2)}, [frozenset(), frozenset(), {0, 1}])
-    assert events.index(("start", 2)) > max(events.index(("end", 0)), events.index(("end", 1)))
-
-
-def test_the_lowest_failing_job_is_raised_and_later_jobs_do_not_start():
-    started = []
-
-    def fails(n, delay):
-        def run(cur):
-            started.append(n)
-            time.sleep(delay)
-            raise ValueError(n)
-
-        return run
-
-    jobs = {0: fails(0, 0.3), 1: fails(1, 0.0), 2: lambda cur: started.append(2)}
-    with pytest.raises(ValueError) as err:
-        _run(jobs, [frozenset(), frozenset(), {1}])
-    assert err.value.args == (0,)
-    assert sorted(started) == [0, 1]
-
-
-def test_a_connection_that_cannot_be_prepared_is_said():
-    con = duckdb.connect()
-    try:
-        with pytest.raises(duckdb.CatalogException):
-            alongside.run(
-                con,
-                [frozenset()],
-                lambda cur, i: None,
-                workers=2,
-                setup=lambda cur: cur.execute("SELECT * FROM no_such_table"),
-                before=lambda i, finished: None,
-                done=lambda n: None,
-            )
-    finally:
-        con.close()
 
 
 # ------------------------------------------------------------------ when

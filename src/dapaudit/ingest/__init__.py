@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from .. import faults
+from .. import faults, jobs
 from ..db import OpeningConnection, checkpoint_small, threads_kept, transaction
 from ..errors import DapauditError
 from ..faults import checkpoint
@@ -300,12 +300,7 @@ def ingest(
         if pending is not None:
             con = pending.get()
         with threads_kept(con) as threads:
-            workers = kind_workers(files)
-            if workers > 1:
-                _load_alongside(con, files, snapshot, as_of, report, progress, workers)
-            else:
-                with transaction(con):
-                    _load(con, files, snapshot, as_of, report, progress, threads)
+            _load(con, files, snapshot, as_of, report, progress, threads, kind_workers(files))
         checkpoint_small(con)
     return report
 
@@ -469,38 +464,45 @@ def _load(
     report: IngestReport,
     progress: ProgressFn | None,
     threads: int,
+    workers: int,
 ) -> None:
-    """Load the prepared files, kind after kind; `threads`: the connection's, which a kind
+    """Load the prepared files in one transaction, kind after kind, or with `workers` > 1
+    the kinds alongside first (_load_alongside). `threads`: the connection's, which a kind
     with few bytes to read runs below (ONE_THREAD_BYTES) and ingest() sets back."""
     now = datetime.now(UTC).replace(tzinfo=None)
-    _snapshot_row(con, snapshot, as_of, now)
-    checkpoint("ingest.snapshot-row")
-    todo = _todo(con, files, snapshot, report)
-    if not todo:
+    if workers > 1:
+        todo = _todo(con, files, snapshot, report)  # what is committed; nothing written yet
+        _load_alongside(con, todo, snapshot, as_of, now, report, progress, workers)
         return
-    _file_table(con, "TEMP", "ingest_files", todo)
-    order, by_kind = _kind_order(todo)
-    # Before each kind, the files whose folder is named by a domain that earlier kinds' tenants
-    # now name get their tenant. Counted down in Python: once every domain hint is resolved
-    # (or there was none) this is no longer a statement per kind.
-    unresolved = _domain_hints(todo)
-    current = threads
-    for n, kind_name in enumerate(order, 1):
+    with transaction(con):
+        _snapshot_row(con, snapshot, as_of, now)
+        checkpoint("ingest.snapshot-row")
+        todo = _todo(con, files, snapshot, report)
+        if not todo:
+            return
+        _file_table(con, "TEMP", "ingest_files", todo)
+        order, by_kind = _kind_order(todo)
+        # Before each kind, the files whose folder is named by a domain that earlier kinds'
+        # tenants now name get their tenant. Counted down in Python: once every domain hint is
+        # resolved (or there was none) this is no longer a statement per kind.
+        unresolved = _domain_hints(todo)
+        current = threads
+        for n, kind_name in enumerate(order, 1):
+            if unresolved:
+                unresolved -= _resolve_contexts(con, snapshot)
+            kind_files = by_kind[kind_name]
+            wanted = 1 if sum(f.size for f in kind_files) <= ONE_THREAD_BYTES else threads
+            if wanted != current:  # only on a change: each SET starts or stops a thread
+                con.execute(f"SET threads = {wanted:d}")
+                current = wanted
+            _load_kind(con, REGISTRY.kinds[kind_name], snapshot, kind_files)
+            checkpoint("ingest.loaded-kind")
+            if progress:
+                progress("load", n, len(order))
         if unresolved:
-            unresolved -= _resolve_contexts(con, snapshot)
-        kind_files = by_kind[kind_name]
-        wanted = 1 if sum(f.size for f in kind_files) <= ONE_THREAD_BYTES else threads
-        if wanted != current:  # only on a change: each SET starts or stops a thread
-            con.execute(f"SET threads = {wanted:d}")
-            current = wanted
-        _load_kind(con, REGISTRY.kinds[kind_name], snapshot, kind_files)
-        checkpoint("ingest.loaded-kind")
-        if progress:
-            progress("load", n, len(order))
-    if unresolved:
-        _resolve_contexts(con, snapshot)
-    _record_files(con, snapshot, todo, now, report)
-    checkpoint("ingest.recorded-files")
+            _resolve_contexts(con, snapshot)
+        _record_files(con, snapshot, todo, now, report)
+        checkpoint("ingest.recorded-files")
 
 
 def _snapshot_row(con, snapshot: str, as_of: date, now: datetime) -> None:
@@ -593,18 +595,17 @@ def _domain_hints(todo: list[SourceFile]) -> int:
 
 def _load_alongside(
     con: duckdb.DuckDBPyConnection,
-    files: list[SourceFile],
+    todo: list[SourceFile],
     snapshot: str,
     as_of: date,
+    now: datetime,
     report: IngestReport,
     progress: ProgressFn | None,
     workers: int,
 ) -> None:
-    """_load, with the kinds loaded on `workers` connections into the work database (see
-    alongside), then copied into the database in one transaction."""
-    now = datetime.now(UTC).replace(tzinfo=None)
+    """_load of the files `todo`, their kinds loaded on `workers` connections into the work
+    database (see alongside), then copied into the database in one transaction."""
     work = alongside.WORK_DB
-    todo = _todo(con, files, snapshot, report)  # what is committed; nothing is written yet
     if not todo:
         with transaction(con):
             _snapshot_row(con, snapshot, as_of, now)
@@ -675,7 +676,7 @@ def _load_alongside(
 
         # Every kind here is within ONE_THREAD_BYTES: one DuckDB thread, a connection per core.
         con.execute("SET threads = 1")
-        alongside.run(
+        jobs.run(
             con,
             alongside.dependencies(kinds),
             load,
