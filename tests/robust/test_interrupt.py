@@ -72,8 +72,26 @@ cli.main()
 """
 
 
+# `dapaudit ingest` of the sample, whose kinds load on a connection per core, with one kind
+# that runs for hours in its thread.
+ENDLESS_KIND = f"""
+import sys
+import dapaudit.ingest as ingest
+from dapaudit import cli
+real = ingest._load_kind
+def endless(con, kind, *args, **kwargs):
+    if kind.name == "canonical.dap_monitoring":
+        con.execute({ENDLESS!r})
+    return real(con, kind, *args, **kwargs)
+ingest._load_kind = endless
+ingest.kind_workers = lambda files: 2
+sys.argv = ["dapaudit", "ingest", sys.argv[2], "--db", sys.argv[1], "--snapshot", "2026-12"]
+cli.main()
+"""
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to know when")
-@pytest.mark.parametrize("command", ["query", "analyze"])
+@pytest.mark.parametrize("command", ["query", "analyze", "ingest"])
 def test_ctrl_c_during_a_statement_aborts_cleanly(tmp_path, command):
     path = tmp_path / "audit.duckdb"
     with db.opened(path) as con:
@@ -81,8 +99,10 @@ def test_ctrl_c_during_a_statement_aborts_cleanly(tmp_path, command):
         before = table_dump(con)
     if command == "query":
         argv = dapaudit_argv("query", "--db", str(path), ENDLESS)
-    else:
+    elif command == "analyze":
         argv = [sys.executable, "-c", ENDLESS_RULE, str(path)]
+    else:
+        argv = [sys.executable, "-c", ENDLESS_KIND, str(path), str(SAMPLE)]
     returncode, _, err = _ctrl_c_once_running(argv, tmp_path)
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == "Aborted!"
