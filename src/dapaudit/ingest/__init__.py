@@ -660,7 +660,7 @@ def _load_alongside(
             if not unresolved:
                 return
             if resolved_after is None or any(
-                "tenants" in kinds[j].datasets for j in finished - resolved_after
+                alongside.TENANTS in kinds[j].datasets for j in finished - resolved_after
             ):
                 unresolved -= _resolve_contexts(
                     con, snapshot, files=f"{work}.ingest_files", tenants=tenants
