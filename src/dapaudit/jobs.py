@@ -22,7 +22,8 @@ _SKIPPED = object()  # a job after a failed one, not started
 
 
 class _Stop:
-    """The lowest failed job so far: no job after it starts. Shared by the threads."""
+    """The lowest failed job so far: no job after it starts (-1: none starts any more).
+    Shared by the threads; a thread whose job fails lowers it before it says so."""
 
     def __init__(self, jobs: int) -> None:
         self.at = jobs
@@ -51,13 +52,12 @@ def run(
     of the lowest job is raised."""
     jobs: queue.SimpleQueue = queue.SimpleQueue()
     results: queue.SimpleQueue = queue.SimpleQueue()
-    cancelled = threading.Event()
     stop = _Stop(len(deps))
     cursors = [track(con.cursor()) for _ in range(workers)]
     threads = [
         threading.Thread(
             target=_work,
-            args=(cur, setup, load, jobs, results, cancelled, stop),
+            args=(cur, setup, load, jobs, results, stop),
             name="dapaudit-jobs",
             daemon=True,
         )
@@ -86,13 +86,12 @@ def run(
             if exc is None:
                 finished.add(i)
                 done(len(finished))
-            elif exc is not _SKIPPED:
+            elif exc is not _SKIPPED:  # the thread has lowered the stop mark already
                 failures[i] = exc
-                stop.lower(i)
         if failures:
             raise failures[min(failures)]
     except BaseException:
-        cancelled.set()
+        stop.lower(-1)
         for cur in cursors:
             with contextlib.suppress(duckdb.Error):
                 cur.interrupt()
@@ -112,7 +111,6 @@ def _work(
     load: Callable[[duckdb.DuckDBPyConnection, int], None],
     jobs: queue.SimpleQueue,
     results: queue.SimpleQueue,
-    cancelled: threading.Event,
     stop: _Stop,
 ) -> None:
     try:
@@ -121,8 +119,6 @@ def _work(
         results.put((None, exc))
         return
     while (i := jobs.get()) is not None:
-        if cancelled.is_set():
-            continue
         if i > stop.at:
             results.put((i, _SKIPPED))
             continue
