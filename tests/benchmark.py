@@ -10,6 +10,8 @@ estate's files read once untimed before the plain read and before ingest (page c
 --format pdf`, and a plain DuckDB load of the same files (read_csv into tables, no checks,
 no processing). Ingest and analyze are timed twice: as the two commands, and in one process
 as `dapaudit run` does them (one interpreter and one database open, like the plain read).
+Each round also times the two commands' start-up alone (STARTUP: Python, imports, opening the
+database), the floor under their ratio.
 With --repeat N, the plain read, ingest, analyze and the one-process run take N rounds and the
 table shows medians and every round's ratio. With --reviews it also times `report tenant
 --all-tenants` (customer reviews per minute and wall seconds per review). It checks the
@@ -88,6 +90,18 @@ class Result:
     ratios: list[float] = field(default_factory=list)
     # The same for ingest + analyze in one process (ONE_PROCESS), in the same rounds.
     ratios_one_process: list[float] = field(default_factory=list)
+
+
+# What each of the two commands pays before any work: start Python, import dapaudit's command
+# line (and DuckDB with it) and open the database. Timed twice a round, on the database ingest
+# wrote, and printed against the plain read: the part of the ratio no work of ingest or analyze
+# can take off while they are two commands.
+STARTUP = r"""
+import sys
+import dapaudit.cli
+from dapaudit import db
+db.connect(sys.argv[1]).close()
+"""
 
 
 def compile_dapaudit() -> None:
@@ -218,6 +232,7 @@ def run_size(
         "ingest": [],
         "analyze": [],
         "one_process": [],
+        "startup": [],
     }
     one_db = work / f"one-process-{n}.duckdb"
     for _ in range(repeat):
@@ -232,6 +247,10 @@ def run_size(
         ingest_cmd = ["ingest", str(exports), "--db", str(db), "--as-of", AS_OF]
         rounds["ingest"].append(measure(dapaudit + ingest_cmd, env, work))
         rounds["analyze"].append(measure(dapaudit + ["analyze", "--db", str(db)], env, work))
+        starts = [measure([sys.executable, "-c", STARTUP, str(db)], env, work) for _ in range(2)]
+        rounds["startup"].append(
+            Step(sum(s.seconds for s in starts), max(s.peak_mb for s in starts))
+        )
         one_db.unlink(missing_ok=True)
         _warm(exports)
         one_cmd = [sys.executable, "-c", ONE_PROCESS, str(exports), str(one_db), AS_OF]
@@ -441,6 +460,21 @@ def print_tables(results: list[Result]) -> None:
             f"{ia / rows * 1e6:.1f} | {cell(r, 'report_html')} | "
             f"{cell(r, 'report_pdf')}{pages} | {r.findings:,} ({r.check}) |"
         )
+    started = [r for r in results if "startup" in r.steps]  # not in results of stop 20 or earlier
+    if started:
+        print(
+            "\nStart-up of the two commands: each starts Python, imports dapaudit's command line "
+            "and DuckDB, opens the database and closes it, and does nothing else (DuckDB's plain "
+            "read starts once).\n\n| customers | start-up of two commands | "
+            "start-up / whole plain read |"
+        )
+        print("|" + "---|" * 3)
+        for r in started:
+            s = r.steps["startup"]
+            print(
+                f"| {r.customers:,} | {s.seconds:.2f} s / {s.peak_mb:.0f} MB | "
+                f"{s.seconds / r.steps['duckdb_read'].seconds:.2f}x |"
+            )
     splits = fixed_and_growing(results)
     if splits:
         print(

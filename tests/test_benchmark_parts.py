@@ -8,7 +8,16 @@ import sys
 
 import pytest
 
-from benchmark import AS_OF, ONE_PROCESS, Result, Step, fixed_and_growing, ratio_cell
+from benchmark import (
+    AS_OF,
+    ONE_PROCESS,
+    STARTUP,
+    Result,
+    Step,
+    fixed_and_growing,
+    print_tables,
+    ratio_cell,
+)
 from conftest import SAMPLE
 from dapaudit import db
 from dapaudit.cli import cli
@@ -85,3 +94,35 @@ def test_the_one_process_step_does_what_the_two_commands_do(runner, tmp_path):
     findings, rows = _findings_and_rows(one)
     assert findings and rows
     assert (findings, rows) == _findings_and_rows(two)
+
+
+def test_the_startup_step_opens_the_database_and_changes_nothing(runner, tmp_path):
+    """The start-up floor imports the command line and opens the database ingest wrote, and
+    does no work: the database's files are the same bytes afterwards."""
+    path = tmp_path / "d.duckdb"
+    args = ["ingest", str(SAMPLE), "--db", str(path), "--as-of", AS_OF]
+    assert runner.invoke(cli, args).exit_code == 0
+    before = {f.name: f.read_bytes() for f in tmp_path.iterdir()}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            STARTUP + "print(sorted(m for m in sys.modules if m.startswith('dapaudit')))",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert "'dapaudit.cli'" in done.stdout and "'dapaudit.db'" in done.stdout
+    assert {f.name: f.read_bytes() for f in tmp_path.iterdir()} == before
+
+
+def test_the_startup_table_is_printed_against_the_plain_read(capsys):
+    with_startup, older = _result(1000, 1.0, 0.5, 0.8), _result(10_000, 5.0, 1.0, 4.0)
+    with_startup.steps["startup"] = Step(0.6, 90)
+    with_startup.rows, older.rows = {"tenants": 1001}, {"tenants": 10_001}
+    print_tables([with_startup, older])  # older: a result from before the start-up step
+    out = capsys.readouterr().out
+    assert "| 1,000 | 0.60 s / 90 MB | 0.75x |" in out
+    assert "| 10,000 | " not in out.split("Start-up of the two commands")[1].split("Rows per")[0]
