@@ -34,6 +34,15 @@ AZ_CSV = _fixture("get_azroleassignment_semicolon_utf8bom.csv")
 AZ_HEADER, AZ_ROW = AZ_CSV.splitlines()[0], AZ_CSV.splitlines()[1]
 CONTRACTS = _fixture("msol_partner_contract.csv")
 
+
+def _large_az_listing_cut_short() -> str:
+    """An `az role assignment list` array past the detection head (read from disk by DuckDB),
+    its last record cut off."""
+    records = json.loads(_fixture("az_role_assignments_foreign_owner.json"))
+    text = json.dumps(records * (200_000 // len(json.dumps(records)) + 1), indent=1)
+    return text[: len(text) - 40]
+
+
 # name -> (file name, content (str, or bytes written as is), extra CLI args, expected message)
 CASES = {
     "truncated_json_first_record": (
@@ -47,6 +56,14 @@ CASES = {
         _fixture("graph_role_assignments_expand_gdap_group.json")[:1200],
         [],
         "roles.json: malformed JSON",
+    ),
+    # Alone (--kind), so read inside ingest's transaction, which the failed read aborts: the
+    # message is still DuckDB's about the file, not about the transaction.
+    "truncated_large_json_read_from_disk": (
+        "az.json",
+        _large_az_listing_cut_short(),
+        ["--kind", "azure.role_assignments"],
+        "az.json: malformed JSON: Invalid Input Error: Malformed JSON in file",
     ),
     "empty_file": ("roles.json", "", [], "roles.json: empty file"),
     "header_only": (

@@ -590,17 +590,23 @@ def _size(n: int) -> str:
 def _json_error(
     con, exc: duckdb.Error, files: Sequence[SourceFile], limit: int, fmt: str = "unstructured"
 ) -> DapauditError:
-    # Find the culprit file by reading each one alone: only on the error path.
-    for f in files:
-        try:
-            con.execute(
-                f"SELECT count(*) FROM read_json_objects(?, format = '{fmt}', "
-                f"maximum_object_size = {limit:d})",
-                [str(f.read_path)],
-            ).fetchall()
-        except duckdb.Error as one:
-            msg = str(one).strip().splitlines()[0].replace(str(f.read_path), f.display_path)
-            return DapauditError(f"malformed JSON: {msg}", file=f.display_path)
+    # Find the culprit file by reading each one alone: only on the error path. On a cursor of
+    # its own: the failed read aborted `con`'s transaction (ingest's, when kinds load one after
+    # another), where every statement now fails with "Current transaction is aborted".
+    diagnose = con.cursor()
+    try:
+        for f in files:
+            try:
+                diagnose.execute(
+                    f"SELECT count(*) FROM read_json_objects(?, format = '{fmt}', "
+                    f"maximum_object_size = {limit:d})",
+                    [str(f.read_path)],
+                ).fetchall()
+            except duckdb.Error as one:
+                msg = str(one).strip().splitlines()[0].replace(str(f.read_path), f.display_path)
+                return DapauditError(f"malformed JSON: {msg}", file=f.display_path)
+    finally:
+        diagnose.close()
     return DapauditError(f"malformed JSON: {exc}", file=", ".join(f.display_path for f in files))
 
 
