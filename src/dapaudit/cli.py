@@ -19,7 +19,7 @@ from .analyze import analyze as run_analyze
 from .analyze import resolve_snapshot
 from .config import load_config
 from .errors import DapauditError
-from .paths import SAMPLE_DATA_DIR
+from .paths import SAMPLE_DATA_DIR, writable_folder
 from .progress import progress_printer
 from .rules import SEVERITIES, all_rules, frameworks, rules_by_id
 from .textout import QUERY_FORMATS, printable, table
@@ -48,6 +48,14 @@ class Group(click.Group):
             if not _is_interrupt(exc):
                 raise
             raise click.Abort() from None
+        except OSError as exc:
+            # A file or folder the command cannot read or write (permissions, a file where a
+            # folder should be, a full disk): the user's to mend, not a bug. Writes that fail
+            # this way come after the database's transaction, or leave it unchanged.
+            if exc.errno is None or isinstance(exc, BrokenPipeError):
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise InputError(printable(f"{where}{exc.strerror or exc}")) from None
         except duckdb.OutOfMemoryException as exc:
             # The transaction was rolled back: the database is as it was before the command.
             first = str(exc).strip().splitlines()[0]
@@ -399,6 +407,7 @@ def report_monthly(
     config = load_config(config_path)
     from .report.service import write_monthly
 
+    writable_folder(out_dir, [f"report.{f}" for f in formats] + ["findings.json", "findings.csv"])
     with dbmod.opened(db_path, read_only=True) as con:
         written = write_monthly(
             con,
@@ -441,6 +450,7 @@ def report_tenant(
     config = load_config(config_path)
     from .report.service import write_tenant_reviews
 
+    writable_folder(out_dir)
     if all_tenants:
         from .report.parallel import write_all_reviews
 
@@ -504,6 +514,9 @@ def _run(
     from .report.service import write_monthly
 
     label = _snapshot_label(snapshot, as_of_date)
+    # Before the database changes: a report that cannot be written must not leave behind a
+    # snapshot ingested and analysed.
+    writable_folder(out_dir, [f"report.{f}" for f in formats] + ["findings.json", "findings.csv"])
     with dbmod.opening(db_path) as pending:
         _ingest_files(pending, inputs, label, as_of_date, kind, tenant)
         con = pending.get()

@@ -1,8 +1,13 @@
-"""Where dapaudit finds the files that ship beside the package: templates, sample data."""
+"""Where dapaudit finds the files that ship beside the package (templates, sample data), and
+the folders it writes into."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from pathlib import Path
+
+from .errors import DapauditError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Editable installs (the documented way) run from the source tree: src/dapaudit -> repo root.
@@ -11,3 +16,27 @@ TEMPLATES_DIR = PROJECT_DIR / "report_templates"
 SAMPLE_DATA_DIR = PROJECT_DIR / "sample_data"
 RULES_DIR = PACKAGE_DIR / "rules"
 REFERENCE_DIR = PACKAGE_DIR / "reference"
+
+
+def writable_folder(folder: str | os.PathLike[str], files: Iterable[str] = ()) -> Path:
+    """`folder`, created with its parents if need be, once it is sure a command can write
+    there. Called before any other work, so that a bad `--out` fails at once with exit code 2,
+    before `run` changes the database. `files`: names the command writes into it; none of them
+    may be a folder."""
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise DapauditError("the output folder is a file", file=str(path))
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DapauditError(
+            f"cannot create the output folder: {exc.strerror or exc}", file=str(path)
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise DapauditError(
+            "cannot write into the output folder: permission denied", file=str(path)
+        )
+    for name in files:
+        if (path / name).is_dir():
+            raise DapauditError("a folder is in the way of a file to write", file=str(path / name))
+    return path
