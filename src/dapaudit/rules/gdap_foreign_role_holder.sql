@@ -2,7 +2,8 @@
 -- organizationId is not C, or it is unresolvable: type unknown with no organizationId) holding a
 -- role, and that tenant is no known partner of C (no contract, DAP, GDAP or partner-list record).
 -- One row per (C, principal, role), whatever the directory scopes and exports that show it;
--- subject is the principal id. Parameters: $snapshot.
+-- subject is the principal id. The title names the holder tenant only if it is a partner tenant
+-- (another customer is given by its id alone). Parameters: $snapshot.
 SELECT h.tenant_id AS customer_tenant_id,
        h.holder_tenant_id AS partner_tenant_id,
        h.principal_id AS subject,
@@ -37,6 +38,9 @@ SELECT h.tenant_id AS customer_tenant_id,
 FROM directory_role_holders h
 JOIN source_refs sf ON sf.snapshot = h.snapshot AND sf.source_file_id = h.source_file_id
 LEFT JOIN tenant_directory c ON c.snapshot = h.snapshot AND c.tenant_id = h.tenant_id
+-- The holder tenant is named only when the estate knows it as a partner: it may be another
+-- customer, whose name must not appear in this customer's findings and review.
 LEFT JOIN tenant_directory t ON t.snapshot = h.snapshot AND t.tenant_id = h.holder_tenant_id
+     AND t.tenant_type = 'partner'
 WHERE h.snapshot = $snapshot AND h.is_foreign AND NOT h.is_known_partner
 GROUP BY h.tenant_id, h.holder_tenant_id, h.principal_id, h.role_template_id
