@@ -69,6 +69,24 @@ def test_csv_neutralises_formula_cells(runner, sample_file):
     assert rows == [["a", "b", "c", "d"], ['\'=HYPERLINK("x")', "'+1", "plain", ""]]
 
 
+def test_csv_rows_read_back_whole_and_numbers_stay_numbers(runner, sample_file):
+    """A carriage return inside a value is quoted, so no row splits there into a new row
+    starting with an unneutralised formula; negative numbers are not prefixed with '."""
+    sql = (
+        "SELECT 'a' || chr(13) || '=1+1' AS x, -1 AS n, -1.5::DECIMAL(4, 2) AS d, "
+        "-2.5::DOUBLE AS f, '-1' AS s, NULL AS z"
+    )
+    result = q(runner, sample_file, "--format", "csv", sql)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(io.StringIO(result.output, newline="")))
+    assert rows == [["x", "n", "d", "f", "s", "z"], ["a\r=1+1", "-1", "-1.50", "-2.5", "'-1", ""]]
+
+
+def test_csv_of_one_empty_column_keeps_its_rows(runner, sample_file):
+    result = q(runner, sample_file, "--format", "csv", "SELECT '' AS e FROM range(2)")
+    assert list(csv.reader(io.StringIO(result.output, newline=""))) == [["e"], [""], [""]]
+
+
 def test_csv_of_findings_matches_the_table(runner, sample_file):
     result = q(runner, sample_file, "--format", "csv", FINDINGS_SQL)
     rows = list(csv.DictReader(io.StringIO(result.output)))

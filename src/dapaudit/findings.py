@@ -243,15 +243,18 @@ CSV_HEADER = ",".join(CSV_FIELDS) + "\n"
 _sorted_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 
 
-def _csv_cell(value: str) -> str:
-    """A cell exactly as csv.writer (QUOTE_MINIMAL, lineterminator "\n") writes it in a row of
-    several cells: the csv module copies every character through its per-character loop, which
-    took seconds on the quote-heavy evidence of 100,000 findings; str.replace does not."""
-    if value.startswith(_FORMULA_START):
+def csv_cell(value: str, *, number: bool = False) -> str:
+    """A cell of a CSV row, prefixed with ' when a spreadsheet would run it as a formula (not a
+    `number`: -1 stays a number), and quoted as csv.writer (QUOTE_MINIMAL) quotes, and also
+    when it holds a carriage return: csv.writer with lineterminator "\n" leaves one bare, and
+    a reader (Excel, Python's csv) then starts a new row there, whose first cell is not
+    neutralised. Hand-written: the csv module copies every character through its
+    per-character loop, which took seconds on the quote-heavy evidence of 100,000 findings."""
+    if not number and value.startswith(_FORMULA_START):
         value = "'" + value
     if '"' in value:
         return '"' + value.replace('"', '""') + '"'
-    if "," in value or "\n" in value:
+    if "," in value or "\n" in value or "\r" in value:
         return '"' + value + '"'
     return value
 
@@ -259,7 +262,7 @@ def _csv_cell(value: str) -> str:
 def _csv_lines(findings: list[dict[str, Any]]) -> str:
     """The CSV rows of `findings`, each ending in a newline, as one string: the CSV_FIELDS in
     order, spelt out (a loop over the field names per finding cost a third of the time)."""
-    cell = _csv_cell
+    cell = csv_cell
     dump = _sorted_json
     lines = [
         ",".join(

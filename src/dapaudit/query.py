@@ -8,8 +8,6 @@ access is then switched off and locked so a query can neither write files nor at
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import shutil
@@ -28,7 +26,7 @@ import duckdb
 
 from . import db as dbmod
 from .errors import DapauditError
-from .findings import neutralise
+from .findings import csv_cell
 from .interrupt import track
 from .paths import PACKAGE_DIR
 from .textout import MAX_CELL, QUERY_FORMATS, printable, table
@@ -335,16 +333,31 @@ def to_json(result: Result) -> Iterator[str]:
 
 
 def to_csv(result: Result) -> Iterator[str]:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([neutralise(c) for c in result.columns])
+    """A header row and a row per result row, each cell as findings.csv writes it (numbers are
+    never prefixed with ')."""
+
+    def line(cells: list[str]) -> str:
+        # One empty cell alone is written "" (as csv.writer does): an empty line is no row.
+        return ('""' if cells == [""] else ",".join(cells)) + "\n"
+
+    batch = [line([csv_cell(c) for c in result.columns])]
     for n, row in enumerate(result.rows, 1):
-        writer.writerow([neutralise(_text(v, t)) for v, t in zip(row, result.types, strict=True)])
+        batch.append(
+            line(
+                [
+                    csv_cell(_text(v, t), number=_is_number(v))
+                    for v, t in zip(row, result.types, strict=True)
+                ]
+            )
+        )
         if n % BATCH_ROWS == 0:
-            yield buf.getvalue()
-            buf.seek(0)
-            buf.truncate()
-    yield buf.getvalue()
+            yield "".join(batch)
+            batch = []
+    yield "".join(batch)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
 def to_markdown(result: Result) -> Iterator[str]:

@@ -22,10 +22,16 @@ from dapaudit.findings import (
 
 
 def reference_csv(items: list[dict]) -> str:
-    """findings.csv as csv.writer writes it: the definition _csv_lines must match."""
+    """findings.csv as csv.writer writes it: the definition _csv_lines must match (but for a
+    carriage return, which csv.writer leaves bare)."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
+    csv.writer(buf, lineterminator="\n").writerows(reference_rows(items))
+    return buf.getvalue()
+
+
+def reference_rows(items: list[dict]) -> list[list[str]]:
+    """The header and each finding's cells, neutralised: what findings.csv must read back as."""
+    rows = [list(CSV_FIELDS)]
     for f in items:
         row = []
         for name in CSV_FIELDS:
@@ -37,8 +43,8 @@ def reference_csv(items: list[dict]) -> str:
                     "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
                 )
             row.append(neutralise("" if value is None else str(value)))
-        writer.writerow(row)
-    return buf.getvalue()
+        rows.append(row)
+    return rows
 
 
 ALPHABET = [
@@ -75,8 +81,14 @@ def test_csv_cells_quoted_as_csv_writer_quotes_them():
         item["evidence"] = {text(): [text(), {"file": text(), "record": rng.randint(-3, 9)}]}
         item["first_seen"] = rng.choice([None, text()])
         items.append(item)
-    assert to_csv(items) == reference_csv(items)
+    # Byte for byte as csv.writer writes them, where no cell holds a carriage return ...
+    plain = [f for f in items if "\r" not in reference_csv([f])]
+    assert 0 < len(plain) < len(items)
+    assert to_csv(plain) == reference_csv(plain)
     assert to_csv([]) == reference_csv([])
+    # ... and every row reads back whole, a carriage return included (quoted, where csv.writer
+    # with lineterminator "\n" left it bare and a reader started a new row there).
+    assert list(csv.reader(io.StringIO(to_csv(items), newline=""))) == reference_rows(items)
 
 
 @pytest.mark.parametrize("framework", [None, "nist-800-53"])
