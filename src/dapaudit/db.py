@@ -93,6 +93,21 @@ def _config() -> dict[str, str]:
     return {"memory_limit": memory_limit()}
 
 
+def open_duckdb(path: str = ":memory:", **options) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect(), tracked for Ctrl-C, with every connection of the database (cursors
+    too) in UTC. DuckDB takes a timestamp without an offset, and turns one into a date or text,
+    in the machine's time zone: the same export gave a GDAP relationship ending on 31
+    December at 23:30 in UTC and on 1 January in Los Angeles. (Set after connecting: the time
+    zone extension is not loaded yet when the connect options are applied.)"""
+    con = track(duckdb.connect(path, **options))
+    try:
+        con.execute("SET GLOBAL TimeZone = 'UTC'")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 def _connect(path: str, read_only: bool, extra: dict | None = None) -> duckdb.DuckDBPyConnection:
     wait = lock_wait_seconds()
     config = {**_config(), **(extra or {})}
@@ -100,7 +115,7 @@ def _connect(path: str, read_only: bool, extra: dict | None = None) -> duckdb.Du
     told = False
     while True:
         try:
-            return track(duckdb.connect(path, read_only=read_only, config=config))
+            return open_duckdb(path, read_only=read_only, config=config)
         except duckdb.IOException as exc:
             if not is_lock_error(exc):
                 raise DapauditError(f"cannot open the database: {exc}", file=path) from None
@@ -236,10 +251,8 @@ def _make_template(template: Path) -> None:
     template.parent.mkdir(parents=True, exist_ok=True)
     scratch = template.with_name(f"{template.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        con = track(
-            duckdb.connect(
-                str(scratch), config={"storage_compatibility_version": STORAGE_COMPATIBILITY}
-            )
+        con = open_duckdb(
+            str(scratch), config={"storage_compatibility_version": STORAGE_COMPATIBILITY}
         )
         try:
             _create(con)
@@ -263,7 +276,7 @@ def _open_copy(path: str) -> duckdb.DuckDBPyConnection | None:
     when it does not open as this build's empty database: the caller then creates one."""
     con = None
     try:
-        con = track(duckdb.connect(path, config=_config()))
+        con = open_duckdb(path, config=_config())
         if schema_version(con) == SCHEMA_VERSION and views_current(con):
             return con
     except duckdb.Error as exc:

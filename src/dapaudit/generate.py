@@ -26,8 +26,8 @@ from pathlib import Path
 
 import duckdb
 
+from .db import open_duckdb
 from .ingest.canonical import CANONICAL
-from .interrupt import track
 from .rules import all_rules
 
 # Share of customers in each access scenario (the rest are reseller-only customers).
@@ -550,7 +550,7 @@ def generate(
         customer_folders = min(MAX_CUSTOMER_FOLDERS, customers, max(8, customers // 20))
     report = GenerateReport(exports, customers, partners, seed, as_of)
 
-    con = track(duckdb.connect())
+    con = open_duckdb()
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     con.execute("SET preserve_insertion_order = true")

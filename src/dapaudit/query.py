@@ -27,7 +27,6 @@ import duckdb
 from . import db as dbmod
 from .errors import DapauditError
 from .findings import csv_cell
-from .interrupt import track
 from .paths import PACKAGE_DIR
 from .textout import MAX_CELL, QUERY_FORMATS, printable, table
 
@@ -58,7 +57,7 @@ class QuerySession:
             raise DapauditError(
                 "no such database; run `dapaudit ingest` or `dapaudit run` first", file=self.path
             )
-        self.con = track(duckdb.connect(":memory:"))
+        self.con = dbmod.open_duckdb(":memory:")
         try:
             _attach_read_only(self.con, self.path)
             self.con.execute(f"USE {AUDIT_CATALOG}")

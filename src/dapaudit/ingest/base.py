@@ -885,7 +885,8 @@ def js(path: str, rec: str = "s.rec") -> str:
 
 
 def timestamp(expr: str) -> str:
-    """SQL: an ISO-8601 time with Z or an offset and up to 7 fractional digits."""
+    """SQL: an ISO-8601 time with Z or an offset (without one: UTC, see db.open_duckdb) and up
+    to 7 fractional digits."""
     return f"TRY_CAST({expr} AS TIMESTAMPTZ)"
 
 

@@ -18,7 +18,7 @@ TYPES = {
     "text": "free text",
     "bool": "true or false",
     "date": "YYYY-MM-DD",
-    "timestamp": "ISO-8601 date-time, with Z or an offset",
+    "timestamp": "ISO-8601 date-time, with Z or an offset (without one: UTC)",
     "int": "whole number",
     "duration": "ISO-8601 duration, e.g. P730D",
 }
