@@ -6,7 +6,7 @@ import inspect
 import sys
 import tempfile
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +101,8 @@ def new_snapshot_options(f: Callable) -> Callable:
         "as_of",
         type=click.DateTime(formats=["%Y-%m-%d"]),
         default=None,
-        help="Reference date of the snapshot for time-based rules (default: today).",
+        help="Reference date of the snapshot for time-based rules (default: today; files "
+        "added to an existing snapshot keep its date).",
     )(f)
     return click.option(
         "--snapshot",
@@ -163,12 +164,14 @@ def _split_formats(allowed: set[str]):
     return callback
 
 
-def _snapshot_label(snapshot: str | None, as_of: date) -> str:
-    return snapshot or as_of.strftime("%Y-%m")
+def _snapshot_label(snapshot: str | None, as_of: date | None) -> str:
+    return snapshot or (as_of or date.today()).strftime("%Y-%m")
 
 
-def _as_date(value: Any) -> date:
-    return value.date() if value is not None else date.today()
+def _as_date(value: Any) -> date | None:
+    """--as-of as a date; None when not given (ingest: today for a new snapshot, an existing
+    snapshot keeps its own)."""
+    return value.date() if value is not None else None
 
 
 def _echo_warnings(warnings: list[str]) -> None:
@@ -510,7 +513,7 @@ def _run(
     inputs, db_path, snapshot, as_of, kind, tenant, config_path, fail_on, out_dir, formats
 ) -> None:
     config = load_config(config_path)
-    as_of_date = as_of.date() if hasattr(as_of, "date") else (as_of or date.today())
+    as_of_date = as_of.date() if isinstance(as_of, datetime) else as_of
     from .report.service import write_monthly
 
     label = _snapshot_label(snapshot, as_of_date)

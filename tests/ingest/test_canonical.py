@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,34 @@ def test_ingesting_the_same_files_twice_adds_nothing(tmp_path):
     report = ingest(con, [SAMPLE], snapshot="s", as_of=AS_OF)
     assert all(f.skipped for f in report.files)
     assert con.execute("SELECT count(*) FROM directory_role_members").fetchone()[0] == before
+
+
+def _as_of(path: Path, snapshot: str) -> date:
+    con = db.connect(path, read_only=True)
+    try:
+        return con.execute("SELECT as_of FROM snapshots WHERE snapshot = ?", [snapshot]).fetchone()[
+            0
+        ]
+    finally:
+        con.close()
+
+
+def test_adding_files_without_as_of_keeps_the_snapshots_date(runner, tmp_path):
+    """Ingesting into an existing snapshot without --as-of keeps its reference date (rules
+    count from it): a second ingest of the same files changes nothing, not even the file."""
+    path = tmp_path / "x.duckdb"
+    first = ["ingest", str(SAMPLE), "--db", str(path), "--snapshot", "2026-11"]
+    assert runner.invoke(cli, [*first, "--as-of", str(AS_OF)]).exit_code == 0
+    before = path.read_bytes()
+    again = runner.invoke(cli, first)
+    assert again.exit_code == 0, again.output
+    assert path.read_bytes() == before
+    assert _as_of(path, "2026-11") == AS_OF
+    # Given, --as-of still moves it; a new snapshot without it is dated today.
+    assert runner.invoke(cli, [*first, "--as-of", "2026-10-31"]).exit_code == 0
+    assert _as_of(path, "2026-11") == date(2026, 10, 31)
+    assert runner.invoke(cli, [*first[:4], "--snapshot", "new"]).exit_code == 0
+    assert _as_of(path, "new") == date.today()
 
 
 def test_guids_are_stored_lower_case(tmp_path):

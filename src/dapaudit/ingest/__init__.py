@@ -249,15 +249,16 @@ def ingest(
     inputs: Iterable[str | os.PathLike[str]],
     *,
     snapshot: str,
-    as_of: date,
+    as_of: date | None,
     kind: str | None = None,
     tenant: str | None = None,
     progress: ProgressFn | None = None,
 ) -> IngestReport:
     """Ingest files or folders into `snapshot`. One transaction: all or nothing.
 
-    `con` may be a connection still opening (db.opening()): the files are found and prepared
-    meanwhile."""
+    `as_of`: the snapshot's reference date; None keeps an existing snapshot's and gives a new
+    one today's. `con` may be a connection still opening (db.opening()): the files are found
+    and prepared meanwhile."""
     if kind is not None and kind not in REGISTRY.kinds:
         raise DapauditError(
             f"unknown kind {kind!r}; known kinds: {', '.join(sorted(REGISTRY.kinds))}"
@@ -299,6 +300,9 @@ def ingest(
             raise
         if pending is not None:
             con = pending.get()
+        if as_of is None:  # adding files to a snapshot does not move its reference date
+            row = con.execute("SELECT as_of FROM snapshots WHERE snapshot = ?", [snapshot])
+            as_of = (row.fetchone() or (date.today(),))[0]
         with threads_kept(con) as threads:
             _load(con, files, snapshot, as_of, report, progress, threads, kind_workers(files))
         checkpoint_small(con)
