@@ -146,3 +146,26 @@ def test_commands_do_not_look_up_the_version_unless_asked():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["0", "1"]
+
+
+CONTOSO = "0e6249f8-cf40-5b6e-9138-82b4a7337e4f"
+
+
+def test_findings_of_one_tenant_by_id_or_domain_and_a_typo_is_an_error(runner, tmp_path):
+    assert _run(runner, tmp_path, formats="html").exit_code == 0
+    path = str(tmp_path / "a.duckdb")
+
+    def listed(tenant: str):
+        result = runner.invoke(
+            cli, ["findings", "--db", path, "--tenant", tenant, "--format", "json"]
+        )
+        return result.exit_code, result.output
+
+    code, out = listed("contoso.onmicrosoft.com")
+    assert code == 0, out
+    by_domain = json.loads(out)
+    assert by_domain and {f["customer_tenant_id"] for f in by_domain} == {CONTOSO}
+    assert listed(CONTOSO.upper()) == (0, out)
+    code, out = listed("contoso.onmicrosoft.co")  # a typo lists nothing silently no more
+    assert code == 2
+    assert "no customer tenant 'contoso.onmicrosoft.co' in snapshot 2026-11" in out

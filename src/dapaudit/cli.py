@@ -312,7 +312,7 @@ def analyze(db_path, snapshot, config_path, fail_on) -> None:
     help="Only findings at or above this severity.",
 )
 @click.option("--rule", default=None, help="Only this rule id.")
-@click.option("--tenant", default=None, help="Only this customer tenant id.")
+@click.option("--tenant", default=None, help="Only this customer tenant (id or domain).")
 @click.option("--framework", default=None, help="Only findings mapped to this framework id.")
 @click.option(
     "--format",
@@ -340,9 +340,28 @@ def _findings(con, snapshot, severity, rule, tenant, framework) -> list[dict]:
         rule = known[rule].id
     if framework is not None and framework not in frameworks():
         raise InputError(f"unknown framework {framework!r}; known: {', '.join(frameworks())}")
+    if tenant is not None:
+        tenant = _customer(con, snap, tenant)
     return load_findings(
         con, snap, min_severity=severity, rule=rule, tenant=tenant, framework=framework
     )
+
+
+def _customer(con, snapshot: str, text: str) -> str:
+    """The customer tenant id that `text` (an id or a domain) names in the snapshot: a typo
+    must not pass for a customer without findings."""
+    from .report.model import resolve_customer
+
+    try:
+        return resolve_customer(con, snapshot, text)
+    except DapauditError:
+        wanted = text.strip().lower()  # a tenant that only a finding names is a customer too
+        if con.execute(
+            "SELECT 1 FROM findings WHERE snapshot = ? AND customer_tenant_id = ? LIMIT 1",
+            [snapshot, wanted],
+        ).fetchone():
+            return wanted
+        raise
 
 
 def _print_findings(items: list[dict], fmt: str) -> None:
