@@ -276,3 +276,28 @@ def test_snapshot_views_keep_the_column_comments(runner, sample_file):
     )
     assert result.exit_code == 0, result.output
     assert result.output == "missing,many\n0,true\n"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "SELECT 41 + 1 AS n".encode("utf-16"),  # Notepad, PowerShell: UTF-16 with a BOM
+        b"\xef\xbb\xbfSELECT 41 + 1 AS n",  # UTF-8 with a BOM
+        b"SELECT 41 + 1 AS n",
+    ],
+    ids=["utf-16", "utf-8-bom", "utf-8"],
+)
+def test_sql_file_in_the_encodings_editors_save(runner, sample_file, tmp_path, raw):
+    path = tmp_path / "q.sql"
+    path.write_bytes(raw)
+    result = q(runner, sample_file, "--format", "csv", "--file", str(path))
+    assert result.exit_code == 0, result.output
+    assert result.output == "n\n42\n"
+
+
+def test_sql_file_that_is_no_text_is_a_clean_error(runner, sample_file, tmp_path):
+    path = tmp_path / "q.sql"
+    path.write_bytes(b"SELECT '\xe9'")  # Windows-1252
+    result = q(runner, sample_file, "--file", str(path))
+    assert result.exit_code == 2
+    assert result.output == f"Error: {path}, byte 9: not UTF-8 text\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import inspect
 import sys
 import tempfile
@@ -787,9 +788,9 @@ def generate(
 @click.option(
     "--file",
     "sql_file",
-    type=click.File("r", encoding="utf-8"),
+    type=click.Path(exists=True, dir_okay=False),
     default=None,
-    help="Read the SQL from this file.",
+    help="Read the SQL from this file (UTF-8, or UTF-16 with a byte order mark).",
 )
 @click.option(
     "--saved", "saved_name", default=None, metavar="NAME", help="Run a saved query (see --list)."
@@ -847,7 +848,7 @@ def query(sql, db_path, snapshot, sql_file, saved_name, params, list_only, show_
         raise InputError("--param goes with --saved NAME")
     if saved_name is None:
         if sql_file is not None:
-            sql = sql_file.read()
+            sql = _sql_text(sql_file)
         elif sql == "-" or (sql is None and not sys.stdin.isatty()):
             sql = sys.stdin.read()
         elif sql is None:
@@ -918,6 +919,26 @@ def export(db_path, parquet_dir, snapshot) -> None:
         f"Wrote {len(manifest['tables'])} tables, {total} rows, to {parquet_dir} "
         f"(see {Path(parquet_dir) / MANIFEST})"
     )
+
+
+def _sql_text(path: str) -> str:
+    """A SQL file's text: UTF-8 with or without a byte order mark, or UTF-16 with one (as
+    Notepad and PowerShell save it)."""
+    raw = Path(path).read_bytes()
+    codec = "utf-8"
+    if raw.startswith(codecs.BOM_UTF8):
+        codec = "utf-8-sig"
+    elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        codec = "utf-16"
+    try:
+        return raw.decode(codec)
+    except UnicodeDecodeError as exc:
+        raise DapauditError(
+            f"not {codec.upper().removesuffix('-SIG')} text",
+            file=path,
+            record=exc.start + 1,
+            record_label="byte",
+        ) from None
 
 
 def main() -> None:
