@@ -100,6 +100,16 @@ GOOD_ROW = (
     "a0000001-0000-4000-8000-000000000001,user\n"
 )
 
+GDAP_HEADER = (
+    "relationship_id,partner_tenant_id,customer_tenant_id,display_name,status,duration,"
+    "auto_extend_duration,created_at,activated_at,end_at\n"
+)
+GDAP_ROW = (
+    "aaaa0000-0000-4000-8000-00000000000a-3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,"
+    "d6f7fc44-c24f-50b5-803c-2a06b9253355,3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,Support,active,"
+    "P730D,PT0S,2025-01-01T00:00:00Z,2025-01-01T00:00:00Z,2027-01-01T00:00:00Z\n"
+)
+
 BROKEN = {
     "invalid_guid": (
         ROLES_HEADER + GOOD_ROW + "not-a-guid,62e90394-69f5-4237-9190-012177145e10,"
@@ -127,6 +137,15 @@ BROKEN = {
         "line 2, field 'tenant_id': no tenant id",
     ),
     "too_many_fields": (ROLES_HEADER + GOOD_ROW.rstrip("\n") + ",extra,more\n", "malformed CSV"),
+    # Checked as the Graph reader checks them: an unreadable duration hid GDAP-EXPIRING.
+    "duration_not_iso": (
+        GDAP_HEADER + GDAP_ROW.replace(",P730D,", ",730 days,"),
+        "line 2, field 'duration': not an ISO-8601 duration",
+    ),
+    "auto_extend_duration_not_iso": (
+        GDAP_HEADER + GDAP_ROW.replace(",PT0S,", ",none,"),
+        "line 2, field 'auto_extend_duration': not an ISO-8601 duration",
+    ),
 }
 
 

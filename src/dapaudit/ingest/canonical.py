@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import REGISTRY, Batch, Kind, Sniff, guid, stage_csv
+from .base import REGISTRY, Batch, Kind, Sniff, guid, require_duration, stage_csv
 from .text import normalise_header
 
 # Value types a canonical column may have, with how they are checked and cast.
@@ -370,6 +370,8 @@ def _loader(layout: Layout):
                 stage.require_in(value, column.allowed, column.name)
             elif column.type in ("bool", "date", "timestamp", "int"):
                 stage.require_cast(raw, _SQL_TYPE[column.type], column.name, TYPES[column.type])
+            elif column.type == "duration":  # as the Graph reader checks it
+                require_duration(stage, raw, column.name)
             if column.directory_role:
                 stage.require_known_directory_role(raw, column.name)
         stage.reject_duplicates([exprs[k] for k in layout.key])
