@@ -230,7 +230,7 @@ def cli() -> None:
     """
 
 
-def _ingest_files(con, inputs, snapshot, as_of, kind, tenant) -> None:
+def _ingest_files(con, inputs, snapshot, as_of, kind, tenant, skip=()) -> None:
     from .ingest import ingest as run_ingest
 
     report = run_ingest(
@@ -241,6 +241,7 @@ def _ingest_files(con, inputs, snapshot, as_of, kind, tenant) -> None:
         kind=kind,
         tenant=tenant,
         progress=progress_printer("Reading exports"),
+        skip=skip,
     )
     _echo_warnings(report.warnings)
     # One write for all files: an echo per file was a flush per line at 100,000 files.
@@ -541,7 +542,8 @@ def _run(
     # snapshot ingested and analysed.
     writable_folder(out_dir, [f"report.{f}" for f in formats] + ["findings.json", "findings.csv"])
     with dbmod.opening(db_path) as pending:
-        _ingest_files(pending, inputs, label, as_of_date, kind, tenant)
+        # Not its own report folder, if that is below an input (`run .` run twice).
+        _ingest_files(pending, inputs, label, as_of_date, kind, tenant, skip=[out_dir])
         con = pending.get()
         result = _analyze(con, label, config)
         written = write_monthly(con, label, Path(out_dir), formats, config, findings_files=True)

@@ -183,6 +183,59 @@ def test_discover_order_hidden_files_and_symlinks(tmp_path):
     assert len(again) == len(found)
 
 
+def test_a_symlinked_folder_is_not_read_and_said_so(tmp_path):
+    root = tmp_path / "in"
+    shutil.copytree(SAMPLE, root)
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy(SAMPLE / "tenants.csv", tmp_path / "elsewhere" / "more.csv")
+    os.symlink(tmp_path / "elsewhere", root / "linked")
+    con = db.connect(tmp_path / "x.duckdb")
+    try:
+        report = ingest(con, [root], snapshot="s", as_of=AS_OF)
+    finally:
+        con.close()
+    assert "more.csv" not in {Path(f.path).name for f in report.files}
+    assert report.warnings == [
+        f"{root / 'linked'}: a symlinked folder, not read (name it as an input to read it)"
+    ]
+
+
+def test_a_folder_that_cannot_be_read_is_an_error_not_a_gap(tmp_path, monkeypatch):
+    """Its exports would be missing from the audit without a word (chmod 000 as anyone but
+    root gives this; the tests may run as root, so the listing itself is refused here)."""
+    root = tmp_path / "in"
+    shutil.copytree(SAMPLE, root)
+    (root / "locked").mkdir()
+    real = os.scandir
+
+    def scandir(path):
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(ingest_module.os, "scandir", scandir)
+    with pytest.raises(DapauditError) as err:
+        discover([root])
+    assert str(err.value) == f"{root / 'locked'}: cannot read this folder: permission denied"
+
+
+def test_run_does_not_read_its_own_report_folder(runner, tmp_path, monkeypatch):
+    """`dapaudit run .` in the exports folder, twice: the second run does not take the first
+    one's findings.csv for an export."""
+    from dapaudit.cli import cli
+
+    root = tmp_path / "in"
+    shutil.copytree(SAMPLE, root)
+    monkeypatch.chdir(root)
+    args = ["run", ".", "--as-of", "2026-11-30", "--db", str(tmp_path / "x.duckdb")]
+    args += ["--format", "html"]
+    assert runner.invoke(cli, args).exit_code == 0
+    assert (root / "dapaudit-report" / "findings.csv").exists()
+    again = runner.invoke(cli, args)
+    assert again.exit_code == 0, again.output
+    assert "dapaudit-report" not in again.output.split("Wrote")[0]
+
+
 def test_small_kinds_load_on_one_thread_and_ingest_gives_the_threads_back(tmp_path, monkeypatch):
     """A kind with at most ONE_THREAD_BYTES to read loads on one DuckDB thread (its tables fit
     in one row group, which one core scans anyway), a larger one on the connection's threads:

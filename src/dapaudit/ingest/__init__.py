@@ -101,9 +101,15 @@ def discover(inputs: Iterable[str | os.PathLike[str]], exclude: Iterable[Path] =
 
 
 def _discover(
-    inputs: Iterable[str | os.PathLike[str]], exclude: Iterable[Path] = ()
+    inputs: Iterable[str | os.PathLike[str]],
+    exclude: Iterable[Path] = (),
+    *,
+    skip: Iterable[Path] = (),
+    warnings: list[str] | None = None,
 ) -> list[tuple[Path, Path]]:
-    """discover(), each file with its resolved path.
+    """discover(), each file with its resolved path; nothing below the folders in `skip` (the
+    report folder `run` writes), and a warning in `warnings` for each symlinked folder found
+    below an input and not entered.
 
     A folder is walked with os.scandir and resolved once: below it, a file's resolved path is
     the resolved folder joined with its relative path (symlinked folders are not entered, as
@@ -112,22 +118,31 @@ def _discover(
     inputs = list(inputs)
     found: list[tuple[Path, Path]] = []
     seen: set[Path] = {Path(p).resolve() for p in exclude}
+    # Compared as string prefixes: Path.is_relative_to per file would cost seconds at 100,000.
+    skipped = tuple(os.path.join(Path(p).resolve(), "") for p in skip)
     for item in inputs:
         path = Path(item)
         if not path.exists():
             raise DapauditError("no such file or folder", file=str(item))
         if path.is_dir():
             root = path.resolve()
+            files, links = _walk(path)
             candidates = [
                 (path.joinpath(*rel), root.joinpath(*rel) if not link else None)
-                for rel, link in sorted(_walk(path))
+                for rel, link in sorted(files)
             ]
+            if warnings is not None:
+                warnings.extend(
+                    f"{path.joinpath(*rel)}: a symlinked folder, not read (name it as an input "
+                    "to read it)"
+                    for rel in sorted(links)
+                )
         else:
             candidates = [(path, None)]
         for p, key in candidates:
             if key is None:
                 key = p.resolve()
-            if key not in seen:
+            if key not in seen and not (skipped and str(key).startswith(skipped)):
                 seen.add(key)
                 found.append((p, key))
     if not found:
@@ -135,18 +150,22 @@ def _discover(
     return found
 
 
-def _walk(top: Path) -> list[tuple[tuple[str, ...], bool]]:
+def _walk(top: Path) -> tuple[list[tuple[tuple[str, ...], bool]], list[tuple[str, ...]]]:
     """(relative path parts, is a symlink) of every file below `top`, hidden ones (a name
-    starting with '.') and the inside of symlinked folders left out. Sorting the parts gives
-    the order of sorted Paths."""
+    starting with '.') and the inside of symlinked folders left out; and the relative path
+    parts of those symlinked folders. Sorting the parts gives the order of sorted Paths. A
+    folder that cannot be read is an error: its exports would be missing from the audit."""
     out: list[tuple[tuple[str, ...], bool]] = []
+    links: list[tuple[str, ...]] = []
     stack: list[tuple[str, tuple[str, ...]]] = [(os.fspath(top), ())]
     while stack:
         folder, rel = stack.pop()
         try:
             with os.scandir(folder) as it:
                 entries = list(it)
-        except (PermissionError, FileNotFoundError, NotADirectoryError):
+        except PermissionError:
+            raise DapauditError("cannot read this folder: permission denied", file=folder) from None
+        except (FileNotFoundError, NotADirectoryError):  # gone or replaced since it was listed
             continue
         for entry in entries:
             if entry.name.startswith("."):
@@ -157,9 +176,11 @@ def _walk(top: Path) -> list[tuple[tuple[str, ...], bool]]:
                     stack.append((entry.path, (*rel, entry.name)))
                 elif entry.is_file():  # follows a symlink to a file, as Path.is_file()
                     out.append(((*rel, entry.name), is_link))
+                elif is_link and entry.is_dir():
+                    links.append((*rel, entry.name))
             except OSError:
                 continue
-    return out
+    return out, links
 
 
 def display_path(path: Path) -> str:
@@ -253,8 +274,10 @@ def ingest(
     kind: str | None = None,
     tenant: str | None = None,
     progress: ProgressFn | None = None,
+    skip: Iterable[str | os.PathLike[str]] = (),
 ) -> IngestReport:
-    """Ingest files or folders into `snapshot`. One transaction: all or nothing.
+    """Ingest files or folders into `snapshot`. One transaction: all or nothing. Nothing is
+    read below the folders in `skip`.
 
     `as_of`: the snapshot's reference date; None keeps an existing snapshot's and gives a new
     one today's. `con` may be a connection still opening (db.opening()): the files are found
@@ -279,7 +302,12 @@ def ingest(
     report = IngestReport(snapshot)
     with tempfile.TemporaryDirectory(prefix="dapaudit-") as tmp:
         try:
-            paths = _discover(inputs_list, exclude=[db_file, Path(f"{db_file}.wal")])
+            paths = _discover(
+                inputs_list,
+                exclude=[db_file, Path(f"{db_file}.wal")],
+                skip=[Path(d) for d in skip],
+                warnings=report.warnings,
+            )
             roots = [Path(i).resolve() for i in inputs_list if Path(i).is_dir()]
             # Resolved once: a resolve per transcoded file was a syscall per path component.
             files = _prepare(
