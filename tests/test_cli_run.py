@@ -169,3 +169,31 @@ def test_findings_of_one_tenant_by_id_or_domain_and_a_typo_is_an_error(runner, t
     code, out = listed("contoso.onmicrosoft.co")  # a typo lists nothing silently no more
     assert code == 2
     assert "no customer tenant 'contoso.onmicrosoft.co' in snapshot 2026-11" in out
+
+
+def _commands(group, prefix=()):
+    for name, command in sorted(group.commands.items()):
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*prefix, name))
+        else:
+            yield (*prefix, name), command
+
+
+def test_every_command_takes_db():
+    """contract.md: every command takes --db FILE (a script may pass it to each)."""
+    missing = [
+        " ".join(path)
+        for path, command in _commands(cli)
+        if not any("--db" in p.opts for p in command.params)
+    ]
+    assert missing == []
+
+
+def test_demo_keeps_its_database_where_asked(runner, tmp_path):
+    path = tmp_path / "demo.duckdb"
+    result = runner.invoke(
+        cli, ["demo", "--out", str(tmp_path / "out"), "--format", "html", "--db", str(path)]
+    )
+    assert result.exit_code == 0, result.output
+    listed = runner.invoke(cli, ["snapshots", "--db", str(path)])
+    assert listed.exit_code == 0 and "2026-11" in listed.output

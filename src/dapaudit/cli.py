@@ -87,6 +87,18 @@ def db_option(f: Callable) -> Callable:
     )(f)
 
 
+def unused_db_option(f: Callable) -> Callable:
+    """--db on a command that reads no database: every command takes it (scripts pass it to
+    each), and this one says so rather than refusing it."""
+    return click.option(
+        "--db",
+        "_db_path",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Accepted as by every command; this one reads no database.",
+    )(f)
+
+
 def snapshot_option(f: Callable) -> Callable:
     return click.option(
         "--snapshot",
@@ -555,13 +567,20 @@ def _run(
 @cli.command()
 @_out_option
 @report_format_option
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Keep the demo's database in this file (default: a temporary one).",
+)
 @with_example("dapaudit demo --out /tmp/dapaudit-demo")
-def demo(out_dir, formats) -> None:
+def demo(out_dir, formats, db_path) -> None:
     """Run on the bundled sample estate into a temporary database and show the report."""
     with tempfile.TemporaryDirectory(prefix="dapaudit-demo-") as tmp:
         _run(
             [str(SAMPLE_ESTATE)],
-            str(Path(tmp) / "demo.duckdb"),
+            db_path or str(Path(tmp) / "demo.duckdb"),
             "2026-11",
             SAMPLE_AS_OF,
             None,
@@ -581,8 +600,9 @@ def demo(out_dir, formats) -> None:
     default=None,
     help="List each rule's controls in this compliance framework (e.g. mitre-attack).",
 )
+@unused_db_option
 @with_example("dapaudit rules AZURE-LINGERING-PARTNER-ROLE")
-def rules(rule_id, framework) -> None:
+def rules(rule_id, framework, _db_path) -> None:
     """List the rules, or show one with its rationale, remediation and controls."""
     if framework is not None:
         if framework not in frameworks():
@@ -744,9 +764,19 @@ def check(db_path) -> None:
 )
 @click.option("--shuffle", is_flag=True, help="Write rows in a seeded random order.")
 @click.option("--upper-guids", is_flag=True, help="Write GUIDs in upper case.")
+@unused_db_option
 @with_example("dapaudit generate --customers 10000 --out /tmp/estate-10k --seed 7")
 def generate(
-    customers, out_dir, seed, as_of, fmt, files_per_table, customer_folders, shuffle, upper_guids
+    customers,
+    out_dir,
+    seed,
+    as_of,
+    fmt,
+    files_per_table,
+    customer_folders,
+    shuffle,
+    upper_guids,
+    _db_path,
 ) -> None:
     """Write a synthetic estate with known findings, for benchmarks and tests."""
     from .generate import generate as run_generate
