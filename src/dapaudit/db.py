@@ -94,10 +94,10 @@ def _config() -> dict[str, str]:
 
 
 def open_duckdb(path: str = ":memory:", **options) -> duckdb.DuckDBPyConnection:
-    """duckdb.connect(), tracked for Ctrl-C, with every connection of the database (cursors
-    too) in UTC. DuckDB takes a timestamp without an offset, and turns one into a date or text,
-    in the machine's time zone: the same export gave a GDAP relationship ending on 31
-    December at 23:30 in UTC and on 1 January in Los Angeles. (Set after connecting: the time
+    """A new DuckDB connection, tracked for Ctrl-C, with every connection of the database
+    (cursors too) in UTC. DuckDB takes a timestamp without an offset, and turns one into a
+    date or text, in the machine's time zone: the same export gave a GDAP relationship ending
+    on 31 December at 23:30 in UTC and on 1 January in Los Angeles. (Set after connecting: the time
     zone extension is not loaded yet when the connect options are applied.)"""
     con = track(duckdb.connect(path, **options))
     try:

@@ -22,6 +22,7 @@ import duckdb
 
 from ..db import threads_kept
 from ..errors import DapauditError
+from ..interrupt import track
 from .text import TextInfo, json_keys, normalise_header, sniff_text, transcode, whole_text
 
 # Resource limits for untrusted input (see SECURITY.md). A CSV line longer than this is
@@ -593,7 +594,7 @@ def _json_error(
     # Find the culprit file by reading each one alone: only on the error path. On a cursor of
     # its own: the failed read aborted `con`'s transaction (ingest's, when kinds load one after
     # another), where every statement now fails with "Current transaction is aborted".
-    diagnose = con.cursor()
+    diagnose = track(con.cursor())
     try:
         for f in files:
             try:
