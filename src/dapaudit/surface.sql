@@ -141,8 +141,9 @@ COMMENT ON COLUMN directory_role_holders.source_record IS 'Record within that fi
 COMMENT ON COLUMN directory_role_holders.role_name IS 'Role name from the reference table (NULL for a role it does not know).';
 COMMENT ON COLUMN directory_role_holders.is_privileged_role IS 'TRUE for a privileged directory role (ref_directory_roles.privileged).';
 COMMENT ON COLUMN directory_role_holders.is_global_admin IS 'TRUE when the role is Global Administrator.';
-COMMENT ON COLUMN directory_role_holders.holder_tenant_id IS 'Tenant the holder belongs to: its organization id, the listing tenant for its own principals, NULL when unresolvable.';
+COMMENT ON COLUMN directory_role_holders.holder_tenant_id IS 'Tenant the holder belongs to: its organization id, the partner whose GDAP or agent group it is (when listed without one), the listing tenant for its own principals, NULL when unresolvable.';
 COMMENT ON COLUMN directory_role_holders.is_foreign IS 'TRUE when the holder is from another tenant, or cannot be resolved in the listing tenant.';
+COMMENT ON COLUMN directory_role_holders.is_partner_group IS 'TRUE when the holder, listed without an organization id, is a GDAP access assignment group or agent group of a known partner of the customer.';
 COMMENT ON COLUMN directory_role_holders.is_known_partner IS 'TRUE when the holder''s tenant is a known partner of the customer (contract, DAP, GDAP or partner list).';
 
 COMMENT ON COLUMN partner_group_expansion.snapshot IS 'Snapshot label.';

@@ -42,7 +42,13 @@ gdap AS (
 )
 SELECT l.snapshot, l.customer_tenant_id, l.partner_tenant_id,
        coalesce(min(l.partner_name), min(t.display_name)) AS partner_name,
-       coalesce(bool_or(l.dap_enabled), false) AS dap_enabled,
+       -- Partner Center's DAP monitoring says whether DAP is held, where it has a record for
+       -- the pair: DAP removed there outweighs a contract listing or partner list that implies
+       -- DAP (a customer can remove DAP and keep the reseller relationship). Elsewhere any
+       -- export saying DAP is held is enough.
+       CASE WHEN bool_or(l.source = 'dap_monitoring' AND l.dap_enabled IS NOT NULL)
+            THEN bool_or(l.dap_enabled) FILTER (WHERE l.source = 'dap_monitoring')
+            ELSE coalesce(bool_or(l.dap_enabled), false) END AS dap_enabled,
        max(l.dap_removed_on) AS dap_removed_on,
        max(l.relationship_ended_on) AS relationship_ended_on,
        coalesce(max(gdap.active_gdap_relationships), 0) AS active_gdap_relationships,
@@ -192,25 +198,55 @@ COMMENT ON VIEW customer_tenants IS 'Every customer tenant in scope of a snapsho
 
 -- Directory role listing rows with the tenant each holder belongs to.
 CREATE OR REPLACE VIEW directory_role_holders AS
-SELECT m.*,
-       r.display_name AS role_name,
-       coalesce(r.privileged, false) AS is_privileged_role,
-       r.role_key = 'global_administrator' AS is_global_admin,
-       -- A principal the listing tenant cannot resolve (type unknown, no organizationId) is
-       -- foreign too: its tenant is simply not known.
-       CASE WHEN m.principal_organization_id IS NOT NULL THEN m.principal_organization_id
-            WHEN m.principal_type = 'unknown' THEN NULL
-            ELSE m.tenant_id END AS holder_tenant_id,
-       (m.principal_organization_id IS NOT NULL AND m.principal_organization_id <> m.tenant_id)
-           OR (m.principal_organization_id IS NULL AND m.principal_type = 'unknown') AS is_foreign,
-       pa.partner_tenant_id IS NOT NULL AS is_known_partner
-FROM directory_role_members m
-LEFT JOIN ref_directory_roles r USING (role_template_id)
+WITH partner_groups AS (
+    -- Groups of the customer's known partners: GDAP access assignments' security groups and
+    -- the partners' agent groups. A listing may give one of them without an organizationId
+    -- (formats.md: a principal may come back as null, with its id alone known).
+    SELECT snapshot, customer_tenant_id, group_id, min(partner_tenant_id) AS partner_tenant_id
+    FROM (SELECT g.snapshot, g.customer_tenant_id, g.partner_tenant_id,
+                 a.security_group_id AS group_id
+          FROM gdap_access_assignments a
+          JOIN gdap_relationships g USING (snapshot, relationship_id)
+          UNION ALL
+          SELECT pa.snapshot, pa.customer_tenant_id, pa.partner_tenant_id, ag.group_id
+          FROM partner_access pa
+          JOIN partner_agent_groups ag
+            ON ag.snapshot = pa.snapshot AND ag.partner_tenant_id = pa.partner_tenant_id)
+    WHERE group_id IS NOT NULL
+    GROUP BY ALL
+),
+holders AS (
+    SELECT m.*,
+           r.display_name AS role_name,
+           coalesce(r.privileged, false) AS is_privileged_role,
+           r.role_key = 'global_administrator' AS is_global_admin,
+           -- A principal without an organizationId that is a known partner's group is that
+           -- partner's (its id is the partner tenant's object); any other principal the
+           -- listing tenant cannot resolve (type unknown, no organizationId) is foreign too:
+           -- its tenant is simply not known.
+           CASE WHEN m.principal_organization_id IS NOT NULL THEN m.principal_organization_id
+                WHEN pg.partner_tenant_id IS NOT NULL THEN pg.partner_tenant_id
+                WHEN m.principal_type = 'unknown' THEN NULL
+                ELSE m.tenant_id END AS holder_tenant_id,
+           (m.principal_organization_id IS NOT NULL AND m.principal_organization_id <> m.tenant_id)
+               OR (m.principal_organization_id IS NULL
+                   AND (m.principal_type = 'unknown' OR pg.partner_tenant_id IS NOT NULL))
+               AS is_foreign,
+           m.principal_organization_id IS NULL AND pg.partner_tenant_id IS NOT NULL
+               AS is_partner_group
+    FROM directory_role_members m
+    LEFT JOIN ref_directory_roles r USING (role_template_id)
+    LEFT JOIN partner_groups pg
+           ON pg.snapshot = m.snapshot AND pg.customer_tenant_id = m.tenant_id
+          AND pg.group_id = m.principal_id
+)
+SELECT h.*, pa.partner_tenant_id IS NOT NULL AS is_known_partner
+FROM holders h
 LEFT JOIN partner_access pa
-       ON pa.snapshot = m.snapshot AND pa.customer_tenant_id = m.tenant_id
-      AND pa.partner_tenant_id = m.principal_organization_id
-      AND m.principal_organization_id <> m.tenant_id;
-COMMENT ON VIEW directory_role_holders IS 'Directory role listing rows with holder_tenant_id (NULL when unresolvable), is_foreign (another tenant or unresolvable), is_known_partner (a partner of the customer by contract, DAP, GDAP or partner list), role name and privilege.';
+       ON pa.snapshot = h.snapshot AND pa.customer_tenant_id = h.tenant_id
+      AND pa.partner_tenant_id = h.holder_tenant_id
+      AND h.holder_tenant_id <> h.tenant_id;
+COMMENT ON VIEW directory_role_holders IS 'Directory role listing rows with holder_tenant_id (NULL when unresolvable), is_foreign (another tenant or unresolvable), is_partner_group (listed without an organizationId, yet a GDAP or agent group of a known partner), is_known_partner (a partner of the customer by contract, DAP, GDAP or partner list), role name and privilege.';
 
 -- Partner group members, or one row standing for the group when its members were not exported.
 CREATE OR REPLACE VIEW partner_group_expansion AS
@@ -246,9 +282,10 @@ listed AS (
             WHERE gg.snapshot = h.snapshot AND gg.customer_tenant_id = h.tenant_id
               AND gg.partner_tenant_id = h.holder_tenant_id
               AND gg.security_group_id = h.principal_id) AS relationship_id,
-           CASE WHEN h.principal_type = 'group' AND h.is_foreign THEN h.principal_id END AS via_group_id,
-           CASE WHEN h.principal_type = 'group' AND h.is_foreign THEN h.principal_display_name END
-               AS via_group_name,
+           CASE WHEN (h.principal_type = 'group' OR h.is_partner_group) AND h.is_foreign
+                THEN h.principal_id END AS via_group_id,
+           CASE WHEN (h.principal_type = 'group' OR h.is_partner_group) AND h.is_foreign
+                THEN h.principal_display_name END AS via_group_name,
            h.principal_id AS listed_principal_id, h.principal_type AS listed_principal_type,
            h.principal_display_name AS listed_display_name, h.principal_upn AS listed_upn,
            h.source_file_id, h.source_record
