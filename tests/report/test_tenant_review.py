@@ -618,3 +618,31 @@ def test_all_tenants_pdf_carries_the_single_review_pdfs_text(reviews, monkeypatc
         title, texts = pages(tmp_path / single.name)
         assert (title, texts) == pages(single)
         assert names[tenant_id] in title and f"Page 1 of {len(texts)}" in texts[0]
+
+
+def test_the_same_review_pdf_written_twice_is_the_same_bytes(runner, tmp_path):
+    """fontTools stamps the time of subsetting into each embedded font: written a second or
+    more apart, by two processes, the same review was different bytes."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "d.duckdb"
+    args = ["run", str(SAMPLE), "--as-of", str(AS_OF), "--db", str(path), "--format", "html"]
+    assert runner.invoke(cli, [*args, "--out", str(tmp_path / "m")]).exit_code == 0
+    written = []
+    for n in range(2):
+        if n:
+            time.sleep(1.1)  # the font's timestamp counts seconds
+        out = tmp_path / f"r{n}"
+        subprocess.run(
+            [sys.executable, "-m", "dapaudit.cli", "report", "tenant", "contoso.onmicrosoft.com"]
+            + ["--db", str(path), "--format", "pdf", "--out", str(out)],
+            check=True,
+            capture_output=True,
+            env={k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"},
+        )
+        (pdf,) = out.glob("*.pdf")
+        written.append(pdf.read_bytes())
+    assert written[0] == written[1]

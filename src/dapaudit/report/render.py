@@ -6,8 +6,10 @@ a misspelt variable is an error. The PDF is the same HTML rendered with the prin
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache, lru_cache
 from itertools import islice
 from pathlib import Path
@@ -211,13 +213,30 @@ def restricted_url_fetcher(allowed_files: list[Path]):
     return RestrictedFetcher(allowed_protocols={"file", "data"})
 
 
+@contextmanager
+def font_times_fixed() -> Iterator[None]:
+    """While a PDF is written: fontTools stamps the time it subsets a font into that font
+    (`head.modified`), and WeasyPrint embeds the subset, so the same review written twice
+    differed in those bytes. fontTools takes the time from $SOURCE_DATE_EPOCH when set
+    (reproducible-builds.org): the user's value is kept, else it is 0 for the write."""
+    if "SOURCE_DATE_EPOCH" in os.environ:
+        yield
+        return
+    os.environ["SOURCE_DATE_EPOCH"] = "0"
+    try:
+        yield
+    finally:
+        os.environ.pop("SOURCE_DATE_EPOCH", None)
+
+
 def write_pdf(html: str, target: Path, allowed_files: list[Path] | None = None) -> None:
     try:
         from weasyprint import HTML
     except OSError as exc:  # missing system libraries (Pango)
         raise DapauditError(f"cannot render PDF: WeasyPrint could not load ({exc})") from None
-    HTML(
-        string=html,
-        base_url=str(TEMPLATES_DIR) + "/",
-        url_fetcher=restricted_url_fetcher(allowed_files or []),
-    ).write_pdf(str(target))
+    with font_times_fixed():
+        HTML(
+            string=html,
+            base_url=str(TEMPLATES_DIR) + "/",
+            url_fetcher=restricted_url_fetcher(allowed_files or []),
+        ).write_pdf(str(target))

@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import DapauditError
 from ..paths import TEMPLATES_DIR
 from .model import ReportView, TenantReview
-from .render import render_html, restricted_url_fetcher, write_html
+from .render import font_times_fixed, render_html, restricted_url_fetcher, write_html
 
 # Tables the PDF never uses: WeasyPrint asks fontTools to drop GSUB and GPOS (text is already
 # shaped), and GDEF only serves those two.
@@ -172,7 +172,7 @@ class ReviewWriter:
             HTML, font_config, fetcher, lean = self._weasyprint()
             with _one_collection_per_review():
                 document = HTML(string=html, base_url=str(TEMPLATES_DIR) + "/", url_fetcher=fetcher)
-                with _lean_font_subsetting():
+                with _lean_font_subsetting(), font_times_fixed():
                     document.write_pdf(str(target), stylesheets=[lean], font_config=font_config)
                 del document  # its cycles go in the collection on the way out
             written.append(target)
