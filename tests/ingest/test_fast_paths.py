@@ -286,3 +286,33 @@ def test_ingest_gives_the_threads_back_after_a_kind_fails(tmp_path):
         assert table_dump(con) == before
     finally:
         con.close()
+
+
+def test_an_empty_json_array_is_said_and_skipped_and_loads_with_kind(tmp_path):
+    """`az role assignment list -o json` with nothing to list writes []: no record tells its
+    kind. It does not stop the ingest; it is named in a warning, and with --kind it records
+    the export as empty (coverage for its tenant, no rows)."""
+    root = tmp_path / "in"
+    shutil.copytree(SAMPLE, root)
+    empty = root / "c" / "az-role-assignments.json"
+    empty.parent.mkdir()
+    empty.write_text("[ ]\n", encoding="utf-8")
+    con = db.connect(tmp_path / "x.duckdb")
+    try:
+        report = ingest(con, [root], snapshot="s", as_of=AS_OF)
+        assert empty.name not in {Path(f.path).name for f in report.files}
+        assert len(report.files) == len(list(SAMPLE.glob("*.csv")))
+        assert report.warnings == [
+            f"{empty}: an empty JSON array, whose kind no record tells; not read (give it with "
+            "--kind, alone, to record the export as empty)"
+        ]
+        tenant = "0e6249f8-cf40-5b6e-9138-82b4a7337e4f"
+        forced = ingest(
+            con, [empty], snapshot="t", as_of=AS_OF, kind="azure.role_assignments", tenant=tenant
+        )
+        assert [(f.kind, f.rows) for f in forced.files] == [("azure.role_assignments", 0)]
+        assert con.execute(
+            "SELECT tenant_id, dataset FROM export_coverage WHERE snapshot = 't'"
+        ).fetchall() == [(tenant, "azure_role_assignments")]
+    finally:
+        con.close()

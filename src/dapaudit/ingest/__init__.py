@@ -412,7 +412,8 @@ def _prepare(
     files = []
     for sf, warnings in prepared:
         report.warnings.extend(warnings)
-        files.append(sf)
+        if sf is not None:  # None: a file with nothing to read (see _prepare_file)
+            files.append(sf)
     return files
 
 
@@ -423,7 +424,7 @@ def _prepare_files(
     tmp: Path,
     forced_kind: str | None,
     tenant: str | None,
-) -> list[tuple[SourceFile, list[str]]]:
+) -> list[tuple[SourceFile | None, list[str]]]:
     """_prepare_file for a run of files, the first being file number start + 1."""
     return [
         _prepare_file(start + k, path, resolved, roots, tmp, forced_kind, tenant)
@@ -439,8 +440,9 @@ def _prepare_file(
     tmp: Path,
     forced_kind: str | None,
     tenant: str | None,
-) -> tuple[SourceFile, list[str]]:
-    """File number `n`: what loading it needs (resolved once by _discover: display path,
+) -> tuple[SourceFile | None, list[str]]:
+    """File number `n`: what loading it needs (None for an empty JSON array, which has no
+    kind to load as) (resolved once by _discover: display path,
     folder hint and parent folders start from it), and the warnings it gives."""
     shown = _display_resolved(resolved)
     head, sha256, size = read_head_and_hash(path)
@@ -458,6 +460,13 @@ def _prepare_file(
     detect.check_whole_json(sniff, path, shown)
     if forced_kind:
         kind = REGISTRY.kinds[forced_kind]
+    elif sniff.format == "json" and _empty_array(info.head):
+        # `az ... -o json` with nothing to list: no record tells the kind. Not an error (the
+        # README asks for empty results to be exported too), and not read: said instead.
+        return None, [
+            f"{shown}: an empty JSON array, whose kind no record tells; not read (give it "
+            "with --kind, alone, to record the export as empty)"
+        ]
     else:
         kind = detect.detect_kind(sniff, shown)
     read_path = resolved
@@ -486,6 +495,12 @@ def _prepare_file(
         size=size,
     )
     return sf, detect.unserialised_warnings(sf, sniff)
+
+
+def _empty_array(head: str) -> bool:
+    """A JSON document that is an empty array (`[]`, `[ ]`, on lines of their own or not)."""
+    text = head.strip()
+    return len(text) < 64 and text[:1] == "[" and text[1:].strip() == "]"
 
 
 def _load(
