@@ -316,3 +316,39 @@ def test_an_empty_json_array_is_said_and_skipped_and_loads_with_kind(tmp_path):
         ).fetchall() == [(tenant, "azure_role_assignments")]
     finally:
         con.close()
+
+
+def test_an_empty_subscription_list_given_with_kind_closes_the_azure_coverage_gap(tmp_path):
+    """COVERAGE-GAP asks for `az account list` to be exported even when it is empty: given
+    with --kind, that empty list counts as the tenant's Azure export (nothing to assign roles
+    on), and the gap about Azure closes for that tenant only."""
+    from dapaudit.analyze import analyze
+    from dapaudit.config import Config
+
+    relecloud = "37ce1759-b3b5-505b-b3f3-e7fef4cf3dbd"  # the sample's customer without Azure
+    empty = tmp_path / "relecloud" / "az-account-list.json"
+    empty.parent.mkdir()
+    empty.write_text("[]\n", encoding="utf-8")
+
+    def gaps(extra: bool) -> list[str]:
+        con = db.connect(tmp_path / f"x{extra}.duckdb")
+        try:
+            ingest(con, [SAMPLE], snapshot="s", as_of=AS_OF)
+            if extra:
+                ingest(
+                    con, [empty], snapshot="s", kind="azure.accounts", tenant=relecloud, as_of=None
+                )
+            analyze(con, "s", Config())
+            return [
+                r[0]
+                for r in con.execute(
+                    "SELECT customer_tenant_id FROM findings WHERE rule_id = 'COVERAGE-GAP' "
+                    "ORDER BY 1"
+                ).fetchall()
+            ]
+        finally:
+            con.close()
+
+    before, after = gaps(False), gaps(True)
+    assert relecloud in before
+    assert after == [t for t in before if t != relecloud]
