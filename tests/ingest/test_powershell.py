@@ -148,3 +148,34 @@ def test_raw_get_mgdirectoryrolemember_export_keeps_the_id_and_warns(tmp_path):
         (HD, "6a1f0000-0000-4000-8000-000000000001", "unknown"),
     ]
     assert any("'AdditionalProperties'" in w for w in report.warnings)
+
+
+def test_role_member_exports_of_different_headers_in_one_ingest_keep_every_value(tmp_path):
+    """Get-MsolRoleMember (EmailAddress, RoleMemberType), Get-AzureADDirectoryRoleMember
+    (UserPrincipalName, ObjectType) and a raw Get-MgDirectoryRoleMember (Id) in one ingest:
+    each file's values as when it is ingested alone (one staging table holds all their
+    columns, and a field was read from the first alias the batch had)."""
+    together, _ = load(
+        tmp_path,
+        "role_folders/Company Administrator",
+        "role_folders/Helpdesk Administrator",
+        "azuread_role_members_with_role_name.csv",
+        tenant=C,
+    )
+    columns = "role_template_id, principal_id, principal_type, principal_upn"
+    got = rows(together, "directory_role_members", columns)
+    together.close()
+    alone = []
+    for n, name in enumerate(
+        (
+            "role_folders/Company Administrator",
+            "role_folders/Helpdesk Administrator",
+            "azuread_role_members_with_role_name.csv",
+        )
+    ):
+        (tmp_path / str(n)).mkdir()
+        con, _ = load(tmp_path / str(n), name, tenant=C)
+        alone += rows(con, "directory_role_members", columns)
+        con.close()
+    assert got == sorted(alone)
+    assert (GA, "5b6d0000-0000-4000-8000-000000000001", "user", "zoe@contoso.com") in got

@@ -641,13 +641,22 @@ class StagedTable:
         return self._columns
 
     def col(self, *aliases: str) -> str:
-        """SQL for the first present column among aliases (trimmed, '' as NULL), else NULL."""
+        """SQL for a field that exports name by any of `aliases` (trimmed, '' as NULL): the first
+        alias with a value in the row, else NULL. A batch may join files of different headers
+        (Get-MsolRoleMember's EmailAddress beside Get-AzureADDirectoryRoleMember's
+        UserPrincipalName): its staging table has every file's columns, and a file's row holds
+        NULL in the others, so taking the first alias the batch has lost the other files'
+        values."""
         cols = self.columns()
+        present = []
         for alias in aliases:
             actual = cols.get(normalise_header(alias))
-            if actual is not None:
-                return f"nullif(trim({quote_ident(actual)}), '')"
-        return "NULL::VARCHAR"
+            if actual is not None and actual not in present:
+                present.append(actual)
+        if not present:
+            return "NULL::VARCHAR"
+        values = [f"nullif(trim({quote_ident(c)}), '')" for c in present]
+        return values[0] if len(values) == 1 else f"coalesce({', '.join(values)})"
 
     def has(self, *aliases: str) -> bool:
         cols = self.columns()
