@@ -183,3 +183,37 @@ def test_aobo_checker_tab_utf16_groups_then_headerless_role_rows(tmp_path):
     assert con.execute(
         "SELECT partner_tenant_id, agent_role, matched_by FROM azure_assignment_partners"
     ).fetchall() == [(P, "admin_agents", "agent_group_object_id")]
+
+
+def test_inherited_scopes_the_root_kept_and_a_trailing_slash_no_second_assignment(tmp_path):
+    """--include-inherited gives assignments at management groups and at the root scope '/':
+    the root stays '/', not '' (trailing slashes are dropped); and one assignment written with
+    and without a trailing slash is the same assignment, refused as a repeat."""
+    from conftest import FIXTURES
+
+    records = json.loads((FIXTURES / "az_role_assignments_foreign_owner.json").read_text())
+    first = records[0]
+    uaa = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
+    inherited = [
+        {
+            **first,
+            "scope": "/",
+            "roleDefinitionId": f"/providers/Microsoft.Authorization/roleDefinitions/{uaa}",
+        },
+        {**first, "scope": "/providers/Microsoft.Management/managementGroups/Contoso/"},
+    ]
+    path = tmp_path / "inherited.json"
+    path.write_text(json.dumps(inherited), encoding="utf-8")
+    con, _ = load(tmp_path, str(path), tenant=C)
+    assert rows(con, "azure_role_assignments", "scope, subscription_id") == [
+        ("/", None),
+        ("/providers/microsoft.management/managementgroups/contoso", None),
+    ]
+    con.close()
+    again = tmp_path / "again.json"
+    again.write_text(
+        json.dumps([first, {**first, "scope": first["scope"] + "/"}]), encoding="utf-8"
+    )
+    (tmp_path / "2").mkdir()
+    with pytest.raises(DapauditError, match="duplicate record"):
+        load(tmp_path / "2", str(again), tenant=C)

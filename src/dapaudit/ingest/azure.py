@@ -13,6 +13,7 @@ from .base import (
     Kind,
     Sniff,
     StagedTable,
+    arm_scope,
     js,
     principal_type,
     stage_json,
@@ -62,10 +63,9 @@ def _insert_assignments(stage: StagedTable, e: dict[str, str], fields: dict[str,
     stage.require(e["role_definition_id"], fields["role_definition_id"])
     stage.require_guid(e["role_definition_id"], fields["role_definition_id"])
     stage.require_tenant(e["tenant"], "tenant")
-    stage.reject_duplicates(
-        [f"lower({e['scope']})", e["role_definition_id"], f"lower({e['principal_id']})"]
-    )
-    scope = f"rtrim(lower({e['scope']}), '/')"
+    scope = arm_scope(e["scope"])
+    # One assignment written with and without a trailing '/' is the same assignment.
+    stage.reject_duplicates([scope, e["role_definition_id"], f"lower({e['principal_id']})"])
     stage.insert(
         "azure_role_assignments",
         f"""SELECT s.source_file_id, s.{stage.record_column} AS source_record,

@@ -866,6 +866,13 @@ def guid(expr: str) -> str:
     return f"lower({expr})"
 
 
+def arm_scope(expr: str) -> str:
+    """SQL: an Azure scope as stored: lower case, no trailing '/', but the root scope '/'
+    (which `az role assignment list --include-inherited` gives) kept as '/' (NULL stays NULL)."""
+    trimmed = f"nullif(rtrim(lower({expr}), '/'), '')"
+    return f"CASE WHEN {expr} IS NOT NULL THEN coalesce({trimmed}, '/') END"
+
+
 def trailing_guid(expr: str) -> str:
     """SQL: the trailing GUID of an ARM path (or the value itself when it is a bare GUID)."""
     return (

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import REGISTRY, Batch, Kind, Sniff, guid, require_duration, stage_csv
+from .base import (
+    REGISTRY,
+    Batch,
+    Kind,
+    Sniff,
+    arm_scope,
+    guid,
+    require_duration,
+    stage_csv,
+)
 from .text import normalise_header
 
 # Value types a canonical column may have, with how they are checked and cast.
@@ -347,7 +356,7 @@ def _loader(layout: Layout):
             if column.type == "guid":
                 value = guid(raw)
             elif column.name == "scope":
-                value = f"rtrim(lower({raw}), '/')"
+                value = arm_scope(raw)
             elif column.name == "relationship_id":
                 # Two GUIDs joined by a hyphen: compared, stored and reported in lower case.
                 value = f"lower({raw})"
