@@ -3,6 +3,7 @@ detected as exactly one kind, the one it is."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,23 @@ def test_every_fixture_is_listed_and_every_real_kind_has_a_fixture():
 def test_sample_estate_files_are_each_one_kind(folder):
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         assert len(kinds_of(path)) == 1, path
+
+
+@pytest.mark.parametrize(
+    ("tail", "not_utf8"),
+    [
+        ("Zoë Müller,€\n".encode(), False),  # UTF-8 past the head stays UTF-8
+        ("Zoë Müller,€\n".encode("cp1252"), True),
+        (b"plain,ascii\n", False),
+        ("é".encode()[:1], True),  # cut inside a character at the very end
+    ],
+)
+def test_bytes_past_an_ascii_head_decide_whether_it_is_utf8(tmp_path, tail, not_utf8):
+    from dapaudit.ingest.text import HEAD_BYTES, read_head_and_hash
+
+    path = tmp_path / "f.csv"
+    body = b"a,b\n" + b"x,y\n" * (HEAD_BYTES // 4 + 300_000)  # past the head and a 1 MiB chunk
+    path.write_bytes(body + tail)
+    head, digest, size, flagged = read_head_and_hash(path)
+    assert (len(head), size, flagged) == (HEAD_BYTES, len(body + tail), not_utf8)
+    assert digest == hashlib.sha256(body + tail).hexdigest()

@@ -179,3 +179,27 @@ def test_role_member_exports_of_different_headers_in_one_ingest_keep_every_value
         con.close()
     assert got == sorted(alone)
     assert (GA, "5b6d0000-0000-4000-8000-000000000001", "user", "zoe@contoso.com") in got
+
+
+def test_windows_1252_first_seen_past_the_detection_head(tmp_path):
+    """A CRT export of 1,200 ASCII rows and then José Núñez in Windows-1252: the head (64 KiB)
+    is plain ASCII, so only the rest says the file is not UTF-8."""
+    from conftest import FIXTURES
+
+    lines = (FIXTURES / "crt_admins_cp1252.csv").read_bytes().splitlines(keepends=True)
+    header, alice, jose = lines[0], lines[1], lines[2]
+    filler = [
+        alice.replace(b"Alice Admin", b"Admin %d" % n).replace(b"Alice@", b"a%d@" % n)
+        for n in range(1200)
+    ]
+    path = tmp_path / "crt.csv"
+    path.write_bytes(header + b"".join(filler) + jose)
+    assert len(header + b"".join(filler)) > 64 * 1024 and b"".join(filler).isascii()
+    (tmp_path / "db").mkdir()
+    con, _ = load(tmp_path / "db", str(path), tenant=C)
+    assert con.execute(
+        "SELECT principal_display_name FROM directory_role_members WHERE role_template_id = ?",
+        [HD],
+    ).fetchall() == [("José Núñez",)]
+    assert con.execute("SELECT DISTINCT encoding FROM source_files").fetchall() == [("cp1252",)]
+    con.close()

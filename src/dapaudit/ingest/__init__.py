@@ -445,8 +445,10 @@ def _prepare_file(
     kind to load as) (resolved once by _discover: display path,
     folder hint and parent folders start from it), and the warnings it gives."""
     shown = _display_resolved(resolved)
-    head, sha256, size = read_head_and_hash(path)
+    head, sha256, size, not_utf8 = read_head_and_hash(path)
     info = sniff_bytes(head)
+    if not_utf8 and info.encoding == "utf-8":  # an ASCII head, Windows ANSI further on
+        info = replace(info, encoding="cp1252")
     if info.is_binary:
         raise DapauditError(
             "binary file, not a text export (considered: "

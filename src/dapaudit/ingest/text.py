@@ -38,19 +38,39 @@ def sniff_text(path: Path) -> TextInfo:
     return sniff_bytes(raw)
 
 
-def read_head_and_hash(path: Path) -> tuple[bytes, str, int]:
-    """The first HEAD_BYTES of a file, the SHA-256 of all of it and its size in bytes, reading
-    it once: with thousands of small exports, opening and reading each file twice was
-    measurable."""
+def read_head_and_hash(path: Path) -> tuple[bytes, str, int, bool]:
+    """The first HEAD_BYTES of a file, the SHA-256 of all of it, its size in bytes, and whether
+    a head of plain ASCII is followed by bytes that are not UTF-8; reading it once: with
+    thousands of small exports, opening and reading each file twice was measurable.
+
+    The last: a head of ASCII says nothing of the encoding, and a Windows-1252 export
+    (Export-Csv -Encoding Default) with its first accented name past the head was read as
+    UTF-8 and refused. Checking costs an isascii() per chunk, and decoding only from the first
+    chunk that is not ASCII (which starts on a character: all before it was ASCII)."""
     h = hashlib.sha256()
+    not_utf8 = False
     with open(path, "rb") as fh:
         head = fh.read(HEAD_BYTES)
         h.update(head)
         size = len(head)
+        decoder = None if head.isascii() else False  # False: nothing to check
         while chunk := fh.read(_CHUNK):
             h.update(chunk)
             size += len(chunk)
-    return head, h.hexdigest(), size
+            if decoder is False or not_utf8 or (decoder is None and chunk.isascii()):
+                continue
+            if decoder is None:
+                decoder = codecs.getincrementaldecoder("utf-8")()
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError:
+                not_utf8 = True
+        if decoder and not not_utf8:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                not_utf8 = True
+    return head, h.hexdigest(), size, not_utf8
 
 
 def sniff_bytes(raw: bytes) -> TextInfo:
