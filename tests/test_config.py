@@ -167,6 +167,25 @@ def test_stale_suppression_is_reported(runner, dbfile, tmp_path):
             "expires must be a date",
         ),
         ("[rules\n", "not valid TOML"),
+        # Values of the wrong shape: each ended in a Python traceback.
+        ("rules = 5\n", "field 'rules': must be a table"),
+        ("[rules]\nEXCESS-GLOBAL-ADMINS = 5\n", "field 'rules.EXCESS-GLOBAL-ADMINS': must be a"),
+        ("suppressions = [1]\n", "field 'suppressions[1]': must be a table"),
+        (
+            '[[suppressions]]\nrule = "COVERAGE-GAP"\nreason = "r"\nowner = "o"\ntenant = 5\n',
+            "field 'suppressions[1].tenant': must be text",
+        ),
+        (
+            '[[suppressions]]\nrule = "COVERAGE-GAP"\nreason = "r"\nowner = "o"\n'
+            "expires = 2027-01-01T00:00:00\n",
+            "field 'suppressions[1].expires': expires must be a date",
+        ),
+        ("report = 5\n", "field 'report': must be a table"),
+        ("[report]\ntitle = 5\n", "field 'report.title': must be text"),
+        # Misspelt tables and report settings: ignored in silence, with every suppression.
+        ("[rule.GDAP-EXPIRING]\ndays = 1\n", "field 'rule': unknown setting"),
+        ('[[suppression]]\nrule = "COVERAGE-GAP"\n', "field 'suppression': unknown setting"),
+        ('[report]\norganization = "X"\n', "field 'report.organization': unknown setting"),
     ],
 )
 def test_bad_config_is_a_user_error(runner, dbfile, tmp_path, text, message):
@@ -184,3 +203,28 @@ def test_dapaudit_toml_in_the_working_directory_is_read_by_default(runner, dbfil
         result = runner.invoke(cli, ["analyze", "--db", str(dbfile)])
     assert result.exit_code == 0, result.output
     assert not [f for f in _findings(runner, dbfile) if f["rule_id"] == "COVERAGE-GAP"]
+
+
+def test_a_config_saved_with_a_byte_order_mark_is_read(runner, dbfile, tmp_path):
+    """Notepad and Windows PowerShell write UTF-8 with a BOM, which TOML itself refuses."""
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf[rules.COVERAGE-GAP]\nenabled = false\n")
+    result = runner.invoke(cli, ["analyze", "--db", str(dbfile), "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert not [f for f in _findings(runner, dbfile) if f["rule_id"] == "COVERAGE-GAP"]
+
+
+def test_run_with_a_bad_config_changes_no_database(runner, tmp_path):
+    """The configuration is read whole before ingest: run used to fail in analyze, after the
+    snapshot was committed."""
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[[suppressions]]\nrule = "COVERAGE-GAP"\nreason = "r"\nowner = "o"\n'
+        "expires = 2027-01-01T00:00:00\n",
+        encoding="utf-8",
+    )
+    path = tmp_path / "new.duckdb"
+    args = ["run", str(SAMPLE), "--db", str(path), "--config", str(config), "--out"]
+    result = runner.invoke(cli, [*args, str(tmp_path / "out"), "--format", "html"])
+    assert result.exit_code == 2, result.output
+    assert not path.exists()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ from .rules import SEVERITIES, rules_by_id
 
 DEFAULT_CONFIG = "dapaudit.toml"
 SUPPRESSION_KEYS = ("rule", "tenant", "partner", "subject", "reason", "owner", "expires")
+TOP_LEVEL_KEYS = ("rules", "suppressions", "report")
+REPORT_KEYS = ("title", "review_title", "organisation", "logo", "pdf_max_findings")
 
 
 @dataclass(frozen=True)
@@ -67,16 +69,32 @@ def load_config(path: str | None) -> Config:
             return Config()
         path = DEFAULT_CONFIG
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        # utf-8-sig: Notepad and PowerShell 5.1 write a byte order mark, which TOML refuses.
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise DapauditError("no such configuration file", file=path) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise DapauditError(
+            "not UTF-8 text", file=path, record=exc.start + 1, record_label="byte"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
         raise DapauditError(f"not valid TOML: {exc}", file=path) from None
+    # A misspelt table ([rule.X], [[suppression]]) would otherwise be ignored in silence: its
+    # settings unused, every suppression in it dropped.
+    for key in data:
+        if key not in TOP_LEVEL_KEYS:
+            raise DapauditError(
+                f"unknown setting (allowed: {', '.join(TOP_LEVEL_KEYS)})", file=path, field=key
+            )
     known = rules_by_id()
     rules: dict[str, dict[str, Any]] = {}
-    for rule_id, settings in data.get("rules", {}).items():
+    for rule_id, settings in _table(data, "rules", path).items():
         if rule_id not in known:
             raise DapauditError(f"unknown rule id {rule_id!r}", file=path, field=f"rules.{rule_id}")
+        if not isinstance(settings, dict):
+            raise DapauditError(
+                "must be a table of settings ([rules.ID])", file=path, field=f"rules.{rule_id}"
+            )
         rule = known[rule_id]
         sev = settings.get("severity")
         if sev is not None and sev not in SEVERITIES:
@@ -100,8 +118,15 @@ def load_config(path: str | None) -> Config:
                 )
         rules[rule.id] = dict(settings)
     suppressions = []
-    for n, item in enumerate(data.get("suppressions", []), 1):
+    listed = data.get("suppressions", [])
+    if not isinstance(listed, list):
+        raise DapauditError(
+            "must be a list of tables ([[suppressions]])", file=path, field="suppressions"
+        )
+    for n, item in enumerate(listed, 1):
         where = f"suppressions[{n}]"
+        if not isinstance(item, dict):
+            raise DapauditError("must be a table ([[suppressions]])", file=path, field=where)
         # A misspelt matcher ("tennant") would otherwise widen the suppression to every tenant.
         for key in item:
             if key not in SUPPRESSION_KEYS:
@@ -115,12 +140,16 @@ def load_config(path: str | None) -> Config:
                 raise DapauditError(
                     "required value is missing", file=path, field=f"{where}.{required}"
                 )
+        for key in ("rule", "tenant", "partner", "subject", "reason", "owner"):
+            if key in item and not isinstance(item[key], str):
+                raise DapauditError("must be text", file=path, field=f"{where}.{key}")
         if item["rule"] not in known:
             raise DapauditError(
                 f"unknown rule id {item['rule']!r}", file=path, field=f"{where}.rule"
             )
         expires = item.get("expires")
-        if expires is not None and not isinstance(expires, date):
+        # A TOML date-time is a datetime, which is a date too, but not comparable with one.
+        if expires is not None and (not isinstance(expires, date) or isinstance(expires, datetime)):
             raise DapauditError(
                 "expires must be a date (YYYY-MM-DD, unquoted)", file=path, field=f"{where}.expires"
             )
@@ -136,7 +165,25 @@ def load_config(path: str | None) -> Config:
                 index=n,
             )
         )
-    return Config(path=path, rules=rules, suppressions=suppressions, report=data.get("report", {}))
+    report = _table(data, "report", path)
+    for key in report:
+        if key not in REPORT_KEYS:
+            raise DapauditError(
+                f"unknown setting (allowed: {', '.join(REPORT_KEYS)})",
+                file=path,
+                field=f"report.{key}",
+            )
+    for key in ("title", "review_title", "organisation", "logo"):
+        if key in report and not isinstance(report[key], str):
+            raise DapauditError("must be text", file=path, field=f"report.{key}")
+    return Config(path=path, rules=rules, suppressions=suppressions, report=report)
+
+
+def _table(data: dict[str, Any], key: str, path: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise DapauditError(f"must be a table ([{key}])", file=path, field=key)
+    return value
 
 
 def _lower(value: str | None) -> str | None:
