@@ -146,6 +146,23 @@ def test_stale_suppression_is_reported(runner, dbfile, tmp_path):
     assert all(f["status"] == "open" for f in _findings(runner, dbfile))
 
 
+def test_a_suppression_behind_a_broader_one_is_not_stale(runner, dbfile, tmp_path):
+    """#1 (the rule, everywhere) is applied to the finding; #2 (the rule, one tenant) matches
+    it too and takes over when #1 expires: only #3, which matches nothing, is stale."""
+    broad = (
+        '[[suppressions]]\nrule = "AZURE-LINGERING-PARTNER-ROLE"\nreason = "all of them"\n'
+        'owner = "secops@tailspintoys.example"\nexpires = 2026-12-31\n'
+    )
+    nothing = _suppression("2027-03-31", tenant=CONTOSO)
+    result = _analyze(runner, dbfile, tmp_path, broad + _suppression("2027-03-31") + nothing)
+    assert result.exit_code == 0, result.output
+    stale = [line for line in result.output.splitlines() if "matches no finding" in line]
+    assert stale == [
+        f"Warning: suppression #3 (AZURE-LINGERING-PARTNER-ROLE, tenant {CONTOSO}, subject "
+        f"{TAILSPIN_SCOPE}) matches no finding: remove it"
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -354,11 +354,18 @@ def _report(con: duckdb.DuckDBPyConnection, snapshot: str, config: Config) -> An
             report.counts[sev] = report.counts.get(sev, 0) + n
         else:
             report.suppressed += n
+    # Every suppression that matches a finding, not only the one applied to it (the first
+    # unexpired one): a narrower suppression behind a broader one is not stale, it takes over
+    # when the broader one expires. The same matching as the findings insert.
     used = {
         r[0]
         for r in con.execute(
-            "SELECT DISTINCT (suppression->>'index')::INTEGER FROM findings "
-            "WHERE snapshot = ? AND suppression IS NOT NULL",
+            """SELECT DISTINCT s.idx FROM findings f JOIN suppressions_cfg s
+                 ON s.rule_id = f.rule_id
+                AND (s.tenant IS NULL OR s.tenant = f.customer_tenant_id)
+                AND (s.partner IS NULL OR s.partner = f.partner_tenant_id)
+                AND (s.subject IS NULL OR lower(s.subject) = lower(f.subject))
+               WHERE f.snapshot = ?""",
             [snapshot],
         ).fetchall()
     }
