@@ -322,7 +322,6 @@ def _has_tables(con: duckdb.DuckDBPyConnection) -> bool:
 def _create(con: duckdb.DuckDBPyConnection) -> None:
     with transaction(con):
         con.execute((PACKAGE_DIR / "schema.sql").read_text(encoding="utf-8"))
-        _load_reference(con)
         refresh_views(con)
         con.execute("INSERT INTO dapaudit_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
 
@@ -338,7 +337,6 @@ def _migrate(con: duckdb.DuckDBPyConnection, version: int) -> None:
         for step in range(version, SCHEMA_VERSION):
             con.execute(MIGRATIONS[step])
             checkpoint(f"migrate.step{step}")
-        _load_reference(con)
         refresh_views(con)
         con.execute(
             "UPDATE dapaudit_meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
@@ -346,11 +344,14 @@ def _migrate(con: duckdb.DuckDBPyConnection, version: int) -> None:
 
 
 def refresh_views(con: duckdb.DuckDBPyConnection) -> None:
-    """(Re)create the views and macros of views.sql: derived objects, safe to replace any time.
+    """(Re)create the reference tables and the views and macros of views.sql: derived objects,
+    safe to replace any time (a build that knows more built-in roles brings them to databases
+    made before it).
 
     surface.sql follows: it documents every view's columns, and CREATE OR REPLACE VIEW drops a
     view's column comments.
     """
+    _load_reference(con)
     for name in VIEW_FILES:
         con.execute((PACKAGE_DIR / name).read_text(encoding="utf-8"))
     con.execute("INSERT OR REPLACE INTO dapaudit_meta VALUES ('views_digest', ?)", [views_digest()])
@@ -361,10 +362,10 @@ VIEW_FILES = ("views.sql", "surface.sql")
 
 @functools.cache
 def views_digest() -> str:
-    """SHA-256 of the view definitions this build creates."""
+    """SHA-256 of the view definitions and reference tables this build creates."""
     digest = hashlib.sha256()
-    for name in VIEW_FILES:
-        digest.update((PACKAGE_DIR / name).read_bytes())
+    for path in [PACKAGE_DIR / name for name in VIEW_FILES] + sorted(REFERENCE_DIR.glob("*.csv")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
