@@ -301,3 +301,36 @@ def test_sql_file_that_is_no_text_is_a_clean_error(runner, sample_file, tmp_path
     result = q(runner, sample_file, "--file", str(path))
     assert result.exit_code == 2
     assert result.output == f"Error: {path}, byte 9: not UTF-8 text\n"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "COPY (SELECT 'pwned' AS a) TO '.tmp/y.csv'",
+        "ATTACH '.tmp/e.duckdb' AS e",
+        "SELECT * FROM read_csv('.tmp/x.csv')",
+    ],
+)
+def test_the_working_folders_dot_tmp_is_no_way_out(runner, sample_file, tmp_path, monkeypatch, sql):
+    """DuckDB lets a query use its temp_directory even with external access off, and an
+    in-memory database's is ./.tmp: the session spills into a folder of its own instead."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".tmp").mkdir()
+    (tmp_path / ".tmp" / "x.csv").write_text("a\n1\n", encoding="utf-8")
+    result = q(runner, sample_file, sql)
+    assert result.exit_code == 2, result.output
+    assert "query reads only the audit database" in result.output
+    assert sorted(p.name for p in (tmp_path / ".tmp").iterdir()) == ["x.csv"]
+
+
+def test_the_session_keeps_the_memory_limit_of_every_command(runner, sample_file, monkeypatch):
+    monkeypatch.setenv("DAPAUDIT_MEMORY_LIMIT", "200MB")
+    result = q(runner, sample_file, "--format", "csv", "SELECT current_setting('memory_limit') m")
+    assert result.output == "m\n190.7 MiB\n"
+
+
+@pytest.mark.parametrize("sql", [";", ";;", "-- only a comment"])
+def test_sql_without_a_statement_is_a_clean_error(runner, sample_file, sql):
+    result = q(runner, sample_file, "-", input=sql)  # as from a file: "--" is no option
+    assert result.exit_code == 2
+    assert result.output == "Error: no SQL statement given (only comments or ';')\n"

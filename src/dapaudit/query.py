@@ -57,8 +57,14 @@ class QuerySession:
             raise DapauditError(
                 "no such database; run `dapaudit ingest` or `dapaudit run` first", file=self.path
             )
-        self.con = dbmod.open_duckdb(":memory:")
+        # The memory limit of every command ($DAPAUDIT_MEMORY_LIMIT), and spills into a folder
+        # of the session's own: DuckDB lets a query write and read its temp_directory even with
+        # external access off, and an in-memory database's is ./.tmp, where COPY TO and ATTACH
+        # then wrote files that outlived the session.
+        self._tmp = tempfile.TemporaryDirectory(prefix="dapaudit-query-")
+        self.con = dbmod.open_duckdb(":memory:", config=dbmod._config())
         try:
+            self.con.execute("SET temp_directory = ?", [str(Path(self._tmp.name) / "spill")])
             _attach_read_only(self.con, self.path)
             self.con.execute(f"USE {AUDIT_CATALOG}")
             _check_version(self.con, self.path)
@@ -73,7 +79,7 @@ class QuerySession:
             raise
 
     def _narrow_to_snapshot(self) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="dapaudit-query-")
+        assert self._tmp is not None
         views_db = str(Path(self._tmp.name) / "snapshot_views.duckdb")
         objects = self.con.execute(
             f"""SELECT o.name, bool_or(c.column_name = 'snapshot') AS has_snapshot
@@ -144,12 +150,16 @@ class QuerySession:
         if not sql.strip():
             raise DapauditError("no SQL given")
         try:
-            return self.con.execute(sql, dict(params) if params else None)
+            result = self.con.execute(sql, dict(params) if params else None)
         except duckdb.Error as exc:
             raise DapauditError(_explain(exc)) from None
+        if result is None or result.description is None:  # only ; or comments: nothing ran
+            raise DapauditError("no SQL statement given (only comments or ';')")
+        return result
 
     def close(self) -> None:
-        self.con.close()
+        if getattr(self, "con", None) is not None:
+            self.con.close()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
