@@ -334,3 +334,12 @@ def test_sql_without_a_statement_is_a_clean_error(runner, sample_file, sql):
     result = q(runner, sample_file, "-", input=sql)  # as from a file: "--" is no option
     assert result.exit_code == 2
     assert result.output == "Error: no SQL statement given (only comments or ';')\n"
+
+
+def test_json_keeps_line_separators_and_every_column(runner, sample_file):
+    """U+2028, U+2029 and U+0085 in text come back as they went in (textwrap.indent broke
+    lines there), and columns of one name are all kept (a, a_1), as in the notebook API."""
+    sql = "SELECT 'a' || chr(8232) || 'b' || chr(8233) || chr(133) AS s, 1 AS a, 2 AS a"
+    result = q(runner, sample_file, "--format", "json", sql)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == [{"s": "a\u2028b\u2029\u0085", "a": 1, "a_1": 2}]

@@ -12,7 +12,6 @@ import json
 import re
 import shutil
 import tempfile
-import textwrap
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -331,14 +330,34 @@ def _text(value: Any, type_name: str = "") -> str:
 
 
 def to_json(result: Result) -> Iterator[str]:
-    """One JSON array of objects, spelled exactly as json.dumps(list, indent=2) would."""
+    """One JSON array of objects, spelled exactly as json.dumps(list, indent=2) would. Columns
+    of one name get a suffix (a, a_1, as the notebook API's DataFrames name them): an object
+    holds a name once, and the later column silently replaced the earlier one."""
     first = True
+    columns = unique_names(result.columns)
     for row in result.rows:
-        item = {c: _plain(v, t) for c, t, v in zip(result.columns, result.types, row, strict=True)}
-        text = textwrap.indent(json.dumps(item, indent=2, ensure_ascii=False), "  ")
+        item = {c: _plain(v, t) for c, t, v in zip(columns, result.types, row, strict=True)}
+        # Indented by hand: textwrap.indent also breaks lines at U+2028, U+2029 and U+0085,
+        # which json.dumps leaves in strings as they are. Its own line breaks are the only
+        # "\n" it writes (one inside a string is escaped).
+        text = "  " + json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n  ")
         yield ("[\n" if first else ",\n") + text
         first = False
     yield "[]\n" if first else "\n]\n"
+
+
+def unique_names(columns: Sequence[str]) -> list[str]:
+    """`columns` with each repeat of a name given the first free suffix _1, _2, ..."""
+    taken: set[str] = set()
+    out = []
+    for name in columns:
+        candidate, n = name, 0
+        while candidate in taken:
+            n += 1
+            candidate = f"{name}_{n}"
+        taken.add(candidate)
+        out.append(candidate)
+    return out
 
 
 def to_csv(result: Result) -> Iterator[str]:
