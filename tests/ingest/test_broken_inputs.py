@@ -65,6 +65,15 @@ CASES = {
         ["--kind", "azure.role_assignments"],
         "az.json: malformed JSON: Invalid Input Error: Malformed JSON in file",
     ),
+    "azure_role_known_by_a_name_dapaudit_does_not_know": (
+        "azure.csv",
+        '"Scope","DisplayName","RoleDefinitionName","ObjectId","ObjectType"\r\n'
+        '"/subscriptions/8f2c0000-0000-4000-8000-000000000001","Ann",'
+        '"Virtual Machine Contributor","a1b2c3d4-0000-4000-8000-0000000000aa","User"\r\n',
+        [],
+        "azure.csv, line 2, field 'RoleDefinitionName': unknown Azure role name (known by name: "
+        "Contributor, Owner, Reader",
+    ),
     "empty_file": ("roles.json", "", [], "roles.json: empty file"),
     "header_only": (
         "assignments.csv",
