@@ -102,3 +102,23 @@ def test_community_gdap_export_csv(tmp_path):
             DR,
         ),
     ]
+
+
+def test_an_empty_dap_monitoring_page_is_told_by_its_context(tmp_path):
+    """No DAP customer left: a page with no record is still DAP monitoring (no rows), not
+    a file of unknown kind; Graph's tenantRelationships/delegatedAdminCustomers is not it."""
+    from dapaudit.ingest.base import REGISTRY, Sniff
+
+    def kinds(context: str) -> list[str]:
+        sniff = Sniff("json", frozenset(), "", record=None, odata_context=context)
+        return [k.name for k in REGISTRY.detect(sniff)]
+
+    base = "https://api.partnercenter.microsoft.com/v1/$metadata"
+    assert kinds(f"{base}#delegatedAdminCustomers") == ["partner_center.dap_monitoring"]
+    graph = "https://graph.microsoft.com/v1.0/$metadata#tenantRelationships/delegatedAdminCustomers"
+    assert "partner_center.dap_monitoring" not in kinds(graph)
+    path = tmp_path / "dap.json"
+    path.write_text(f'{{"@odata.context": "{base}#delegatedAdminCustomers", "value": []}}')
+    con, report = load(tmp_path, str(path), tenant=P)
+    assert [(f.kind, f.rows) for f in report.files] == [("partner_center.dap_monitoring", 0)]
+    con.close()

@@ -37,6 +37,9 @@ def relationship_type(expr: str) -> str:
 
 
 def _is_dap_monitoring(s: Sniff) -> bool:
+    # A page with no record (no DAP customer left) is told by its @odata.context.
+    if s.record is None and "#delegatedadmincustomers" in s.odata_context.lower():
+        return True
     return s.record_has("dapEnabled", "customerTenantId")
 
 
