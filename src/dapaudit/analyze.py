@@ -127,6 +127,12 @@ def _run_rule(
         )
     except duckdb.InterruptException:
         raise
+    except duckdb.CatalogException as exc:  # a table or view dropped from the database by hand
+        first = str(exc).strip().splitlines()[0]
+        raise DapauditError(
+            f"rule {rule.id} cannot run: {first}. The database lacks a table or view dapaudit "
+            "made; `dapaudit check` lists what is missing"
+        ) from None
     except duckdb.Error as exc:  # a rule that does not run is a bug, name it
         raise RuntimeError(f"rule {rule.id} ({rule.file}.sql) failed: {exc}") from exc
 

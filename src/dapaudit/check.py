@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from .db import SCHEMA_VERSION, schema_version
+from .db import REFERENCE_TABLES, SCHEMA_VERSION, open_duckdb, refresh_views, schema_version
 from .ingest.base import REGISTRY
+from .paths import PACKAGE_DIR
 
 # Tables that describe other rows rather than hold facts from an export.
 _BOOKKEEPING = {"source_files", "export_coverage", "findings", "snapshots", "dapaudit_meta"}
@@ -42,6 +43,8 @@ def check_database(con: duckdb.DuckDBPyConnection) -> CheckReport:
         )
         return report
     tables = _base_tables(con)
+    if not _check_objects(con, tables, report):
+        return report  # the checks below read the missing tables: each problem is listed
     _read_everything(con, tables, report)
     fact_tables = [
         t
@@ -55,6 +58,57 @@ def check_database(con: duckdb.DuckDBPyConnection) -> CheckReport:
     report.files = con.execute("SELECT count(*) FROM source_files").fetchone()[0]
     report.findings = con.execute("SELECT count(*) FROM findings").fetchone()[0]
     return report
+
+
+def _check_objects(
+    con: duckdb.DuckDBPyConnection, tables: dict[str, set[str]], report: CheckReport
+) -> bool:
+    """The tables (with their columns), views and reference rows this build creates, against
+    a new empty database of this build: False when a table or column is missing."""
+    expected = open_duckdb()
+    try:
+        expected.execute((PACKAGE_DIR / "schema.sql").read_text(encoding="utf-8"))
+        refresh_views(expected)
+        want_tables = _base_tables(expected)
+        want_views = _views(expected)
+        want_rows = {t: _count(expected, t) for t in REFERENCE_TABLES}
+    finally:
+        expected.close()
+    complete = True
+    for name, columns in want_tables.items():
+        if name not in tables:
+            report.problems.append(f"table {name} is missing")
+            complete = False
+        elif columns - tables[name]:
+            missing = ", ".join(sorted(columns - tables[name]))
+            report.problems.append(f"table {name} lacks column(s) {missing}")
+            complete = False
+    missing_views = sorted(want_views - _views(con))
+    if missing_views:
+        report.problems.append(
+            f"view(s) missing: {', '.join(missing_views)} (`dapaudit analyze` creates them again)"
+        )
+    for name, n in want_rows.items():
+        if name in tables and _count(con, name) != n:
+            report.problems.append(
+                f"reference table {name} holds {_count(con, name)} row(s), this dapaudit ships "
+                f"{n} (`dapaudit analyze` loads them again)"
+            )
+    return complete
+
+
+def _views(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {
+        r[0]
+        for r in con.execute(
+            "SELECT view_name FROM duckdb_views() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND NOT internal"
+        ).fetchall()
+    }
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
 
 
 def _base_tables(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import re
 import shutil
 import sys
 import threading
@@ -369,11 +370,52 @@ def views_digest() -> str:
     return digest.hexdigest()
 
 
+REFERENCE_TABLES = ("ref_directory_roles", "ref_azure_roles", "ref_severities")
+SEVERITY_RANKS = (("critical", 5), ("high", 4), ("medium", 3), ("low", 2), ("info", 1))
+
+
 def views_current(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether the database holds this build's views (a database made by an earlier build with
-    the same schema version may hold older ones)."""
+    """Whether the database holds this build's views and reference tables (a database made by
+    an earlier build with the same schema version may hold older ones; a view dropped or a
+    reference table emptied by hand goes unseen by the digest, and the rules then fail or
+    silently find less)."""
     row = con.execute("SELECT value FROM dapaudit_meta WHERE key = 'views_digest'").fetchone()
-    return row is not None and row[0] == views_digest()
+    if row is None or row[0] != views_digest():
+        return False
+    present = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND view_name IN (SELECT unnest(?::VARCHAR[]))",
+        [list(_view_names())],
+    ).fetchone()[0]
+    if present != len(_view_names()):
+        return False
+    # Asked of the catalog, not tried: a failed statement would abort analyze's transaction.
+    tables = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name IN (SELECT unnest(?::VARCHAR[]))",
+        [list(REFERENCE_TABLES)],
+    ).fetchone()[0]
+    if tables != len(REFERENCE_TABLES):  # one dropped: loaded again
+        return False
+    counts = con.execute(
+        " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in REFERENCE_TABLES)
+    ).fetchall()
+    return dict(counts) == _reference_rows()
+
+
+@functools.cache
+def _view_names() -> frozenset[str]:
+    text = (PACKAGE_DIR / "views.sql").read_text(encoding="utf-8")
+    return frozenset(re.findall(r"CREATE OR REPLACE VIEW (\w+)", text))
+
+
+@functools.cache
+def _reference_rows() -> dict[str, int]:
+    rows = {}
+    for name in ("directory_roles", "azure_roles"):
+        with open(REFERENCE_DIR / f"{name}.csv", encoding="utf-8") as fh:
+            rows[f"ref_{name}"] = sum(1 for _ in fh) - 1  # the header
+    return rows | {"ref_severities": len(SEVERITY_RANKS)}
 
 
 def ensure_current_views(con: duckdb.DuckDBPyConnection) -> None:
@@ -396,9 +438,10 @@ def _load_reference(con: duckdb.DuckDBPyConnection) -> None:
             f"CREATE OR REPLACE TABLE ref_{name} AS "
             f"SELECT * REPLACE (privileged::BOOLEAN AS privileged) FROM ref_{name}"
         )
+    values = ", ".join(f"('{severity}', {rank})" for severity, rank in SEVERITY_RANKS)
     con.execute(
         "CREATE OR REPLACE TABLE ref_severities AS SELECT * FROM (VALUES "
-        "('critical', 5), ('high', 4), ('medium', 3), ('low', 2), ('info', 1)) t(severity, rank)"
+        f"{values}) t(severity, rank)"
     )
     con.execute(
         "COMMENT ON TABLE ref_directory_roles IS 'Built-in Entra directory roles by template id.'"

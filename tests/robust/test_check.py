@@ -74,6 +74,16 @@ DAMAGE = [
         "UPDATE source_files SET kind = 'made.up' WHERE path LIKE '%tenants.csv'",
         "has kind 'made.up', unknown to this dapaudit",
     ),
+    # Objects dropped or emptied by hand: check crashed on some, passed the others.
+    ("DROP TABLE findings", "table findings is missing"),
+    ("DROP TABLE source_files", "table source_files is missing"),
+    (
+        "ALTER TABLE tenants DROP COLUMN default_domain",
+        "table tenants lacks column(s) default_domain",
+    ),
+    ("DROP VIEW snapshot_deltas", "view(s) missing: snapshot_deltas"),
+    ("DROP TABLE ref_severities", "table ref_severities is missing"),
+    ("DELETE FROM ref_directory_roles", "reference table ref_directory_roles holds 0 row(s)"),
 ]
 
 
@@ -91,6 +101,31 @@ def test_damage_is_named_and_exit_code_is_1(runner, db_file, damage, problem):
     problems = [ln for ln in result.output.splitlines() if ln.startswith("Problem: ")]
     assert any(problem in ln for ln in problems), result.output
     assert "OK:" not in result.output
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["DROP VIEW snapshot_deltas", "DROP TABLE ref_severities", "DELETE FROM ref_directory_roles"],
+)
+def test_analyze_makes_derived_objects_again(runner, db_file, damage):
+    """Views and reference tables are dapaudit's own: analyze makes them again (a view
+    dropped failed later commands; reference rows deleted gave fewer findings in silence)."""
+    with db.opened(db_file) as con:
+        findings = con.execute("SELECT count(*) FROM findings").fetchone()[0]
+        con.execute(damage)
+    result = runner.invoke(cli, ["analyze", "--db", str(db_file)])
+    assert result.exit_code == 0, result.output
+    assert f"{findings} finding(s)" in result.output
+    assert _check(runner, db_file).exit_code == 0
+
+
+def test_analyze_without_a_fact_table_is_exit_2(runner, db_file):
+    with db.opened(db_file) as con:
+        con.execute("DROP TABLE gdap_access_assignments")
+    result = runner.invoke(cli, ["analyze", "--db", str(db_file)])
+    assert result.exit_code == 2, result.output
+    assert "gdap_access_assignments does not exist" in result.output
+    assert "`dapaudit check` lists what is missing" in result.output
 
 
 def test_missing_database_is_exit_2(runner, tmp_path):
