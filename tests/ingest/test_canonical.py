@@ -194,3 +194,47 @@ def test_unreadable_file_exits_2(runner, tmp_path):
     result = runner.invoke(cli, ["ingest", str(missing), "--db", str(tmp_path / "x.duckdb")])
     assert result.exit_code == 2
     assert "nope.csv" in result.output and "no such file" in result.output
+
+
+def test_moving_an_analysed_snapshots_date_says_its_findings_do_not_follow(runner, tmp_path):
+    path = tmp_path / "x.duckdb"
+    first = ["--db", str(path), "--snapshot", "2026-11", "--as-of", str(AS_OF)]
+    assert (
+        runner.invoke(
+            cli, ["run", str(SAMPLE), *first, "--out", str(tmp_path / "o"), "--format", "html"]
+        ).exit_code
+        == 0
+    )
+    moved = runner.invoke(
+        cli,
+        [
+            "ingest",
+            str(SAMPLE / "tenants.csv"),
+            "--db",
+            str(path),
+            "--snapshot",
+            "2026-11",
+            "--as-of",
+            "2027-06-01",
+        ],
+    )
+    assert moved.exit_code == 0, moved.output
+    assert (
+        f"Warning: snapshot 2026-11: its reference date moves from {AS_OF} to 2027-06-01; the "
+        "findings analysed before do not move with it: run `dapaudit analyze --snapshot "
+        "2026-11`" in moved.output
+    )
+    again = runner.invoke(
+        cli,
+        [
+            "ingest",
+            str(SAMPLE / "tenants.csv"),
+            "--db",
+            str(path),
+            "--snapshot",
+            "new",
+            "--as-of",
+            "2027-06-01",
+        ],
+    )
+    assert "Warning" not in again.output  # a new snapshot has no findings to leave behind

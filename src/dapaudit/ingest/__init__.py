@@ -524,7 +524,7 @@ def _load(
         _load_alongside(con, todo, snapshot, as_of, now, report, progress, workers)
         return
     with transaction(con):
-        _snapshot_row(con, snapshot, as_of, now)
+        _snapshot_row(con, snapshot, as_of, now, report)
         checkpoint("ingest.snapshot-row")
         todo = _todo(con, files, snapshot, report)
         if not todo:
@@ -554,12 +554,20 @@ def _load(
         checkpoint("ingest.recorded-files")
 
 
-def _snapshot_row(con, snapshot: str, as_of: date, now: datetime) -> None:
-    existing = con.execute("SELECT as_of FROM snapshots WHERE snapshot = ?", [snapshot]).fetchone()
+def _snapshot_row(con, snapshot: str, as_of: date, now: datetime, report: IngestReport) -> None:
+    existing = con.execute(
+        "SELECT as_of, analyzed_at FROM snapshots WHERE snapshot = ?", [snapshot]
+    ).fetchone()
     if existing is None:
         con.execute("INSERT INTO snapshots VALUES (?, ?, ?, NULL)", [snapshot, as_of, now])
     elif existing[0] != as_of:
         con.execute("UPDATE snapshots SET as_of = ? WHERE snapshot = ?", [as_of, snapshot])
+        if existing[1] is not None:  # its findings still speak for the old date
+            report.warnings.append(
+                f"snapshot {snapshot}: its reference date moves from {existing[0]} to {as_of}; "
+                "the findings analysed before do not move with it: run `dapaudit analyze "
+                f"--snapshot {snapshot}`"
+            )
 
 
 def _todo(con, files: list[SourceFile], snapshot: str, report: IngestReport) -> list[SourceFile]:
@@ -657,7 +665,7 @@ def _load_alongside(
     work = alongside.WORK_DB
     if not todo:
         with transaction(con):
-            _snapshot_row(con, snapshot, as_of, now)
+            _snapshot_row(con, snapshot, as_of, now, report)
         return
     order, by_kind = _kind_order(todo)
     kinds = [REGISTRY.kinds[k] for k in order]
@@ -737,7 +745,7 @@ def _load_alongside(
         if unresolved:
             _resolve_contexts(con, snapshot, files=f"{work}.ingest_files", tenants=tenants)
         with transaction(con):
-            _snapshot_row(con, snapshot, as_of, now)
+            _snapshot_row(con, snapshot, as_of, now, report)
             for name in datasets:
                 con.execute(f"INSERT INTO {name} SELECT * FROM {work}.{name}")
             con.execute(
