@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import table_dump
+from conftest import SAMPLE, table_dump
 from dapaudit import db
 from dapaudit.cli import cli
 
@@ -133,3 +133,36 @@ def test_fail_on_on_analyze(runner, tmp_path):
     assert runner.invoke(cli, ["analyze", "--db", dbfile, "--fail-on", "critical"]).exit_code == 0
     result = runner.invoke(cli, ["analyze", "--db", dbfile, "--fail-on", "severe"])
     assert result.exit_code == 2
+
+
+def test_first_seen_does_not_depend_on_the_order_of_analysis(tmp_path):
+    """Three months of the same estate, analysed in order and in reverse: the same findings
+    with the same first_seen (re-analysing an earlier month left later months' first_seen as
+    they were computed without it)."""
+    from datetime import date
+
+    from dapaudit import db
+    from dapaudit.analyze import analyze
+    from dapaudit.config import Config
+    from dapaudit.ingest import ingest
+
+    months = (("2026-10", date(2026, 10, 15)), ("2026-11", date(2026, 11, 15)))
+    months += (("2026-12", date(2026, 12, 15)),)
+
+    def first_seen(order: list[str]) -> list[tuple]:
+        con = db.connect(tmp_path / f"{'-'.join(order)}.duckdb")
+        try:
+            for label, as_of in months:
+                ingest(con, [SAMPLE], snapshot=label, as_of=as_of)
+            for label in order:
+                analyze(con, label, Config())
+            return con.execute(
+                "SELECT snapshot, fingerprint, first_seen FROM findings ORDER BY ALL"
+            ).fetchall()
+        finally:
+            con.close()
+
+    in_order = first_seen(["2026-10", "2026-11", "2026-12"])
+    assert {seen for _, _, seen in in_order} >= {"2026-10"}
+    assert first_seen(["2026-12", "2026-11", "2026-10"]) == in_order
+    assert first_seen(["2026-10", "2026-12", "2026-11", "2026-10"]) == in_order

@@ -313,12 +313,45 @@ def _analyze_in_transaction(
             raise RuntimeError(
                 f"rule {dupes[0]} gave two findings with one fingerprint ({dupes[1]})"
             )
+        _first_seen_after(con, snapshot)
         con.execute(
             "UPDATE snapshots SET analyzed_at = ? WHERE snapshot = ?",
             [datetime.now(UTC).replace(tzinfo=None), snapshot],
         )
         report = _report(con, snapshot, config)
     return report
+
+
+def _first_seen_after(con: duckdb.DuckDBPyConnection, snapshot: str) -> None:
+    """first_seen of the findings of snapshots after `snapshot` (by reference date, then
+    label), which its analysis may have changed: the earliest snapshot up to theirs holding
+    the same fingerprint. Analysed out of order (a later month first, or an earlier one again),
+    the same data gives the same first_seen as analysed in order. Nothing to do, and no join,
+    when no snapshot comes after."""
+    if not con.execute(
+        "SELECT 1 FROM snapshots s, snapshots cur WHERE cur.snapshot = ? "
+        "AND (s.as_of, s.snapshot) > (cur.as_of, cur.snapshot) LIMIT 1",
+        [snapshot],
+    ).fetchone():
+        return
+    con.execute(
+        """UPDATE findings SET first_seen = e.first_seen
+        FROM (
+            SELECT f2.snapshot, f2.fingerprint,
+                   min_by(f1.snapshot, (s1.as_of, s1.snapshot)) AS first_seen
+            FROM snapshots cur, snapshots s2
+            JOIN findings f2 ON f2.snapshot = s2.snapshot
+            JOIN findings f1 ON f1.fingerprint = f2.fingerprint
+            JOIN snapshots s1 ON s1.snapshot = f1.snapshot
+            WHERE cur.snapshot = $snapshot
+              AND (s2.as_of, s2.snapshot) > (cur.as_of, cur.snapshot)
+              AND (s1.as_of, s1.snapshot) <= (s2.as_of, s2.snapshot)
+            GROUP BY ALL
+        ) e
+        WHERE findings.snapshot = e.snapshot AND findings.fingerprint = e.fingerprint
+          AND findings.first_seen IS DISTINCT FROM e.first_seen""",
+        {"snapshot": snapshot},
+    )
 
 
 def _load_suppressions(con: duckdb.DuckDBPyConnection, config: Config, as_of) -> None:
