@@ -74,6 +74,15 @@ CASES = {
         "azure.csv, line 2, field 'RoleDefinitionName': unknown Azure role name (known by name: "
         "Contributor, Owner, Reader",
     ),
+    "classic_administrators": (
+        "azure.csv",
+        # Get-AzRoleAssignment -IncludeClassicAdministrators: a row for the service admin.
+        AZ_CSV + '"";"";"/subscriptions/8f2c0000-0000-4000-8000-000000000001";'
+        '"admin@fabrikam.com";"admin@fabrikam.com";"ServiceAdministrator;AccountAdministrator";'
+        '"";"";"User";"False";"";"";""\r\n',
+        [],
+        "azure.csv, line 3, field 'RoleDefinitionName': a classic administrator (no object id",
+    ),
     "empty_file": ("roles.json", "", [], "roles.json: empty file"),
     "header_only": (
         "assignments.csv",

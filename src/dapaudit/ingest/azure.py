@@ -147,6 +147,15 @@ def load_ps_role_assignments(batch: Batch) -> None:
         if stage.has("RoleDefinitionId")
         else "RoleDefinitionName",
     }
+    # Get-AzRoleAssignment -IncludeClassicAdministrators adds the subscription's classic
+    # administrators: no object id, no role definition; not RBAC role assignments at all.
+    stage.fail_first(
+        f"{stage.col('ObjectId')} IS NULL AND {raw_id} IS NULL AND regexp_matches("
+        f"coalesce({name}, ''), '(?i)(service|account|co)administrator')",
+        "a classic administrator (no object id, no role definition): dapaudit reads RBAC role "
+        "assignments; export again without -IncludeClassicAdministrators",
+        "RoleDefinitionName",
+    )
     # A name alone is matched to the roles dapaudit knows by name; any other would be
     # 'required value is missing', beside a value that is plainly there.
     known = ", ".join(_azure_role_names())
