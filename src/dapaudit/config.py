@@ -81,11 +81,7 @@ def load_config(path: str | None) -> Config:
         raise DapauditError(f"not valid TOML: {exc}", file=path) from None
     # A misspelt table ([rule.X], [[suppression]]) would otherwise be ignored in silence: its
     # settings unused, every suppression in it dropped.
-    for key in data:
-        if key not in TOP_LEVEL_KEYS:
-            raise DapauditError(
-                f"unknown setting (allowed: {', '.join(TOP_LEVEL_KEYS)})", file=path, field=key
-            )
+    _only(data, TOP_LEVEL_KEYS, path, "")
     known = rules_by_id()
     rules: dict[str, dict[str, Any]] = {}
     for rule_id, settings in _table(data, "rules", path).items():
@@ -128,13 +124,7 @@ def load_config(path: str | None) -> Config:
         if not isinstance(item, dict):
             raise DapauditError("must be a table ([[suppressions]])", file=path, field=where)
         # A misspelt matcher ("tennant") would otherwise widen the suppression to every tenant.
-        for key in item:
-            if key not in SUPPRESSION_KEYS:
-                raise DapauditError(
-                    f"unknown key (allowed: {', '.join(SUPPRESSION_KEYS)})",
-                    file=path,
-                    field=f"{where}.{key}",
-                )
+        _only(item, SUPPRESSION_KEYS, path, f"{where}.")
         for required in ("rule", "reason", "owner"):
             if not item.get(required):
                 raise DapauditError(
@@ -166,17 +156,20 @@ def load_config(path: str | None) -> Config:
             )
         )
     report = _table(data, "report", path)
-    for key in report:
-        if key not in REPORT_KEYS:
-            raise DapauditError(
-                f"unknown setting (allowed: {', '.join(REPORT_KEYS)})",
-                file=path,
-                field=f"report.{key}",
-            )
+    _only(report, REPORT_KEYS, path, "report.")
     for key in ("title", "review_title", "organisation", "logo"):
         if key in report and not isinstance(report[key], str):
             raise DapauditError("must be text", file=path, field=f"report.{key}")
     return Config(path=path, rules=rules, suppressions=suppressions, report=report)
+
+
+def _only(table: dict[str, Any], allowed: tuple[str, ...], path: str, prefix: str) -> None:
+    """Each key of `table` is one of `allowed`: a misspelt one is an error, not ignored."""
+    for key in table:
+        if key not in allowed:
+            raise DapauditError(
+                f"unknown setting (allowed: {', '.join(allowed)})", file=path, field=prefix + key
+            )
 
 
 def _table(data: dict[str, Any], key: str, path: str) -> dict[str, Any]:
