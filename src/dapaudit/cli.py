@@ -187,6 +187,11 @@ def _split_formats(allowed: set[str]):
     return callback
 
 
+def _monthly_files(formats: list[str]) -> list[str]:
+    """The files the monthly report writes into --out."""
+    return [f"report.{f}" for f in formats] + ["findings.json", "findings.csv"]
+
+
 def _snapshot_label(snapshot: str | None, as_of: date | None) -> str:
     return snapshot or (as_of or date.today()).strftime("%Y-%m")
 
@@ -453,7 +458,7 @@ def report_monthly(
     config = load_config(config_path)
     from .report.service import write_monthly
 
-    writable_folder(out_dir, [f"report.{f}" for f in formats] + ["findings.json", "findings.csv"])
+    writable_folder(out_dir, _monthly_files(formats))
     with dbmod.opened(db_path, read_only=True) as con:
         written = write_monthly(
             con,
@@ -562,7 +567,7 @@ def _run(
     label = _snapshot_label(snapshot, as_of_date)
     # Before the database changes: a report that cannot be written must not leave behind a
     # snapshot ingested and analysed.
-    writable_folder(out_dir, [f"report.{f}" for f in formats] + ["findings.json", "findings.csv"])
+    writable_folder(out_dir, _monthly_files(formats))
     with dbmod.opening(db_path) as pending:
         # Not its own report folder, if that is below an input (`run .` run twice).
         _ingest_files(pending, inputs, label, as_of_date, kind, tenant, skip=[out_dir])
