@@ -405,7 +405,7 @@ def views_current(con: duckdb.DuckDBPyConnection) -> bool:
 
 @functools.cache
 def _view_names() -> frozenset[str]:
-    text = (PACKAGE_DIR / "views.sql").read_text(encoding="utf-8")
+    text = "".join((PACKAGE_DIR / name).read_text(encoding="utf-8") for name in VIEW_FILES)
     return frozenset(re.findall(r"CREATE OR REPLACE VIEW (\w+)", text))
 
 
