@@ -406,7 +406,9 @@ def views_current(con: duckdb.DuckDBPyConnection) -> bool:
 @functools.cache
 def _view_names() -> frozenset[str]:
     text = "".join((PACKAGE_DIR / name).read_text(encoding="utf-8") for name in VIEW_FILES)
-    return frozenset(re.findall(r"CREATE OR REPLACE VIEW (\w+)", text))
+    # At the start of a line: a comment may name the statement ("-- CREATE OR REPLACE VIEW
+    # drops a view's column comments" in surface.sql).
+    return frozenset(re.findall(r"^CREATE OR REPLACE VIEW (\w+)", text, flags=re.M))
 
 
 @functools.cache
