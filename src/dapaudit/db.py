@@ -177,15 +177,15 @@ def connect(path: str | os.PathLike[str], *, read_only: bool = False) -> duckdb.
             file=path,
         )
     elif version < SCHEMA_VERSION:
-        if read_only:
+        missing = [step for step in range(version, SCHEMA_VERSION) if step not in MIGRATIONS]
+        if read_only and not missing:
             con.close()
             raise DapauditError(
                 f"the database has schema version {version}; run any writing command "
                 "(e.g. `dapaudit analyze`) once to migrate it",
                 file=path,
             )
-        missing = [step for step in range(version, SCHEMA_VERSION) if step not in MIGRATIONS]
-        if missing:
+        if missing:  # said the same by every command: no command can migrate it
             con.close()
             raise DapauditError(
                 f"the database has schema version {version}, which this dapaudit cannot migrate "

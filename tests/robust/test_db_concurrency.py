@@ -215,10 +215,13 @@ def test_older_database_is_not_migrated_by_a_reader(runner, db_file, monkeypatch
     assert raw_dump(db_file) == before
 
 
-def test_older_database_without_a_migration_path_is_refused(runner, db_file):
+@pytest.mark.parametrize("command", [["analyze"], ["findings"], ["snapshots"]])
+def test_older_database_without_a_migration_path_is_refused(runner, db_file, command):
+    """Every command says the same: a reader must not send the user to analyze, which cannot
+    migrate it either."""
     _older_database(db_file)
     before = raw_dump(db_file)
-    result = runner.invoke(cli, ["analyze", "--db", str(db_file)])
+    result = runner.invoke(cli, [*command, "--db", str(db_file)])
     assert result.exit_code == 2
     assert "schema version 0, which this dapaudit cannot migrate" in result.output
     assert raw_dump(db_file) == before
