@@ -128,3 +128,10 @@ def test_bad_parameters_are_usage_errors(runner, sample_file):
     assert result.exit_code == 2 and "expected key=value" in result.output
     result = runner.invoke(cli, [*base, "no_such_query"])
     assert result.exit_code == 2 and "no saved query 'no_such_query'" in result.output
+    # Past DuckDB's INTEGER: said of the parameter, not as a cast error quoting the SQL.
+    result = runner.invoke(cli, [*base, "gdap_expiring", "--param", "days=3000000000"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: --param days: 3000000000 is out of range for an integer "
+        "(-2147483648 to 2147483647)\n"
+    )

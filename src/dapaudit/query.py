@@ -445,7 +445,13 @@ class Param:
     def convert(self, raw: str) -> Any:
         try:
             if self.type == "INTEGER":
-                return int(raw)
+                value = int(raw)
+                if not -(2**31) <= value < 2**31:  # DuckDB's INTEGER
+                    raise DapauditError(
+                        f"--param {self.name}: {raw} is out of range for an integer "
+                        f"({-(2**31)} to {2**31 - 1})"
+                    )
+                return value
             if self.type == "DATE":
                 return date.fromisoformat(raw)
         except ValueError:
