@@ -114,6 +114,14 @@ def rule_workers(con: duckdb.DuckDBPyConnection, snapshot: str, rules: int) -> i
     return min(cpus, rules) if largest <= ROW_GROUP_ROWS else 1
 
 
+# Whether suppression `s` (a row of suppressions_cfg) matches `r`, a rule's output or a
+# finding: one definition for the findings insert and for telling stale suppressions.
+SUPPRESSION_MATCH = """s.rule_id = r.rule_id
+    AND (s.tenant IS NULL OR s.tenant = r.customer_tenant_id)
+    AND (s.partner IS NULL OR s.partner = r.partner_tenant_id)
+    AND (s.subject IS NULL OR lower(s.subject) = lower(r.subject))"""
+
+
 def _run_rule(
     con: duckdb.DuckDBPyConnection, table: str, rule: Rule, params: dict[str, object]
 ) -> None:
@@ -254,7 +262,7 @@ def _analyze_in_transaction(
         con.execute("DELETE FROM findings WHERE snapshot = ?", [snapshot])
         checkpoint("analyze.deleted-findings")
         con.execute(
-            """INSERT INTO findings
+            f"""INSERT INTO findings
             WITH cur AS (SELECT as_of FROM snapshots WHERE snapshot = $snapshot),
             raw AS (
                 SELECT o.*,
@@ -276,11 +284,7 @@ def _analyze_in_transaction(
             matched AS (
                 SELECT r.fingerprint,
                        min_by(s, (s.expired, s.idx)) AS sup
-                FROM raw r JOIN suppressions_cfg s
-                  ON s.rule_id = r.rule_id
-                 AND (s.tenant IS NULL OR s.tenant = r.customer_tenant_id)
-                 AND (s.partner IS NULL OR s.partner = r.partner_tenant_id)
-                 AND (s.subject IS NULL OR lower(s.subject) = lower(r.subject))
+                FROM raw r JOIN suppressions_cfg s ON {SUPPRESSION_MATCH}
                 GROUP BY r.fingerprint
             )
             SELECT $snapshot, r.rule_id, r.final_severity, r.customer_tenant_id,
@@ -395,16 +399,12 @@ def _report(con: duckdb.DuckDBPyConnection, snapshot: str, config: Config) -> An
             report.suppressed += n
     # Every suppression that matches a finding, not only the one applied to it (the first
     # unexpired one): a narrower suppression behind a broader one is not stale, it takes over
-    # when the broader one expires. The same matching as the findings insert.
+    # when the broader one expires.
     used = {
         r[0]
         for r in con.execute(
-            """SELECT DISTINCT s.idx FROM findings f JOIN suppressions_cfg s
-                 ON s.rule_id = f.rule_id
-                AND (s.tenant IS NULL OR s.tenant = f.customer_tenant_id)
-                AND (s.partner IS NULL OR s.partner = f.partner_tenant_id)
-                AND (s.subject IS NULL OR lower(s.subject) = lower(f.subject))
-               WHERE f.snapshot = ?""",
+            f"SELECT DISTINCT s.idx FROM findings r JOIN suppressions_cfg s ON {SUPPRESSION_MATCH} "
+            "WHERE r.snapshot = ?",
             [snapshot],
         ).fetchall()
     }
