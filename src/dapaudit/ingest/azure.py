@@ -7,10 +7,6 @@ list` loaded now or earlier into the snapshot), else the file's context (--tenan
 
 from __future__ import annotations
 
-import csv
-import functools
-
-from ..paths import REFERENCE_DIR
 from .base import (
     REGISTRY,
     Batch,
@@ -158,19 +154,15 @@ def load_ps_role_assignments(batch: Batch) -> None:
     )
     # A name alone is matched to the roles dapaudit knows by name; any other would be
     # 'required value is missing', beside a value that is plainly there.
-    known = ", ".join(_azure_role_names())
+    known = stage.batch.con.execute(
+        "SELECT string_agg(display_name, ', ' ORDER BY display_name) FROM ref_azure_roles"
+    ).fetchone()[0]
     stage.fail_first(
         f"{raw_id} IS NULL AND {name} IS NOT NULL AND {by_name} IS NULL",
         f"unknown Azure role name (known by name: {known}); export RoleDefinitionId as well",
         "RoleDefinitionName",
     )
     _insert_assignments(stage, e, fields)
-
-
-@functools.cache
-def _azure_role_names() -> tuple[str, ...]:
-    with open(REFERENCE_DIR / "azure_roles.csv", encoding="utf-8") as fh:
-        return tuple(sorted(row["display_name"] for row in csv.DictReader(fh)))
 
 
 def _is_az_accounts(s: Sniff) -> bool:
