@@ -343,3 +343,35 @@ def test_json_keeps_line_separators_and_every_column(runner, sample_file):
     result = q(runner, sample_file, "--format", "json", sql)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == [{"s": "a\u2028b\u2029\u0085", "a": 1, "a_1": 2}]
+
+
+def test_intervals_print_as_duckdb_spells_them(runner, sample_file):
+    """Python's timedelta makes a month 30 days and spells -1.5 days "-2 days, 12:00:00":
+    intervals, alone or inside a list or struct, come out in DuckDB's own spelling. The
+    statement's closing ';' and a comment after it do not get in the way."""
+    sql = (
+        "SELECT 1; SELECT age(TIMESTAMP '2026-03-04', TIMESTAMP '2026-01-01') AS a, "
+        "TIMESTAMP '2026-01-01' - TIMESTAMP '2026-01-02 12:00' AS neg, "
+        "[INTERVAL 1 MONTH] AS l, {'i': INTERVAL 36 HOUR} AS st, 2 AS a "
+        "FROM range(2) ORDER BY range DESC; -- the end; of it"
+    )
+    result = q(runner, sample_file, "--format", "json", sql)
+    assert result.exit_code == 0, result.output
+    row = {"a": "2 months 3 days", "neg": "-1 day -12:00:00", "l": ["1 month"]}
+    row |= {"st": {"i": "36:00:00"}, "a_1": 2}
+    assert json.loads(result.output) == [row, row]
+    csv_out = q(runner, sample_file, "--format", "csv", "SELECT INTERVAL 1 MONTH AS m")
+    assert csv_out.output == "m\n1 month\n"
+
+
+def test_interval_of_a_statement_that_is_no_subquery_still_prints(runner, sample_file):
+    # CALL cannot be wrapped to cast its columns: it prints as before, as Python's timedelta.
+    result = q(runner, sample_file, "--format", "csv", "CALL unnest([INTERVAL 1 DAY])")
+    assert result.exit_code == 0, result.output
+    assert result.output == 'unnest\n"1 day, 0:00:00"\n'
+
+
+def test_decimals_print_in_plain_notation(runner, sample_file):
+    sql = "SELECT 0::DECIMAL(18,10) AS z, 1e-7::DECIMAL(18,10) AS small, 12.5::DECIMAL(5,2) AS n"
+    result = q(runner, sample_file, "--format", "csv", sql)
+    assert result.output == "z,small,n\n0.0000000000,0.0000001000,12.50\n"

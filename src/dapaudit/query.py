@@ -251,13 +251,59 @@ class Result:
 
 
 def run(session: QuerySession, sql: str, params: Mapping[str, Any] | None = None) -> Result:
-    """Run SQL; the result of the last statement when several are given, streamed."""
+    """Run SQL; the result of the last statement when several are given, streamed.
+
+    An INTERVAL comes out as DuckDB spells it ("1 month 3 days"), a list or struct holding one
+    as JSON of those spellings: Python's timedelta has no months (DuckDB hands a month over as
+    30 days) and spells a negative one "-1 day, 23:59:59"."""
     cur = session.execute(sql, params)
     if cur.description is None:
         return Result([], [], [])
-    return Result(
-        [d[0] for d in cur.description], [str(d[1]) for d in cur.description], _stream(cur)
-    )
+    columns = [d[0] for d in cur.description]
+    types = [str(d[1]) for d in cur.description]
+    if any("INTERVAL" in t for t in types):
+        spelt = _intervals_as_text(session.con, sql, params, columns, types)
+        if spelt is not None:
+            wrapped, types = spelt
+            cur = session.execute(wrapped, params)
+    return Result(columns, types, _stream(cur))
+
+
+def _intervals_as_text(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: Mapping[str, Any] | None,
+    columns: list[str],
+    types: list[str],
+) -> tuple[str, list[str]] | None:
+    """SQL's last statement again, each INTERVAL cast to text and each list or struct holding
+    one to JSON, with the types that gives; None when that statement cannot be a subquery
+    (CALL, PRAGMA): it then prints as Python's timedelta."""
+    last = con.extract_statements(sql)[-1].query
+    # Its closing ';' (DuckDB keeps it, and comments after it, in the statement's text).
+    for start, kind in reversed(duckdb.tokenize(last)):
+        if kind != duckdb.token_type.comment:
+            if last[start] == ";":
+                last = last[:start]
+            break
+    exprs, spelt = [], []
+    for n, (name, type_name) in enumerate(zip(columns, types, strict=True), 1):
+        alias = '"' + name.replace('"', '""') + '"'
+        if type_name == "INTERVAL":
+            exprs.append(f"CAST(#{n} AS VARCHAR) AS {alias}")
+            spelt.append("VARCHAR")
+        elif "INTERVAL" in type_name:
+            exprs.append(f"to_json(#{n}) AS {alias}")
+            spelt.append("JSON")
+        else:
+            exprs.append(f"#{n} AS {alias}")
+            spelt.append(type_name)
+    wrapped = f"SELECT {', '.join(exprs)} FROM (\n{last}\n) AS dapaudit_result"
+    try:
+        con.sql(wrapped, params=dict(params) if params else None)  # binds it, runs nothing
+    except duckdb.Error:
+        return None
+    return wrapped, spelt
 
 
 def _stream(cur: duckdb.DuckDBPyConnection) -> Iterator[tuple]:
@@ -301,7 +347,7 @@ def _plain(value: Any, type_name: str = "") -> Any:
             value if value == value and value not in (float("inf"), float("-inf")) else str(value)
         )
     if isinstance(value, Decimal):
-        return str(value)  # exact: a float would round
+        return format(value, "f")  # exact (a float would round), and 0.00, never 0E-2
     if isinstance(value, datetime | date | dtime):
         return value.isoformat()
     if isinstance(value, timedelta | UUID):
