@@ -110,6 +110,21 @@ def run_case(
     try:
         ingest(con, [tmp_path / "estate"], snapshot="case", as_of=as_of)
         analyze(con, "case", Config(rules=settings))
-        return [f for f in load_findings(con, "case") if f["rule_id"] == rule.id]
+        findings = [f for f in load_findings(con, "case") if f["rule_id"] == rule.id]
+        paths = {r[0] for r in con.execute("SELECT path FROM source_files").fetchall()}
     finally:
         con.close()
+    for f in findings:
+        for file in evidence_files(f["evidence"]):
+            assert file in paths, f"{rule_id}: evidence names {file!r}, no ingested file"
+    return findings
+
+
+def evidence_files(value: Any) -> list[Any]:
+    """Every value of a "file" key anywhere in a finding's evidence."""
+    if isinstance(value, dict):
+        found = [value["file"]] if "file" in value else []
+        return found + [f for v in value.values() for f in evidence_files(v)]
+    if isinstance(value, list):
+        return [f for v in value for f in evidence_files(v)]
+    return []

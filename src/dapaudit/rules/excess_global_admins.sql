@@ -10,7 +10,7 @@ WITH ga AS (
     FROM ref_directory_roles WHERE role_key = 'global_administrator'
 ),
 counted AS (
-    SELECT e.*, sf.path
+    SELECT e.*, sf.path AS file_path
     FROM effective_directory_access e
     JOIN ga USING (role_template_id)
     LEFT JOIN source_refs sf ON sf.snapshot = e.snapshot AND sf.source_file_id = e.source_file_id
@@ -36,14 +36,14 @@ per_principal AS (
            min(principal_upn) AS upn,
            list(json_object('path', path, 'partner_tenant_id', partner_tenant_id,
                             'via_group_id', via_group_id, 'via_group_name', via_group_name,
-                            'members_known', members_known, 'file', counted.path,
+                            'members_known', members_known, 'file', file_path,
                             'record', source_record)
-                ORDER BY e_path, counted.path, source_record) AS paths,
+                ORDER BY path, file_path, source_record) AS paths,
            bool_or(path = 'listed_own') AS own,
            bool_or(path = 'implicit_dap') AS via_dap,
            bool_or(path IN ('listed_partner', 'listed_foreign')) AS via_listed_partner
-    FROM (SELECT *, path AS e_path FROM counted
-          WHERE customer_tenant_id IN (SELECT customer_tenant_id FROM over)) counted
+    FROM counted
+    WHERE customer_tenant_id IN (SELECT customer_tenant_id FROM over)
     GROUP BY ALL
 ),
 per_customer AS (
