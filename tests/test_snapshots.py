@@ -166,3 +166,46 @@ def test_first_seen_does_not_depend_on_the_order_of_analysis(tmp_path):
     assert {seen for _, _, seen in in_order} >= {"2026-10"}
     assert first_seen(["2026-12", "2026-11", "2026-10"]) == in_order
     assert first_seen(["2026-10", "2026-12", "2026-11", "2026-10"]) == in_order
+
+
+def test_findings_and_reports_refuse_a_snapshot_not_analysed_since_it_changed(
+    runner, tmp_path, sample_copy
+):
+    """A snapshot ingested but not analysed (or changed by an ingest since) has no findings, or
+    out-of-date ones: `findings` and the reports would pass them off as the audit's result."""
+    dbfile = str(tmp_path / "a.duckdb")
+    _cli(runner, "ingest", str(SAMPLE), "--db", dbfile, "--as-of", "2026-11-30")
+    reading = [
+        ["findings"],
+        ["report", "monthly", "--out", str(tmp_path / "m"), "--format", "html"],
+        ["report", "tenant", ADATUM, "--out", str(tmp_path / "t"), "--format", "html"],
+        ["report", "tenant", "--all-tenants", "--out", str(tmp_path / "t"), "--format", "html"],
+    ]
+    for args in reading:
+        result = runner.invoke(cli, [*args, "--db", dbfile])
+        assert result.exit_code == 2, (args, result.output)
+        assert "snapshot 2026-11 has not been analysed since its files or reference date" in (
+            result.output
+        )
+        assert "`dapaudit analyze --snapshot 2026-11`" in result.output
+    _cli(runner, "analyze", "--db", dbfile)
+    for args in reading:
+        _cli(runner, *args, "--db", dbfile)
+    listed = _cli(runner, "snapshots", "--db", dbfile).output
+    assert "out of date" not in listed and "never" not in listed
+
+    # A file added later: the findings speak for the snapshot as it was.
+    _october(sample_copy)
+    extra = sample_copy / "late" / "azure_role_assignments.csv"
+    extra.parent.mkdir()
+    (sample_copy / "azure_role_assignments.csv").rename(extra)
+    result = _cli(runner, "ingest", str(extra), "--db", dbfile, "--snapshot", "2026-11")
+    assert "the findings analysed before are out of date" in result.output
+    assert "out of date" in _cli(runner, "snapshots", "--db", dbfile).output
+    assert runner.invoke(cli, ["findings", "--db", dbfile]).exit_code == 2
+    _cli(runner, "analyze", "--db", dbfile)
+    _cli(runner, "findings", "--db", dbfile)
+
+    # Ingesting the same files again changes nothing, and keeps the snapshot analysed.
+    _cli(runner, "ingest", str(SAMPLE), "--db", dbfile, "--snapshot", "2026-11")
+    _cli(runner, "findings", "--db", dbfile)

@@ -43,6 +43,21 @@ def latest_snapshot(con: duckdb.DuckDBPyConnection) -> str | None:
     return row[0] if row else None
 
 
+def resolve_analysed(con: duckdb.DuckDBPyConnection, snapshot: str | None) -> str:
+    """resolve_snapshot(), for commands that read findings: the snapshot must be analysed since
+    its files and date last changed, else its findings (none, or out of date) would pass for
+    the audit's result."""
+    snapshot = resolve_snapshot(con, snapshot)
+    if con.execute(
+        "SELECT analyzed_at IS NULL FROM snapshots WHERE snapshot = ?", [snapshot]
+    ).fetchone()[0]:
+        raise DapauditError(
+            f"snapshot {snapshot} has not been analysed since its files or reference date last "
+            f"changed: run `dapaudit analyze --snapshot {snapshot}` first"
+        )
+    return snapshot
+
+
 def resolve_snapshot(con: duckdb.DuckDBPyConnection, snapshot: str | None) -> str:
     """The named snapshot (which must exist), or the latest one."""
     if snapshot is None:

@@ -17,7 +17,7 @@ import duckdb
 from . import db as dbmod
 from . import interrupt
 from .analyze import analyze as run_analyze
-from .analyze import resolve_snapshot
+from .analyze import resolve_analysed, resolve_snapshot
 from .config import load_config
 from .errors import DapauditError
 from .paths import SAMPLE_DATA_DIR, writable_folder
@@ -361,7 +361,7 @@ def findings(db_path, snapshot, severity, rule, tenant, framework, fmt) -> None:
 def _findings(con, snapshot, severity, rule, tenant, framework) -> list[dict]:
     from .findings import load_findings
 
-    snap = resolve_snapshot(con, snapshot)
+    snap = resolve_analysed(con, snapshot)
     if rule is not None:
         known = rules_by_id()
         if rule not in known:
@@ -462,7 +462,7 @@ def report_monthly(
     with dbmod.opened(db_path, read_only=True) as con:
         written = write_monthly(
             con,
-            resolve_snapshot(con, snapshot),
+            resolve_analysed(con, snapshot),
             Path(out_dir),
             formats,
             config,
@@ -506,7 +506,7 @@ def report_tenant(
         from .report.parallel import write_all_reviews
 
         with dbmod.opened(db_path, read_only=True) as con:
-            label = resolve_snapshot(con, snapshot)
+            label = resolve_analysed(con, snapshot)
         run = write_all_reviews(
             db_path,
             label,
@@ -527,7 +527,7 @@ def report_tenant(
     with dbmod.opened(db_path, read_only=True) as con:
         written = write_tenant_reviews(
             con,
-            resolve_snapshot(con, snapshot),
+            resolve_analysed(con, snapshot),
             None if all_tenants else [tenant],
             Path(out_dir),
             formats,

@@ -15,7 +15,10 @@ def list_snapshots(con: duckdb.DuckDBPyConnection) -> list[list]:
                        WHERE f.snapshot = s.snapshot),
                       (SELECT count(*) FROM findings x WHERE x.snapshot = s.snapshot),
                       d.new, d.resolved,
-                      coalesce(strftime(s.analyzed_at, '%Y-%m-%d %H:%M'), 'never')
+                      coalesce(strftime(s.analyzed_at, '%Y-%m-%d %H:%M'),
+                               CASE WHEN EXISTS (SELECT 1 FROM findings x
+                                                 WHERE x.snapshot = s.snapshot)
+                                    THEN 'out of date' ELSE 'never' END)
                FROM snapshots s
                LEFT JOIN snapshot_deltas d ON d.snapshot = s.snapshot
                ORDER BY s.as_of, s.snapshot"""

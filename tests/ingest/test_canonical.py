@@ -221,9 +221,11 @@ def test_moving_an_analysed_snapshots_date_says_its_findings_do_not_follow(runne
     assert moved.exit_code == 0, moved.output
     assert (
         f"Warning: snapshot 2026-11: its reference date moves from {AS_OF} to 2027-06-01; the "
-        "findings analysed before do not move with it: run `dapaudit analyze --snapshot "
+        "findings analysed before are out of date: run `dapaudit analyze --snapshot "
         "2026-11`" in moved.output
     )
+    stale = runner.invoke(cli, ["findings", "--db", str(path), "--snapshot", "2026-11"])
+    assert stale.exit_code == 2, stale.output
     again = runner.invoke(
         cli,
         [

@@ -562,12 +562,23 @@ def _snapshot_row(con, snapshot: str, as_of: date, now: datetime, report: Ingest
         con.execute("INSERT INTO snapshots VALUES (?, ?, ?, NULL)", [snapshot, as_of, now])
     elif existing[0] != as_of:
         con.execute("UPDATE snapshots SET as_of = ? WHERE snapshot = ?", [as_of, snapshot])
-        if existing[1] is not None:  # its findings still speak for the old date
-            report.warnings.append(
-                f"snapshot {snapshot}: its reference date moves from {existing[0]} to {as_of}; "
-                "the findings analysed before do not move with it: run `dapaudit analyze "
-                f"--snapshot {snapshot}`"
-            )
+        _findings_out_of_date(
+            con, snapshot, f"its reference date moves from {existing[0]} to {as_of}", report
+        )
+
+
+def _findings_out_of_date(con, snapshot: str, why: str, report: IngestReport) -> None:
+    """An analysed snapshot whose files or date change: its findings speak for what it was, so
+    it counts as not analysed (reports and `findings` refuse it) until analyze runs again."""
+    if con.execute(
+        "UPDATE snapshots SET analyzed_at = NULL WHERE snapshot = ? AND analyzed_at IS NOT NULL "
+        "RETURNING snapshot",
+        [snapshot],
+    ).fetchall():
+        report.warnings.append(
+            f"snapshot {snapshot}: {why}; the findings analysed before are out of date: run "
+            f"`dapaudit analyze --snapshot {snapshot}`"
+        )
 
 
 def _todo(con, files: list[SourceFile], snapshot: str, report: IngestReport) -> list[SourceFile]:
@@ -800,6 +811,8 @@ def _record_files(con, snapshot: str, files: list[SourceFile], now: datetime, re
     """Coverage (which tenants each dataset speaks for) and a source_files row per file, with
     the rows it gave. Counted and written in SQL from ingest_files: handing every file's
     fields to DuckDB a second time as Python lists cost a second at 100,000 files."""
+    if files:
+        _findings_out_of_date(con, snapshot, f"{len(files)} new file(s) ingested into it", report)
     kinds = {f.kind for f in files}
     datasets = sorted({d for k in kinds for d in REGISTRY.kinds[k].datasets})
     # A kind may fill no dataset (a directory role listing only names roles).
