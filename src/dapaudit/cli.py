@@ -990,7 +990,10 @@ def _sql_text(path: str) -> str:
 
 def main() -> None:
     interrupt.install()
-    cli(prog_name="dapaudit")
+    try:
+        cli(prog_name="dapaudit")
+    finally:  # click ends with SystemExit: after it has said `Aborted!` and cleaned up
+        interrupt.exit_by_signal()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,13 @@ Ctrl-C waits with it: for hours, in `SELECT max(hash(i)) FROM range(10^12)`. Pyt
 handlers only in the main thread, between bytecodes, so a handler cannot help either. So the
 command line has Python also write each signal's number to a pipe (signal.set_wakeup_fd), and a
 watcher thread reading it interrupts every connection this process opened; the statement then
-fails as interrupted and the command ends as Ctrl-C anywhere else does (`Aborted!`, exit 1).
+fails as interrupted and the command ends as Ctrl-C anywhere else does (`Aborted!`).
+
+SIGTERM (a service manager stopping the command, `timeout`, `kill`) is handled as Ctrl-C is,
+so the command's transaction is rolled back and its temporary files removed on the way out
+(by default it would die on the spot). Once that cleanup has run, the command line ends by
+the signal it got (shell exit status 130 or 143), as the convention is: exit code 1 means
+findings at or above --fail-on, and a script must be able to tell an interrupted audit.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import weakref
 
@@ -24,6 +31,14 @@ _lock = threading.Lock()
 _connections: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
 _read_fd: int | None = None
 _watching = False
+_STOPPING = (signal.SIGINT, signal.SIGTERM)
+stopped_by: int | None = None  # the signal that stopped the command, once one has
+
+
+def _stop(signum: int, frame: object) -> None:
+    global stopped_by
+    stopped_by = signum
+    raise KeyboardInterrupt
 
 
 def install() -> None:
@@ -42,6 +57,24 @@ def install() -> None:
         os.close(write_fd)
         return
     _read_fd = read_fd
+    # Only where the signal has its default meaning: a background job's ignored SIGINT stays
+    # ignored, and code embedding dapaudit keeps handlers of its own.
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _stop)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _stop)
+
+
+def exit_by_signal() -> None:
+    """End the process by the signal that stopped the command, if one did, with its default
+    action: the parent sees what happened (a shell's $? is 128 + the signal's number)."""
+    if stopped_by is None:
+        return
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    signal.signal(stopped_by, signal.SIG_DFL)
+    os.kill(os.getpid(), stopped_by)
 
 
 def track(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
@@ -74,5 +107,5 @@ def _watch(read_fd: int) -> None:
             return
         if not received:
             return
-        if signal.SIGINT in received:
+        if any(signum in received for signum in _STOPPING):
             interrupt_all()

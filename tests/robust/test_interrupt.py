@@ -1,7 +1,8 @@
 """Ctrl-C while DuckDB runs a statement ends the command as Ctrl-C anywhere else does: click's
-`Aborted!` and exit code 1, no traceback (the DuckDB client raises RuntimeError('Query
-interrupted') there, not KeyboardInterrupt), whichever thread runs the statement (see
-dapaudit.interrupt)."""
+`Aborted!`, no traceback (the DuckDB client raises RuntimeError('Query interrupted') there, not
+KeyboardInterrupt), whichever thread runs the statement (see dapaudit.interrupt). SIGTERM does
+the same. Either way the process then ends by that signal (never exit code 1, which means
+findings at or above --fail-on), after its cleanup: no temporary folder is left."""
 
 from __future__ import annotations
 
@@ -29,12 +30,15 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _ctrl_c_once_running(argv: list[str], cwd: Path) -> tuple[int, str, str]:
-    """Run `argv`, press Ctrl-C once its statement runs; (exit code, stdout, stderr)."""
+def _ctrl_c_once_running(
+    argv: list[str], cwd: Path, signum: int = signal.SIGINT, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    """Run `argv`, press Ctrl-C (or send `signum`) once its statement runs; (exit code,
+    stdout, stderr)."""
     proc = subprocess.Popen(
         argv,
         cwd=cwd,
-        env=child_env(),
+        env=env or child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -48,7 +52,7 @@ def _ctrl_c_once_running(argv: list[str], cwd: Path) -> tuple[int, str, str]:
         while _cpu_seconds(proc.pid) < 2.0 and proc.poll() is None:
             assert time.monotonic() < deadline, "the query never got going"
             time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -106,7 +110,31 @@ def test_ctrl_c_during_a_statement_aborts_cleanly(tmp_path, command):
     returncode, _, err = _ctrl_c_once_running(argv, tmp_path)
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == "Aborted!"
-    assert returncode == 1
+    assert returncode == -signal.SIGINT  # a shell's $? is 130
+    assert db_dump(path) == before
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to know when")
+@pytest.mark.parametrize("command", ["query", "ingest"])
+def test_sigterm_cleans_up_and_ends_by_the_signal(tmp_path, command):
+    """`timeout`, a service manager or `kill` stops the command: by default Python dies on the
+    spot, leaving `query --snapshot`'s folder of views in the temp folder."""
+    path = tmp_path / "audit.duckdb"
+    with db.opened(path) as con:
+        ingest(con, [SAMPLE], snapshot="2026-11", as_of=AS_OF)
+        before = table_dump(con)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {**child_env(), "TMPDIR": str(temp)}
+    if command == "query":
+        argv = dapaudit_argv("query", "--db", str(path), "--snapshot", "2026-11", ENDLESS)
+    else:
+        argv = [sys.executable, "-c", ENDLESS_KIND, str(path), str(SAMPLE)]
+    returncode, _, err = _ctrl_c_once_running(argv, tmp_path, signal.SIGTERM, env)
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "Aborted!"
+    assert returncode == -signal.SIGTERM  # a shell's $? is 143
+    assert list(temp.iterdir()) == []
     assert db_dump(path) == before
 
 
