@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import inspect
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from .analyze import resolve_analysed, resolve_snapshot
 from .config import load_config
 from .errors import DapauditError
 from .paths import SAMPLE_DATA_DIR, writable_folder
-from .progress import progress_printer
+from .progress import ProgressFn, Ticking, progress_printer
 from .rules import SEVERITIES, all_rules, frameworks, rules_by_id
 from .textout import QUERY_FORMATS, printable, table
 
@@ -459,7 +460,7 @@ def report_monthly(
     from .report.service import write_monthly
 
     writable_folder(out_dir, _monthly_files(formats))
-    with dbmod.opened(db_path, read_only=True) as con:
+    with dbmod.opened(db_path, read_only=True) as con, _report_progress() as progress:
         written = write_monthly(
             con,
             resolve_analysed(con, snapshot),
@@ -470,9 +471,22 @@ def report_monthly(
             framework=framework,
             max_pdf_findings=pdf_limit,
             findings_files=True,
+            progress=progress,
         )
     for path in written:
         click.echo(f"Wrote {path}")
+
+
+@contextlib.contextmanager
+def _report_progress() -> Iterator[ProgressFn | None]:
+    """The monthly report's progress: a bar on a terminal, ticking through steps that count
+    nothing themselves (a PDF's layout); None otherwise."""
+    bar = progress_printer("Writing report", eta=False)
+    if bar is None:
+        yield None
+        return
+    with Ticking(bar) as ticking:
+        yield ticking
 
 
 @report.command("tenant")
@@ -573,7 +587,10 @@ def _run(
         _ingest_files(pending, inputs, label, as_of_date, kind, tenant, skip=[out_dir])
         con = pending.get()
         result = _analyze(con, label, config)
-        written = write_monthly(con, label, Path(out_dir), formats, config, findings_files=True)
+        with _report_progress() as progress:
+            written = write_monthly(
+                con, label, Path(out_dir), formats, config, findings_files=True, progress=progress
+            )
     for path in written:
         click.echo(f"Wrote {path}")
     _exit_for(result, fail_on)

@@ -8,6 +8,7 @@ files) or until the work has run for DELAY_SECONDS, so quick commands stay quiet
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import TextIO
@@ -31,8 +32,10 @@ class ProgressBar:
         *,
         delay: float = DELAY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        eta: bool = True,
     ) -> None:
         self.label = label
+        self.eta = eta
         self.stream = stream
         self.delay = delay
         self.clock = clock
@@ -66,7 +69,7 @@ class ProgressBar:
             f"{self.label} ({stage}) [{'#' * filled}{'.' * (WIDTH - filled)}] "
             f"{done:,}/{total:,} {fraction:4.0%} {_clock(elapsed)}"
         )
-        if 0 < done < total:
+        if self.eta and 0 < done < total:
             text += f" eta {_clock(elapsed * (total - done) / done)}"
         return text
 
@@ -82,10 +85,45 @@ def progress_printer(
     *,
     delay: float = DELAY_SECONDS,
     clock: Callable[[], float] = time.monotonic,
+    eta: bool = True,
 ) -> ProgressFn | None:
-    """A callback (stage, done, total) that redraws one line; None when not a terminal."""
+    """A callback (stage, done, total) that redraws one line; None when not a terminal.
+    `eta=False` for steps of unlike lengths, where done/total foretells nothing."""
     stream = stream or sys.stderr
     isatty = getattr(stream, "isatty", None)
     if isatty is None or not isatty():
         return None
-    return ProgressBar(label, stream, delay=delay, clock=clock)
+    return ProgressBar(label, stream, delay=delay, clock=clock, eta=eta)
+
+
+class Ticking:
+    """`progress` called again every `interval` seconds with the last (stage, done, total)
+    until the work is done: a step with no counts of its own (the layout of a PDF) still
+    shows the bar once DELAY_SECONDS have passed, and its clock moves. Use it in a `with`."""
+
+    def __init__(self, progress: ProgressFn, interval: float = 0.5) -> None:
+        self.progress = progress
+        self.interval = interval
+        self.state: tuple[str, int, int] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._tick, name="dapaudit-progress", daemon=True)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        with self._lock:
+            self.state = (stage, done, total)
+            self.progress(stage, done, total)
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                if self.state is not None and self.state[1] < self.state[2]:
+                    self.progress(*self.state)
+
+    def __enter__(self) -> Ticking:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

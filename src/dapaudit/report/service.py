@@ -16,6 +16,7 @@ from ..config import Config
 from ..errors import DapauditError
 from ..findings import gc_paused, write_findings_files
 from ..paths import PACKAGE_DIR
+from ..progress import ProgressFn
 from .model import (
     Branding,
     ReportView,
@@ -182,27 +183,43 @@ def write_monthly(
     paper: str = "a4",
     framework: str | None = None,
     max_pdf_findings: int | None = None,
+    progress: ProgressFn | None = None,
 ) -> list[Path]:
-    """report.html / report.pdf (and findings.json / findings.csv when asked) into `out`."""
+    """report.html / report.pdf (and findings.json / findings.csv when asked) into `out`.
+    `progress(stage, done, total)` is told as each step starts, and once all are done."""
     out.mkdir(parents=True, exist_ok=True)
     brand, allowed = branding(config, "Partner access compliance report")
     limit = pdf_limit(config, max_pdf_findings)  # a bad setting fails before any work
     beside = _findings_files_beside(con, snapshot, out, framework) if findings_files else None
+    # The steps in the order they run: findings files written beside finish before the PDF.
+    steps = ["model", *(["html"] if "html" in formats else [])]
+    files_step = ["findings files"] if findings_files else []
+    pdf_step = ["pdf"] if "pdf" in formats else []
+    steps += files_step + pdf_step if beside is not None else pdf_step + files_step
+
+    def step(name: str) -> None:
+        if progress:
+            progress(name, steps.index(name), len(steps))
+
     written = []
     try:
         # The model is a few hundred thousand small objects that live until written: the
         # cyclic collector rescanned them over and over while they were built and rendered to
         # HTML. (Not paused for the PDF: WeasyPrint's layout makes cyclic garbage.)
         with gc_paused():
+            step("model")
             model = build_monthly(con, snapshot, branding=brand, framework=framework)
             if "html" in formats:
+                step("html")
                 target = out / "report.html"
                 view = ReportView("html", PAPERS[paper], None)
                 write_html(target, "monthly.html", r=model, view=view)
                 written.append(target)
         if beside is not None:
+            step("findings files")
             _finish(beside)  # before the PDF: both at once would pass 1.5 GB at 100k
         if "pdf" in formats:
+            step("pdf")
             target = out / "report.pdf"
             view = ReportView("pdf", PAPERS[paper], limit)
             write_pdf(render_html("monthly.html", r=model, view=view), target, allowed)
@@ -214,10 +231,13 @@ def write_monthly(
     del model  # free it before the findings files load every finding again, with evidence
     if findings_files:
         if beside is None:
+            step("findings files")
             write_findings_files(
                 con, snapshot, out / "findings.json", out / "findings.csv", framework=framework
             )
         written += [out / "findings.json", out / "findings.csv"]
+    if progress:
+        progress("done", len(steps), len(steps))
     return written
 
 
