@@ -167,3 +167,101 @@ def test_real_format_estate_gives_exactly_the_planted_findings(tmp_path, options
         assert set(check.rules_checked) == {r.id for r in all_rules()}
     finally:
         con.close()
+
+
+def test_check_counts_duplicates_and_compares_the_partner_exactly(baseline, tmp_path):
+    """A finding reported twice, or with a partner where none was planted (or none where one
+    was), is not the planted finding: the check said all was well for each."""
+    root, _, con = baseline
+    planted = json.loads((root / "expected_findings.json").read_text(encoding="utf-8"))
+    with_partner = next(f for f in planted if f["partner_tenant_id"])
+    without = next(f for f in planted if not f["partner_tenant_id"])
+    changed = [f for f in planted if f not in (with_partner, without)]
+    changed += [dict(with_partner, partner_tenant_id=None)]
+    changed += [dict(without, partner_tenant_id=with_partner["partner_tenant_id"])]
+    twice = next(f for f in planted if f not in (with_partner, without))
+    changed += [twice]  # planted twice, found once
+    path = tmp_path / "expected.json"
+    path.write_text(json.dumps(changed), encoding="utf-8")
+    check = check_findings(con, "2026-11", path)
+
+    def key(f):
+        p = f["partner_tenant_id"]
+        return (
+            f["rule_id"],
+            f["customer_tenant_id"].lower(),
+            p and p.lower(),
+            f["subject"].lower(),
+        )
+
+    assert sorted(check.missing, key=repr) == sorted(
+        [key(changed[-3]), key(changed[-2]), key(twice)], key=repr
+    )
+    assert sorted(check.unexpected, key=repr) == sorted([key(with_partner), key(without)], key=repr)
+
+
+def test_cli_generate_refuses_what_it_cannot_do(runner, tmp_path):
+    out = tmp_path / "estate"
+    for args, said in [
+        (["--files-per-table", "4"], "shape a canonical estate only"),
+        (["--customer-folders", "3"], "shape a canonical estate only"),
+        (["--customers", "9223372036854775808"], "--customers"),
+    ]:
+        argv = ["generate", "--customers", "5", "--out", str(out), *args]
+        result = runner.invoke(cli, argv)
+        assert result.exit_code == 2, result.output
+        assert said in result.output and "Traceback" not in result.output
+        assert not out.exists()
+    ok = runner.invoke(
+        cli,
+        [
+            "generate",
+            "--customers",
+            "5",
+            "--out",
+            str(out),
+            "--format",
+            "canonical",
+            "--files-per-table",
+            "2",
+        ],
+    )
+    assert ok.exit_code == 0, ok.output
+
+
+def test_a_failed_generate_leaves_its_folder_empty(tmp_path, monkeypatch):
+    import dapaudit.generate as gen
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gen, "_write_real", broken)
+    out = tmp_path / "estate"
+    with pytest.raises(OSError):
+        generate(out, 5, fmt="real")
+    assert list(out.iterdir()) == []
+    monkeypatch.undo()
+    generate(out, 5, fmt="real")  # a retry into it is not refused as not empty
+
+
+def test_real_graph_files_are_the_collections_graph_returns(tmp_path):
+    root = tmp_path / "estate"
+    generate(root, 5, seed=2, fmt="real")
+    contexts = {}
+    for name in ("organization", "groups", "delegatedAdminRelationships", "roleAssignments"):
+        for path in (root / "exports").rglob(f"{name}.json"):
+            raw = path.read_bytes()
+            text = raw.decode("utf-16") if raw[:2] == b"\xff\xfe" else raw.decode("utf-8")
+            doc = json.loads(text.lstrip("\ufeff"))
+            assert list(doc) == ["@odata.context", "value"] and doc["value"], path
+            contexts[name] = doc["@odata.context"]
+    assert contexts["roleAssignments"] == (
+        "https://graph.microsoft.com/v1.0/$metadata#roleManagement/directory/"
+        "roleAssignments(principal())"
+    )
+    assert set(contexts) == {
+        "organization",
+        "groups",
+        "delegatedAdminRelationships",
+        "roleAssignments",
+    }

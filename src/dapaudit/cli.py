@@ -28,6 +28,8 @@ from .textout import QUERY_FORMATS, printable, table
 
 SAMPLE_ESTATE = SAMPLE_DATA_DIR / "canonical"
 SAMPLE_AS_OF = date(2026, 11, 30)
+# Ten times the largest estate the benchmark runs: above it, generate refuses at once.
+MAX_GENERATED_CUSTOMERS = 1_000_000
 
 
 class InputError(click.ClickException):
@@ -749,7 +751,10 @@ def check(db_path) -> None:
 
 @cli.command()
 @click.option(
-    "--customers", type=click.IntRange(min=1), required=True, help="Number of customer tenants."
+    "--customers",
+    type=click.IntRange(min=1, max=MAX_GENERATED_CUSTOMERS),
+    required=True,
+    help="Number of customer tenants.",
 )
 @click.option(
     "--out",
@@ -786,13 +791,15 @@ def check(db_path) -> None:
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Split each estate-wide export into this many files (like paged exports).",
+    help="Split each estate-wide export into this many files (like paged exports); "
+    "--format canonical only.",
 )
 @click.option(
     "--customer-folders",
     type=click.IntRange(min=0),
     default=None,
-    help="How many customers get a per-tenant folder (default: 5%, 8 to 500).",
+    help="How many customers get a per-tenant folder (default: 5%, 8 to 500); --format "
+    "canonical only (a real-format estate has a folder per customer).",
 )
 @click.option("--shuffle", is_flag=True, help="Write rows in a seeded random order.")
 @click.option("--upper-guids", is_flag=True, help="Write GUIDs in upper case.")
@@ -812,6 +819,13 @@ def generate(
 ) -> None:
     """Write a synthetic estate with known findings, for benchmarks and tests."""
     from .generate import generate as run_generate
+
+    if fmt == "real" and (files_per_table != 1 or customer_folders is not None):
+        raise InputError(
+            "--files-per-table and --customer-folders shape a canonical estate only: add "
+            "--format canonical (a real-format estate has a folder per customer and one export "
+            "per tool and tenant)"
+        )
 
     try:
         result = run_generate(

@@ -17,9 +17,11 @@ benchmark at 100,000 customers) checks the rules' output, not only their speed.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -64,6 +66,8 @@ DEFAULT_AS_OF = date(2026, 11, 30)
 FORMATS = ("canonical", "real")
 CUSTOMERS_PER_PARTNER = 2000
 MAX_CUSTOMER_FOLDERS = 500
+# What Graph puts before the collection in a response's @odata.context.
+GRAPH_METADATA = "https://graph.microsoft.com/v1.0/$metadata#"
 
 GA = "62e90394-69f5-4237-9190-012177145e10"
 HELPDESK = "729827e3-9c14-49f7-bb1b-9608f156bbb8"
@@ -520,6 +524,21 @@ def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
+@contextlib.contextmanager
+def _emptied_on_failure(out: Path) -> Iterator[None]:
+    """`out` (empty or new before) emptied again if the estate cannot be written whole (a
+    full disk, Ctrl-C, a size DuckDB refuses): a retry into it is not refused as not empty."""
+    try:
+        yield
+    except BaseException:
+        for child in out.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+        raise
+
+
 def generate(
     out: str | os.PathLike[str],
     customers: int,
@@ -545,89 +564,90 @@ def generate(
         raise FileExistsError(f"{out} is not empty")
     exports = out / "exports"
     exports.mkdir(parents=True)
-    partners = max(2, -(-customers // CUSTOMERS_PER_PARTNER))
-    if customer_folders is None:
-        customer_folders = min(MAX_CUSTOMER_FOLDERS, customers, max(8, customers // 20))
-    report = GenerateReport(exports, customers, partners, seed, as_of)
+    with _emptied_on_failure(out):
+        partners = max(2, -(-customers // CUSTOMERS_PER_PARTNER))
+        if customer_folders is None:
+            customer_folders = min(MAX_CUSTOMER_FOLDERS, customers, max(8, customers // 20))
+        report = GenerateReport(exports, customers, partners, seed, as_of)
 
-    con = open_duckdb()
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
-    con.execute("SET preserve_insertion_order = true")
-    _macros(con, seed, as_of)
-    if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
-    # Partner Center's DAP monitoring lists every DAP customer, so the real-format estate has
-    # a monitoring record for all of them; canonical files may leave some out.
-    _model(con, customers, partners, SHARES["dap_monitored"] if fmt == "canonical" else 1.0)
-    _tables(con)
-    _expected(con)
+        con = open_duckdb()
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        con.execute("SET preserve_insertion_order = true")
+        _macros(con, seed, as_of)
+        if fmt not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+        # Partner Center's DAP monitoring lists every DAP customer, so the real-format estate has
+        # a monitoring record for all of them; canonical files may leave some out.
+        _model(con, customers, partners, SHARES["dap_monitored"] if fmt == "canonical" else 1.0)
+        _tables(con)
+        _expected(con)
 
-    # Which customers' role listings come as per-customer folders, and in which variant.
-    con.execute(
-        f"""CREATE TABLE folders AS
-        SELECT i, tenant_id, domain, row_number() OVER (ORDER BY u('folder', i), i) - 1 AS slot
-        FROM c WHERE NOT gap_role_listing
-        QUALIFY slot < {int(customer_folders)}"""
-    )
-    if fmt == "real":
-        report.files += _write_real(con, exports, upper_guids, shuffle)
-        for table in ESTATE_TABLES:
-            report.rows[table] = con.execute(f"SELECT count(*) FROM t_{table}").fetchone()[0]
-    else:
-        for table in ESTATE_TABLES:
-            order = _order(table, shuffle)
-            source = f"t_{table}"
-            where = ""
-            if table == "directory_role_members":
-                where = "WHERE i NOT IN (SELECT i FROM folders)"
-            rows = con.execute(f"SELECT count(*) FROM {source} {where}").fetchone()[0]
-            report.rows[table] = rows
-            parts = max(1, min(files_per_table, rows))
-            for part in range(parts):
-                # Contiguous runs of the (possibly shuffled) order, like pages of one export.
-                sql = (
-                    f"SELECT {_select(table, upper_guids)} FROM ("
-                    f"SELECT *, row_number() OVER (ORDER BY {order}) - 1 AS rn "
-                    f"FROM {source} {where}) "
-                    f"WHERE rn * {parts} // greatest({rows}, 1) = {part} ORDER BY rn"
-                )
-                name = f"{table}.csv" if parts == 1 else f"{table}-{part + 1:03d}.csv"
-                (exports / "partner").mkdir(exist_ok=True)
-                _copy(con, sql, exports / "partner" / name)
-                report.files += 1
-        report.files += _write_folders(con, exports / "customers", upper_guids)
-        report.rows["directory_role_members"] += con.execute(
-            "SELECT count(*) FROM t_directory_role_members WHERE i IN (SELECT i FROM folders)"
-        ).fetchone()[0]
+        # Which customers' role listings come as per-customer folders, and in which variant.
+        con.execute(
+            f"""CREATE TABLE folders AS
+            SELECT i, tenant_id, domain, row_number() OVER (ORDER BY u('folder', i), i) - 1 AS slot
+            FROM c WHERE NOT gap_role_listing
+            QUALIFY slot < {int(customer_folders)}"""
+        )
+        if fmt == "real":
+            report.files += _write_real(con, exports, upper_guids, shuffle)
+            for table in ESTATE_TABLES:
+                report.rows[table] = con.execute(f"SELECT count(*) FROM t_{table}").fetchone()[0]
+        else:
+            for table in ESTATE_TABLES:
+                order = _order(table, shuffle)
+                source = f"t_{table}"
+                where = ""
+                if table == "directory_role_members":
+                    where = "WHERE i NOT IN (SELECT i FROM folders)"
+                rows = con.execute(f"SELECT count(*) FROM {source} {where}").fetchone()[0]
+                report.rows[table] = rows
+                parts = max(1, min(files_per_table, rows))
+                for part in range(parts):
+                    # Contiguous runs of the (possibly shuffled) order, like pages of one export.
+                    sql = (
+                        f"SELECT {_select(table, upper_guids)} FROM ("
+                        f"SELECT *, row_number() OVER (ORDER BY {order}) - 1 AS rn "
+                        f"FROM {source} {where}) "
+                        f"WHERE rn * {parts} // greatest({rows}, 1) = {part} ORDER BY rn"
+                    )
+                    name = f"{table}.csv" if parts == 1 else f"{table}-{part + 1:03d}.csv"
+                    (exports / "partner").mkdir(exist_ok=True)
+                    _copy(con, sql, exports / "partner" / name)
+                    report.files += 1
+            report.files += _write_folders(con, exports / "customers", upper_guids)
+            report.rows["directory_role_members"] += con.execute(
+                "SELECT count(*) FROM t_directory_role_members WHERE i IN (SELECT i FROM folders)"
+            ).fetchone()[0]
 
-    expected_path = out / "expected_findings.json"
-    con.execute(
-        f"""COPY (SELECT * FROM expected
-                  ORDER BY rule_id, customer_tenant_id, partner_tenant_id, subject)
-        TO '{_sql_path(expected_path)}' (FORMAT json, ARRAY true)"""
-    )
-    report.expected = dict(
-        con.execute("SELECT rule_id, count(*) FROM expected GROUP BY 1 ORDER BY 1").fetchall()
-    )
-    scenarios = dict(
-        con.execute("SELECT scenario, count(*) FROM c GROUP BY 1 ORDER BY 1").fetchall()
-    )
-    con.close()
-    manifest = {
-        "generator": "dapaudit generate",
-        "format": fmt,
-        **{k: v for k, v in asdict(report).items() if k not in ("out", "as_of")},
-        "as_of": as_of.isoformat(),
-        "exports": "exports",
-        "expected_findings": expected_path.name,
-        "scenario_shares": dict(SCENARIOS),
-        "condition_shares": SHARES,
-        "scenarios": scenarios,
-        "rules": sorted(r.id for r in all_rules()),
-    }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return report
+        expected_path = out / "expected_findings.json"
+        con.execute(
+            f"""COPY (SELECT * FROM expected
+                      ORDER BY rule_id, customer_tenant_id, partner_tenant_id, subject)
+            TO '{_sql_path(expected_path)}' (FORMAT json, ARRAY true)"""
+        )
+        report.expected = dict(
+            con.execute("SELECT rule_id, count(*) FROM expected GROUP BY 1 ORDER BY 1").fetchall()
+        )
+        scenarios = dict(
+            con.execute("SELECT scenario, count(*) FROM c GROUP BY 1 ORDER BY 1").fetchall()
+        )
+        con.close()
+        manifest = {
+            "generator": "dapaudit generate",
+            "format": fmt,
+            **{k: v for k, v in asdict(report).items() if k not in ("out", "as_of")},
+            "as_of": as_of.isoformat(),
+            "exports": "exports",
+            "expected_findings": expected_path.name,
+            "scenario_shares": dict(SCENARIOS),
+            "condition_shares": SHARES,
+            "scenarios": scenarios,
+            "rules": sorted(r.id for r in all_rules()),
+        }
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        return report
 
 
 def _write_folders(con: duckdb.DuckDBPyConnection, root: Path, upper_guids: bool) -> int:
@@ -701,8 +721,10 @@ def check_findings(
 ) -> FindingCheck:
     """Compare a snapshot's findings with a generated estate's expected_findings.json.
 
-    Identity is (rule, customer, subject) with the partner compared where the generator
-    names one; tenant ids compare case-insensitively. Rules not present are listed, not failed.
+    Identity is (rule, customer, partner, subject), tenant ids compared case-insensitively
+    and a partner the generator leaves NULL matching only a finding without one; a finding
+    that comes twice matches one planted row, and the second is unexpected. Rules not present
+    are listed, not failed.
     """
     present = sorted(r.id for r in all_rules() if r.sql.strip())
     con.execute(
@@ -720,15 +742,17 @@ def check_findings(
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE finding_check AS
-        WITH e AS (SELECT {keys} FROM expected_findings
-                   WHERE rule_id IN (SELECT unnest($rules::VARCHAR[]))),
-             f AS (SELECT {keys} FROM findings WHERE snapshot = $snapshot)
+        WITH e AS (SELECT *, row_number() OVER (PARTITION BY rule_id, c, p, s) AS n
+                   FROM (SELECT {keys} FROM expected_findings
+                         WHERE rule_id IN (SELECT unnest($rules::VARCHAR[])))),
+             f AS (SELECT *, row_number() OVER (PARTITION BY rule_id, c, p, s) AS n
+                   FROM (SELECT {keys} FROM findings WHERE snapshot = $snapshot))
         SELECT coalesce(e.rule_id, f.rule_id) AS rule_id, coalesce(e.c, f.c) AS c,
                coalesce(e.p, f.p) AS p, coalesce(e.s, f.s) AS s,
                e.rule_id IS NOT NULL AS planted, f.rule_id IS NOT NULL AS found
         FROM e FULL OUTER JOIN f
           ON e.rule_id = f.rule_id AND e.c = f.c AND e.s = f.s
-         AND (e.p IS NULL OR e.p = f.p)""",
+         AND e.p IS NOT DISTINCT FROM f.p AND e.n = f.n""",
         {"rules": present, "snapshot": snapshot},
     )
     rows = con.execute(
@@ -752,16 +776,25 @@ def check_findings(
 PARTNER_TENANT_TYPE = "resellerPartnerDelegatedAdmin"
 
 
-def _hive_to_folders(stage: Path, root: Path, file_name: str) -> int:
+def _hive_to_folders(
+    stage: Path, root: Path, file_name: str, graph_context: str | None = None
+) -> int:
     """COPY ... PARTITION_BY writes `stage/folder=NAME/data_0.ext`; move each to
-    `root/NAME/file_name` (a rename, no copy)."""
+    `root/NAME/file_name` (a rename, no copy). With `graph_context`, each JSON array is put in
+    the collection Graph returns instead: {"@odata.context": ..., "value": [...]}."""
     moved = 0
+    head = f'{{"@odata.context":{json.dumps(graph_context)},"value":' if graph_context else ""
     for hive in sorted(stage.iterdir()):
         folder = root / hive.name.split("=", 1)[1]
         folder.mkdir(parents=True, exist_ok=True)
         for n, data in enumerate(sorted(hive.iterdir())):
             stem, dot, ext = file_name.partition(".")
-            data.rename(folder / (file_name if n == 0 else f"{stem}{n}{dot}{ext}"))
+            target = folder / (file_name if n == 0 else f"{stem}{n}{dot}{ext}")
+            if graph_context:
+                target.write_text(head + data.read_text(encoding="utf-8") + "}\n", "utf-8")
+                data.unlink()
+            else:
+                data.rename(target)
             moved += 1
         hive.rmdir()
     stage.rmdir()
@@ -773,8 +806,11 @@ def _copy_json(con: duckdb.DuckDBPyConnection, sql: str, target: Path, partition
     con.execute(f"COPY ({sql}) TO '{_sql_path(target)}' ({options})")
 
 
-def _write_listings(con: duckdb.DuckDBPyConnection, sql: str, root: Path, file_name: str) -> int:
-    """One Graph listing per customer folder, as `COPY (FORMAT json, ARRAY true)` lays it out.
+def _write_listings(
+    con: duckdb.DuckDBPyConnection, sql: str, root: Path, file_name: str, graph: str
+) -> int:
+    """One Graph listing per customer folder, the collection Graph returns ({"@odata.context":
+    GRAPH_METADATA + graph, "value": [...]}), saved whole as a script saves the response.
     DuckDB assembles each file's text (one row per folder); Python only writes the files.
     COPY ... PARTITION_BY keeps a bounded number of files open, so with one partition per
     customer it reopened files over and over: 100,000 customers did not finish in 30 minutes.
@@ -782,13 +818,14 @@ def _write_listings(con: duckdb.DuckDBPyConnection, sql: str, root: Path, file_n
     order, is written that way."""
     cursor = con.execute(
         f"""SELECT folder,
-                   '[' || chr(10) || chr(9)
+                   '{{"@odata.context":' || to_json(?::VARCHAR) || ',"value":['
+                       || chr(10) || chr(9)
                        || string_agg(line, ',' || chr(10) || chr(9)
                                      ORDER BY role_template_id, principal_id)
-                       || chr(10) || ']' || chr(10) AS text,
+                       || chr(10) || ']}}' || chr(10) AS text,
                    (row_number() OVER (ORDER BY folder || '/' || ?) - 1) % 4 = 0 AS utf16
             FROM ({sql}) GROUP BY folder ORDER BY folder || '/' || ?""",
-        [file_name, file_name],
+        [GRAPH_METADATA + graph, file_name, file_name],
     )
     written = 0
     while rows := cursor.fetchmany(5000):
@@ -815,7 +852,10 @@ def _write_real(
     partners = exports / "partners"
     stage = exports / ".stage"
 
-    def partitioned(sql: str, name: str, root: Path, fmt: str = "json") -> int:
+    def partitioned(
+        sql: str, name: str, root: Path, fmt: str = "json", graph: str | None = None
+    ) -> int:
+        """`graph`: the @odata.context of the Graph collection the file is a response of."""
         if fmt == "json":
             _copy_json(con, sql, stage, partition=True)
         else:
@@ -823,7 +863,7 @@ def _write_real(
                 f"COPY ({sql}) TO '{_sql_path(stage)}' "
                 "(FORMAT csv, HEADER true, PARTITION_BY (folder))"
             )
-        return _hive_to_folders(stage, root, name)
+        return _hive_to_folders(stage, root, name, graph and GRAPH_METADATA + graph)
 
     # Graph GET /organization, run in each partner tenant.
     files += partitioned(
@@ -833,6 +873,7 @@ def _write_real(
             FROM partners ORDER BY j""",
         "organization.json",
         partners,
+        graph="organization",
     )
     # Partner Center > Customers > Export customers (UTF-8 with BOM, as the portal writes it).
     files += partitioned(
@@ -885,6 +926,7 @@ def _write_real(
             GROUP BY ALL ORDER BY folder, id""",
         "groups.json",
         partners,
+        graph="groups(members())",
     )
     # Graph delegatedAdminRelationships and their accessAssignments (relationshipId added by
     # the exporting script, as the relationship is otherwise only in the request URL).
@@ -904,6 +946,7 @@ def _write_real(
             GROUP BY ALL ORDER BY folder, id""",
         "delegatedAdminRelationships.json",
         partners,
+        graph="tenantRelationships/delegatedAdminRelationships",
     )
     files += partitioned(
         f"""SELECT r.partner_tenant_id AS folder,
@@ -981,5 +1024,6 @@ def _write_real(
             FROM t_directory_role_members m JOIN c USING (i)""",
         exports / "customers",
         "roleAssignments.json",
+        "roleManagement/directory/roleAssignments(principal())",
     )
     return files
