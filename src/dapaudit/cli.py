@@ -157,15 +157,20 @@ def fail_on_option(f: Callable) -> Callable:
     )(f)
 
 
-def _out_option(f: Callable) -> Callable:
-    return click.option(
-        "--out",
-        "out_dir",
-        type=click.Path(file_okay=False),
-        default="dapaudit-report",
-        show_default=True,
-        help="Folder for the report and the findings files.",
-    )(f)
+def _out_option(
+    f: Callable | None = None, *, help: str = "Folder for the report and the findings files."
+) -> Callable:
+    def wrap(f: Callable) -> Callable:
+        return click.option(
+            "--out",
+            "out_dir",
+            type=click.Path(file_okay=False),
+            default="dapaudit-report",
+            show_default=True,
+            help=help,
+        )(f)
+
+    return wrap(f) if f is not None else wrap
 
 
 def report_format_option(f: Callable) -> Callable:
@@ -422,22 +427,27 @@ def report() -> None:
     """Write reports: the monthly compliance report, a customer security review."""
 
 
-def report_paper_options(f: Callable) -> Callable:
-    f = click.option(
-        "--pdf-limit",
-        "pdf_limit",
-        type=click.IntRange(min=1),
-        default=None,
-        help="Most findings per rule (and rows per long list) in the PDF; the HTML "
-        "and findings.csv hold all (default: [report] pdf_max_findings, 25).",
-    )(f)
-    return click.option(
-        "--paper",
-        type=click.Choice(["a4", "letter"], case_sensitive=False),
-        default="a4",
-        show_default=True,
-        help="PDF paper size.",
-    )(f)
+def report_paper_options(
+    f: Callable | None = None, *, holding_all: str = "the HTML and findings.csv hold all"
+) -> Callable:
+    def wrap(f: Callable) -> Callable:
+        f = click.option(
+            "--pdf-limit",
+            "pdf_limit",
+            type=click.IntRange(min=1),
+            default=None,
+            help=f"Most findings per rule (and rows per long list) in the PDF; {holding_all} "
+            "(default: [report] pdf_max_findings, 25).",
+        )(f)
+        return click.option(
+            "--paper",
+            type=click.Choice(["a4", "letter"], case_sensitive=False),
+            default="a4",
+            show_default=True,
+            help="PDF paper size.",
+        )(f)
+
+    return wrap(f) if f is not None else wrap
 
 
 @report.command("monthly")
@@ -496,9 +506,9 @@ def _report_progress() -> Iterator[ProgressFn | None]:
 @db_option
 @snapshot_option
 @config_option
-@_out_option
+@_out_option(help="Folder for the reviews: review-NAME-ID.html and .pdf.")
 @report_format_option
-@report_paper_options
+@report_paper_options(holding_all="the HTML review holds all")
 @click.option("--all-tenants", is_flag=True, help="Write one review per customer tenant.")
 @click.option(
     "--jobs",
