@@ -197,3 +197,40 @@ def test_demo_keeps_its_database_where_asked(runner, tmp_path):
     assert result.exit_code == 0, result.output
     listed = runner.invoke(cli, ["snapshots", "--db", str(path)])
     assert listed.exit_code == 0 and "2026-11" in listed.output
+
+
+def test_a_failed_command_leaves_no_new_database_or_report_folder(runner, tmp_path):
+    """Bad input ends with exit code 2 and everything as it was: no empty database made for
+    the command, no report folder made for it."""
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    # A role listing that names no tenant, in a folder that does not either: refused.
+    (lone / "members.csv").write_text(
+        "tenant_id,role_name,role_template_id,principal_id,principal_type,principal_upn,"
+        "principal_display_name,principal_organization_id\n"
+        ",Global Administrator,62e90394-69f5-4237-9190-012177145e10,"
+        "0b6c2a7e-1f0d-4c7e-9a51-8d3f2e1b0c41,user,a@b.example,A,\n",
+        encoding="utf-8",
+    )
+    db_file = tmp_path / "new.duckdb"
+    out = tmp_path / "reports" / "nov"
+    commands = [
+        ["ingest", str(lone), "--db", str(db_file)],
+        ["run", str(lone), "--db", str(db_file), "--out", str(out), "--format", "html"],
+        ["analyze", "--db", str(db_file)],
+    ]
+    for args in commands:
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert not db_file.exists() and not (tmp_path / "new.duckdb.wal").exists(), args
+        assert not (tmp_path / "reports").exists(), args
+
+    # A report of a snapshot not analysed: refused, and its new folder not left behind.
+    assert runner.invoke(cli, ["ingest", str(SAMPLE), "--db", str(db_file)]).exit_code == 0
+    for args in (["report", "monthly"], ["report", "tenant", "--all-tenants"]):
+        result = runner.invoke(cli, [*args, "--db", str(db_file), "--out", str(out)])
+        assert result.exit_code == 2, result.output
+        assert not (tmp_path / "reports").exists(), args
+    # A database that holds a snapshot stays, whatever fails afterwards.
+    assert runner.invoke(cli, ["ingest", str(lone), "--db", str(db_file)]).exit_code == 2
+    assert db_file.exists()

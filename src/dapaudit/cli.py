@@ -21,7 +21,7 @@ from .analyze import analyze as run_analyze
 from .analyze import resolve_analysed, resolve_snapshot
 from .config import load_config
 from .errors import DapauditError
-from .paths import SAMPLE_DATA_DIR, writable_folder
+from .paths import SAMPLE_DATA_DIR, output_folder
 from .progress import ProgressFn, Ticking, progress_printer
 from .rules import SEVERITIES, all_rules, frameworks, rules_by_id
 from .textout import QUERY_FORMATS, printable, table
@@ -471,8 +471,11 @@ def report_monthly(
     config = load_config(config_path)
     from .report.service import write_monthly
 
-    writable_folder(out_dir, _monthly_files(formats))
-    with dbmod.opened(db_path, read_only=True) as con, _report_progress() as progress:
+    with (
+        output_folder(out_dir, _monthly_files(formats)),
+        dbmod.opened(db_path, read_only=True) as con,
+        _report_progress() as progress,
+    ):
         written = write_monthly(
             con,
             resolve_analysed(con, snapshot),
@@ -525,9 +528,17 @@ def report_tenant(
     if (tenant is None) == (not all_tenants):
         raise InputError("give one TENANT (id or domain) or --all-tenants")
     config = load_config(config_path)
+    with output_folder(out_dir):
+        _report_tenant(
+            tenant, db_path, snapshot, config, out_dir, formats, paper, pdf_limit, all_tenants, jobs
+        )
+
+
+def _report_tenant(
+    tenant, db_path, snapshot, config, out_dir, formats, paper, pdf_limit, all_tenants, jobs
+) -> None:
     from .report.service import write_tenant_reviews
 
-    writable_folder(out_dir)
     if all_tenants:
         from .report.parallel import write_all_reviews
 
@@ -593,8 +604,7 @@ def _run(
     label = _snapshot_label(snapshot, as_of_date)
     # Before the database changes: a report that cannot be written must not leave behind a
     # snapshot ingested and analysed.
-    writable_folder(out_dir, _monthly_files(formats))
-    with dbmod.opening(db_path) as pending:
+    with output_folder(out_dir, _monthly_files(formats)), dbmod.opening(db_path) as pending:
         # Not its own report folder, if that is below an input (`run .` run twice).
         _ingest_files(pending, inputs, label, as_of_date, kind, tenant, skip=[out_dir])
         con = pending.get()

@@ -534,12 +534,34 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 @contextmanager
 def opened(path: str | os.PathLike[str], *, read_only: bool = False):
-    """connect(), closed again when the block ends, so the file lock is released."""
+    """connect(), closed again when the block ends, so the file lock is released. A database
+    this created is removed again if the block fails with it still empty."""
+    new = not read_only and not Path(path).exists()
     con = connect(path, read_only=read_only)
     try:
         yield con
+    except BaseException:
+        _close_removing_if_new_and_empty(con, str(path), new)
+        con = None
+        raise
     finally:
-        con.close()
+        if con is not None:
+            con.close()
+
+
+def _close_removing_if_new_and_empty(con: duckdb.DuckDBPyConnection, path: str, new: bool) -> None:
+    """Close `con`; when the command that made its database failed before any snapshot went
+    in, remove the file too: the failed command leaves no empty database behind, and the
+    next one does not take it for the user's."""
+    empty = False
+    if new:
+        with contextlib.suppress(duckdb.Error):
+            empty = con.execute("SELECT count(*) FROM snapshots").fetchone()[0] == 0
+    con.close()
+    if empty:
+        for leftover in (path, path + ".wal"):
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
 
 
 class OpeningConnection:
@@ -555,6 +577,7 @@ class OpeningConnection:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path)
+        self.new = not Path(self.path).exists()
         self.started = False
         self._con: duckdb.DuckDBPyConnection | None = None
         self._error: BaseException | None = None
@@ -588,11 +611,13 @@ class OpeningConnection:
         assert self._con is not None
         return self._con
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
+        """Close the connection; `failed`: the block failed, so a database this created is
+        removed again while still empty."""
         if self._thread is not None:
             self._thread.join()
         if self._con is not None:
-            self._con.close()
+            _close_removing_if_new_and_empty(self._con, self.path, failed and self.new)
             self._con = None
 
 
@@ -604,5 +629,7 @@ def opening(path: str | os.PathLike[str]) -> Iterator[OpeningConnection]:
     pending = OpeningConnection(path)
     try:
         yield pending
-    finally:
-        pending.close()
+    except BaseException:
+        pending.close(failed=True)
+        raise
+    pending.close()

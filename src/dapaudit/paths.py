@@ -3,8 +3,9 @@ the folders it writes into."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .errors import DapauditError
@@ -40,3 +41,27 @@ def writable_folder(folder: str | os.PathLike[str], files: Iterable[str] = ()) -
         if (path / name).is_dir():
             raise DapauditError("a folder is in the way of a file to write", file=str(path / name))
     return path
+
+
+@contextlib.contextmanager
+def output_folder(folder: str | os.PathLike[str], files: Iterable[str] = ()) -> Iterator[Path]:
+    """writable_folder(), for a command's block: if the block fails, the folders it created
+    are removed again, as far as they are still empty (a failed command leaves no trace)."""
+    path = Path(folder)
+    topmost_new = None
+    probe = path.absolute()
+    while not probe.exists() and probe != probe.parent:
+        topmost_new, probe = probe, probe.parent
+    writable_folder(path, files)
+    try:
+        yield path
+    except BaseException:
+        if topmost_new is not None:
+            for made in [path.absolute(), *path.absolute().parents]:
+                try:
+                    made.rmdir()  # only an empty folder
+                except OSError:
+                    break
+                if made == topmost_new:
+                    break
+        raise
