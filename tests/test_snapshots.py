@@ -209,3 +209,16 @@ def test_findings_and_reports_refuse_a_snapshot_not_analysed_since_it_changed(
     # Ingesting the same files again changes nothing, and keeps the snapshot analysed.
     _cli(runner, "ingest", str(SAMPLE), "--db", dbfile, "--snapshot", "2026-11")
     _cli(runner, "findings", "--db", dbfile)
+
+
+def test_snapshots_lists_each_snapshots_source_files(runner, tmp_path):
+    dbfile = str(tmp_path / "a.duckdb")
+    _cli(runner, "ingest", str(SAMPLE), "--db", dbfile, "--as-of", "2026-11-30")
+    listed = _cli(runner, "snapshots", "--db", dbfile).output
+    files = sorted(p.name for p in SAMPLE.iterdir() if p.is_file())
+    assert f"Source files of 2026-11 ({len(files)}):" in listed
+    lines = listed.split("Source files of 2026-11", 1)[1].splitlines()[3:]
+    assert [line.split()[0].rsplit("/", 1)[-1] for line in lines] == files
+    assert "canonical.tenants" in listed
+    summary = _cli(runner, "snapshots", "--db", dbfile, "--summary").output
+    assert "Source files" not in summary and "2026-11-30" in summary

@@ -723,19 +723,31 @@ def rules(rule_id, framework, _db_path) -> None:
 
 @cli.command()
 @db_option
-@with_example("dapaudit snapshots")
-def snapshots(db_path) -> None:
-    """List snapshots with their reference date, files and findings."""
-    from .snapshots import list_snapshots
+@click.option(
+    "--summary", is_flag=True, help="Only the table of snapshots, without their source files."
+)
+@with_example("dapaudit snapshots --summary")
+def snapshots(db_path, summary) -> None:
+    """List snapshots with their reference date, findings and source files."""
+    from .snapshots import list_snapshots, source_files
 
     with dbmod.opened(db_path, read_only=True) as con:
         rows = list_snapshots(con)
-    click.echo(
-        table(
-            ["snapshot", "as_of", "files", "rows", "findings", "new", "resolved", "analyzed"], rows
-        ),
-        nl=False,
-    )
+        click.echo(
+            table(
+                ["snapshot", "as_of", "files", "rows", "findings", "new", "resolved", "analyzed"],
+                rows,
+            ),
+            nl=False,
+        )
+        if summary:
+            return
+        for snapshot, *_ in rows:
+            files = source_files(con, snapshot)
+            click.echo(f"\nSource files of {printable(snapshot)} ({len(files)}):")
+            click.echo(
+                table(["file", "kind", "tenant", "rows", "encoding", "sha256"], files), nl=False
+            )
 
 
 # ------------------------------------------------------------------ check (robustness)

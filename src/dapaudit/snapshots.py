@@ -24,3 +24,17 @@ def list_snapshots(con: duckdb.DuckDBPyConnection) -> list[list]:
                ORDER BY s.as_of, s.snapshot"""
         ).fetchall()
     ]
+
+
+def source_files(con: duckdb.DuckDBPyConnection, snapshot: str) -> list[list]:
+    """The files ingested into `snapshot`, by path: kind, the tenant a file speaks for when
+    its records name none (from its folder or --tenant), rows, encoding, a short sha256."""
+    return [
+        list(r)
+        for r in con.execute(
+            """SELECT path, kind, coalesce(context_tenant_id, ''), row_count,
+                      coalesce(encoding, ''), left(sha256, 12)
+               FROM source_files WHERE snapshot = ? ORDER BY path, source_file_id""",
+            [snapshot],
+        ).fetchall()
+    ]
