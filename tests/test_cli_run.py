@@ -234,3 +234,25 @@ def test_a_failed_command_leaves_no_new_database_or_report_folder(runner, tmp_pa
     # A database that holds a snapshot stays, whatever fails afterwards.
     assert runner.invoke(cli, ["ingest", str(lone), "--db", str(db_file)]).exit_code == 2
     assert db_file.exists()
+
+
+def test_without_the_checkout_the_report_says_how_to_install(runner, tmp_path, monkeypatch):
+    """A plain `pip install .` leaves report_templates/ and sample_data/ behind: the commands
+    that need them say so (exit 2) rather than fail with Jinja's TemplateNotFound."""
+    from dapaudit import paths
+    from dapaudit.report import render
+
+    missing = tmp_path / "site-packages" / "report_templates"
+    monkeypatch.setattr(render, "TEMPLATES_DIR", missing)
+    render.environment.cache_clear()
+    try:
+        result = _run(runner, tmp_path, formats="html")
+    finally:
+        render.environment.cache_clear()
+    assert result.exit_code == 2, result.output
+    assert "report_templates/ is not where dapaudit runs from" in result.output
+    assert "pip install -e ." in result.output
+    monkeypatch.setattr("dapaudit.cli.SAMPLE_DATA_DIR", tmp_path / "sample_data")
+    demo = runner.invoke(cli, ["demo", "--out", str(tmp_path / "demo")])
+    assert demo.exit_code == 2 and "sample_data/ is not where dapaudit runs from" in demo.output
+    assert paths.checkout_folder(paths.TEMPLATES_DIR) == paths.TEMPLATES_DIR

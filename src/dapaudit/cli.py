@@ -21,12 +21,11 @@ from .analyze import analyze as run_analyze
 from .analyze import resolve_analysed, resolve_snapshot
 from .config import load_config
 from .errors import DapauditError
-from .paths import SAMPLE_DATA_DIR, output_folder
+from .paths import SAMPLE_DATA_DIR, checkout_folder, output_folder
 from .progress import ProgressFn, Ticking, progress_printer
 from .rules import SEVERITIES, all_rules, frameworks, rules_by_id
 from .textout import QUERY_FORMATS, printable, table
 
-SAMPLE_ESTATE = SAMPLE_DATA_DIR / "canonical"
 SAMPLE_AS_OF = date(2026, 11, 30)
 # Ten times the largest estate the benchmark runs: above it, generate refuses at once.
 MAX_GENERATED_CUSTOMERS = 1_000_000
@@ -633,7 +632,7 @@ def demo(out_dir, formats, db_path) -> None:
     """Run on the bundled sample estate into a temporary database and show the report."""
     with tempfile.TemporaryDirectory(prefix="dapaudit-demo-") as tmp:
         _run(
-            [str(SAMPLE_ESTATE)],
+            [str(checkout_folder(SAMPLE_DATA_DIR) / "canonical")],
             db_path or str(Path(tmp) / "demo.duckdb"),
             "2026-11",
             SAMPLE_AS_OF,

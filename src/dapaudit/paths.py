@@ -15,6 +15,19 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent.parent
 TEMPLATES_DIR = PROJECT_DIR / "report_templates"
 SAMPLE_DATA_DIR = PROJECT_DIR / "sample_data"
+
+
+def checkout_folder(folder: Path) -> Path:
+    """`folder` of the source checkout (report_templates/, sample_data/), or an error that
+    says why it is missing: an install that is not editable leaves the checkout behind."""
+    if not folder.is_dir():
+        raise DapauditError(
+            f"{folder.name}/ is not where dapaudit runs from ({folder.parent}): dapaudit reads "
+            "it from its source checkout; install it with `pip install -e .` from a clone"
+        )
+    return folder
+
+
 RULES_DIR = PACKAGE_DIR / "rules"
 REFERENCE_DIR = PACKAGE_DIR / "reference"
 

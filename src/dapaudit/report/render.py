@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup, escape
 
 from ..errors import DapauditError
-from ..paths import TEMPLATES_DIR
+from ..paths import TEMPLATES_DIR, checkout_folder
 
 # The longest value a report shows in full. Exports are untrusted: a megabyte-long display
 # name would make the PDF layout take minutes and bury the page; the data files
@@ -140,7 +140,7 @@ def customer_rows(customers: list[Any], full: bool) -> Iterator[Markup]:
 @cache
 def environment() -> Environment:
     env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        loader=FileSystemLoader(str(checkout_folder(TEMPLATES_DIR))),
         finalize=bounded,
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,
