@@ -1,9 +1,9 @@
 """Beyond one machine: the rule SQL runs unchanged on views over Parquet files partitioned by
 snapshot, the way a Trino or Spark SQL deployment would run it, and finds the same findings.
 
-The Parquet is written here with DuckDB COPY in the layout of `dapaudit export --parquet`
-(<table>/snapshot=<label>/*.parquet, tables without a snapshot column as one file); a fresh
-DuckDB then sees only those files, as a distributed engine would.
+The Parquet is written by `dapaudit export --parquet`'s code (<table>/snapshot=<label>/*.parquet,
+tables without a snapshot column as one file); a fresh DuckDB then sees only those files and
+the columns the export's manifest declares, as a distributed engine would.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 from dapaudit import db
 from dapaudit.analyze import analyze
 from dapaudit.config import Config
+from dapaudit.export import export_parquet
 from dapaudit.generate import generate
 from dapaudit.ingest import ingest
 from dapaudit.paths import PACKAGE_DIR
@@ -27,23 +28,17 @@ SNAPSHOT = "2026-11"
 
 
 def _export(con: duckdb.DuckDBPyConnection, out: Path) -> list[tuple[str, bool, str]]:
-    tables = []
-    for (name,) in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
-        "AND table_schema = 'main' AND table_name <> 'dapaudit_meta' "
-        "ORDER BY 1"
-    ).fetchall():
-        described = con.execute(f'DESCRIBE "{name}"').fetchall()
-        columns = ", ".join(f'"{r[0]}" {r[1]}' for r in described)
-        partitioned = "snapshot" in {r[0] for r in described}
-        target = out / name
-        target.mkdir(parents=True)
-        if partitioned:
-            con.execute(f"COPY \"{name}\" TO '{target}' (FORMAT parquet, PARTITION_BY (snapshot))")
-        else:
-            con.execute(f"COPY \"{name}\" TO '{target / 'data.parquet'}' (FORMAT parquet)")
-        tables.append((name, partitioned, columns))
-    return tables
+    """`dapaudit export --parquet`'s own code; each table's name, partitioning and columns as
+    its manifest gives them (what a user declares on the distributed engine)."""
+    manifest = export_parquet(con, out)
+    return [
+        (
+            name,
+            table["partitioned_by"] == "snapshot",
+            ", ".join(f'"{c["name"]}" {c["type"]}' for c in table["columns"]),
+        )
+        for name, table in sorted(manifest["tables"].items())
+    ]
 
 
 def _engine_over_parquet(
