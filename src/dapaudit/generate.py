@@ -929,7 +929,9 @@ def _write_real(
         graph="groups(members())",
     )
     # Graph delegatedAdminRelationships and their accessAssignments (relationshipId added by
-    # the exporting script, as the relationship is otherwise only in the request URL).
+    # the exporting script, as the relationship is otherwise only in the request URL). A
+    # partner has thousands of relationships and Graph pages hold a few hundred: the script
+    # follows @odata.nextLink and writes the records it collected as one array.
     files += partitioned(
         f"""SELECT r.partner_tenant_id AS folder,
                    '#microsoft.graph.delegatedAdminRelationship' AS "@odata.type",
@@ -946,7 +948,6 @@ def _write_real(
             GROUP BY ALL ORDER BY folder, id""",
         "delegatedAdminRelationships.json",
         partners,
-        graph="tenantRelationships/delegatedAdminRelationships",
     )
     files += partitioned(
         f"""SELECT r.partner_tenant_id AS folder,
