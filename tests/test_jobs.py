@@ -121,3 +121,44 @@ def test_every_job_runs_once_and_each_is_counted_done():
         con.close()
     assert sorted(ran) == [0, 1, 2, 3, 4]
     assert counted == [1, 2, 3, 4, 5]
+
+
+def test_a_second_ctrl_c_during_the_joins_still_closes_every_cursor(monkeypatch):
+    """Ctrl-C while the threads are joined (the jobs were ending) left cursors open and busy:
+    the connection then closed under them and the process aborted (SIGABRT)."""
+    opened = []
+    monkeypatch.setattr(jobs, "track", lambda cur: opened.append(cur) or cur)
+
+    class JoinOnceInterrupted(threading.Thread):
+        interrupted = False
+
+        def join(self, timeout=None):
+            if not JoinOnceInterrupted.interrupted:
+                JoinOnceInterrupted.interrupted = True
+                raise KeyboardInterrupt
+            return super().join(timeout)
+
+    monkeypatch.setattr(jobs.threading, "Thread", JoinOnceInterrupted)
+
+    def before(i, finished):
+        if i == 1:
+            raise KeyboardInterrupt  # the first Ctrl-C, as job 1 is handed out
+
+    con = duckdb.connect()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            jobs.run(
+                con,
+                [frozenset(), frozenset()],
+                lambda cur, i: time.sleep(0.2),
+                workers=2,
+                setup=lambda cur: None,
+                before=before,
+                done=lambda n: None,
+            )
+        assert JoinOnceInterrupted.interrupted and len(opened) == 2
+        for cur in opened:
+            with pytest.raises(duckdb.ConnectionException):
+                cur.execute("SELECT 1")
+    finally:
+        con.close()

@@ -91,18 +91,35 @@ def run(
         if failures:
             raise failures[min(failures)]
     except BaseException:
-        stop.lower(-1)
-        for cur in cursors:
-            with contextlib.suppress(duckdb.Error):
-                cur.interrupt()
+        _stop_all(stop, cursors)
         raise
     finally:
         for _ in threads:
             jobs.put(None)
+        # Every thread joined and every cursor closed before the connection they share can
+        # close: a Ctrl-C that lands during the joins (the jobs had just finished) left a
+        # cursor busy, and closing the connection under it aborted the process (SIGABRT).
+        interrupted: BaseException | None = None
         for thread in threads:
-            thread.join()
+            while True:
+                try:
+                    thread.join()
+                    break
+                except KeyboardInterrupt as exc:
+                    interrupted = exc
+                    _stop_all(stop, cursors)
         for cur in cursors:
             cur.close()
+        if interrupted is not None:
+            raise interrupted
+
+
+def _stop_all(stop: _Stop, cursors: list[duckdb.DuckDBPyConnection]) -> None:
+    """No job starts any more, and the statements under way are interrupted."""
+    stop.lower(-1)
+    for cur in cursors:
+        with contextlib.suppress(duckdb.Error):
+            cur.interrupt()
 
 
 def _work(
