@@ -171,7 +171,15 @@ def test_a_suppression_behind_a_broader_one_is_not_stale(runner, dbfile, tmp_pat
             "[rules.GDAP-EXPIRING]\nthreshold = 3\n",
             "unknown setting (allowed: severity, enabled, days)",
         ),
-        ('[rules.GDAP-EXPIRING]\ndays = "30"\n', "must be a whole number >= 0 (default 30)"),
+        (
+            '[rules.GDAP-EXPIRING]\ndays = "30"\n',
+            "must be a whole number from 0 to 2,147,483,647 (default 30)",
+        ),
+        # Past INTEGER: the rule failed with a traceback, after run had committed its ingest.
+        (
+            "[rules.EXCESS-GLOBAL-ADMINS]\nthreshold = 2147483648\n",
+            "must be a whole number from 0 to 2,147,483,647 (default 4)",
+        ),
         ('[rules.GDAP-EXPIRING]\nseverity = "urgent"\n', "severity must be one of"),
         (
             '[[suppressions]]\nrule = "COVERAGE-GAP"\ntennant = "x"\nreason = "r"\nowner = "o"\n',

@@ -188,13 +188,18 @@ def _same_kind(value: Any, default: Any) -> bool:
     if isinstance(default, bool) or isinstance(value, bool):
         return isinstance(value, bool) and isinstance(default, bool)
     if isinstance(default, int):
-        return isinstance(value, int) and value >= 0
+        return isinstance(value, int) and 0 <= value <= MAX_RULE_INT
     return isinstance(value, type(default))
+
+
+# The rules cast counts and days to INTEGER (32 bits): a larger setting failed inside a rule,
+# after `run` had committed its ingest.
+MAX_RULE_INT = 2**31 - 1
 
 
 def _kind(default: Any) -> str:
     if isinstance(default, bool):
         return "true or false"
     if isinstance(default, int):
-        return "whole number >= 0"
+        return f"whole number from 0 to {MAX_RULE_INT:,}"
     return type(default).__name__
