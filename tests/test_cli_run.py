@@ -256,3 +256,27 @@ def test_without_the_checkout_the_report_says_how_to_install(runner, tmp_path, m
     demo = runner.invoke(cli, ["demo", "--out", str(tmp_path / "demo")])
     assert demo.exit_code == 2 and "sample_data/ is not where dapaudit runs from" in demo.output
     assert paths.checkout_folder(paths.TEMPLATES_DIR) == paths.TEMPLATES_DIR
+
+
+def test_an_interrupted_report_leaves_the_previous_one_whole(runner, tmp_path, monkeypatch):
+    """Reports were written in place: Ctrl-C mid-write left report.html at 0 bytes or cut off
+    at <tbody>, and the previous month's good report was gone."""
+    from dapaudit.report import render
+
+    assert _run(runner, tmp_path, formats="html").exit_code == 0
+    out = tmp_path / "out"
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    class Template:
+        def generate(self, **context):
+            yield "<html><body><table><tbody>"
+            raise KeyboardInterrupt
+
+    class Environment:
+        def get_template(self, name):
+            return Template()
+
+    monkeypatch.setattr(render, "environment", Environment)
+    result = _run(runner, tmp_path, formats="html")
+    assert result.exit_code != 0
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no scratch file either

@@ -14,6 +14,7 @@ import duckdb
 import orjson
 
 from . import db
+from .paths import atomic_target
 from .rules import SEVERITIES
 
 FIELDS = (
@@ -135,8 +136,10 @@ def write_findings_files(
     )
     with (
         gc_paused(),
-        open(json_target, "wb") as jf,
-        open(csv_target, "w", encoding="utf-8") as cf,
+        atomic_target(json_target) as json_scratch,
+        atomic_target(csv_target) as csv_scratch,
+        open(json_scratch, "wb") as jf,
+        open(csv_scratch, "w", encoding="utf-8") as cf,
     ):
         cf.write(CSV_HEADER)
         first = True
@@ -200,7 +203,8 @@ def to_json(findings: list[dict[str, Any]]) -> str:
 
 def write_json(findings: list[dict[str, Any]], target: Path) -> None:
     """to_json() into a file, without a second copy of the text in memory."""
-    target.write_bytes(_json_bytes(findings))
+    with atomic_target(target) as scratch:
+        scratch.write_bytes(_json_bytes(findings))
 
 
 def _json_bytes(findings: list[dict[str, Any]]) -> bytes:
@@ -228,7 +232,7 @@ def to_csv(findings: list[dict[str, Any]]) -> str:
 
 def write_csv(findings: list[dict[str, Any]], target: Path) -> None:
     """to_csv() into a file, row by row rather than as one string."""
-    with open(target, "w", encoding="utf-8") as fh:
+    with atomic_target(target) as scratch, open(scratch, "w", encoding="utf-8") as fh:
         _write_csv(findings, fh)
 
 

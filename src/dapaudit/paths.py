@@ -78,3 +78,19 @@ def output_folder(folder: str | os.PathLike[str], files: Iterable[str] = ()) -> 
                 if made == topmost_new:
                     break
         raise
+
+
+@contextlib.contextmanager
+def atomic_target(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """A scratch path beside `target` to write into; it replaces `target` once the block ends
+    well, and is removed if it does not. An interrupted report leaves the previous one whole,
+    never a truncated file under its name."""
+    target = Path(target)
+    scratch = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        yield scratch
+        os.replace(scratch, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            scratch.unlink()
+        raise

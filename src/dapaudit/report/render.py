@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup, escape
 
 from ..errors import DapauditError
-from ..paths import TEMPLATES_DIR, checkout_folder
+from ..paths import TEMPLATES_DIR, atomic_target, checkout_folder
 
 # The longest value a report shows in full. Exports are untrusted: a megabyte-long display
 # name would make the PDF layout take minutes and bury the page; the data files
@@ -174,7 +174,10 @@ def write_html(target: Path, template: str, **context: Any) -> None:
     (Pieces are written one by one, not gathered by the thousand: the long tables' pieces
     are already chunks of thousands of rows.)"""
     pieces = environment().get_template(template).generate(**context)
-    with open(target, "w", encoding="utf-8", buffering=1 << 20) as fh:
+    with (
+        atomic_target(target) as scratch,
+        open(scratch, "w", encoding="utf-8", buffering=1 << 20) as fh,
+    ):
         fh.writelines(pieces)
 
 
@@ -234,9 +237,9 @@ def write_pdf(html: str, target: Path, allowed_files: list[Path] | None = None) 
         from weasyprint import HTML
     except OSError as exc:  # missing system libraries (Pango)
         raise DapauditError(f"cannot render PDF: WeasyPrint could not load ({exc})") from None
-    with font_times_fixed():
+    with font_times_fixed(), atomic_target(target) as scratch:
         HTML(
             string=html,
             base_url=str(TEMPLATES_DIR) + "/",
             url_fetcher=restricted_url_fetcher(allowed_files or []),
-        ).write_pdf(str(target))
+        ).write_pdf(str(scratch))

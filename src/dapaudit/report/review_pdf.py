@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DapauditError
-from ..paths import TEMPLATES_DIR
+from ..paths import TEMPLATES_DIR, atomic_target
 from .model import ReportView, TenantReview
 from .render import font_times_fixed, render_html, restricted_url_fetcher, write_html
 
@@ -172,8 +172,8 @@ class ReviewWriter:
             HTML, font_config, fetcher, lean = self._weasyprint()
             with _one_collection_per_review():
                 document = HTML(string=html, base_url=str(TEMPLATES_DIR) + "/", url_fetcher=fetcher)
-                with _lean_font_subsetting(), font_times_fixed():
-                    document.write_pdf(str(target), stylesheets=[lean], font_config=font_config)
+                with _lean_font_subsetting(), font_times_fixed(), atomic_target(target) as scratch:
+                    document.write_pdf(str(scratch), stylesheets=[lean], font_config=font_config)
                 del document  # its cycles go in the collection on the way out
             written.append(target)
         return written
