@@ -45,7 +45,10 @@ def check_database(con: duckdb.DuckDBPyConnection) -> CheckReport:
     tables = _base_tables(con)
     if not _check_objects(con, tables, report):
         return report  # the checks below read the missing tables: each problem is listed
+    readable = len(report.problems)
     _read_everything(con, tables, report)
+    if len(report.problems) > readable:
+        return report  # the checks below would read the damaged blocks again, and fail
     fact_tables = [
         t
         for t, cols in tables.items()

@@ -48,6 +48,8 @@ class Group(click.Group):
         except (RuntimeError, duckdb.InterruptException) as exc:
             # Ctrl-C while DuckDB runs a statement: the client stops the statement and raises
             # this rather than KeyboardInterrupt. Any transaction was rolled back on the way.
+            if _damaged(exc):
+                raise _damaged_error(exc) from None
             if not _is_interrupt(exc):
                 raise
             raise click.Abort() from None
@@ -77,6 +79,27 @@ class Group(click.Group):
                 f"${dbmod.MEMORY_LIMIT_ENV} (now {dbmod.memory_limit()}), or split the "
                 "largest export into smaller files"
             ) from None
+        except duckdb.Error as exc:
+            if not _damaged(exc):
+                raise
+            raise _damaged_error(exc) from None
+
+
+def _damaged(exc: BaseException) -> bool:
+    """A block of the database file failed its checksum (a disk error, a bad copy)."""
+    return "Corrupt database file" in str(exc)
+
+
+def _damaged_error(exc: BaseException) -> InputError:
+    line = next((ln for ln in str(exc).splitlines() if "Corrupt database file" in ln), str(exc))
+    reason = line[line.index("Corrupt database file") :]
+    return InputError(
+        printable(
+            f"{reason}: the database file is damaged; `dapaudit check` "
+            "lists what can still be read; restore the file from a backup, or ingest the "
+            "exports into a new database"
+        )
+    )
 
 
 def _is_interrupt(exc: BaseException) -> bool:

@@ -293,14 +293,23 @@ def _open_copy(path: str) -> duckdb.DuckDBPyConnection | None:
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
-    # duckdb_tables(), not information_schema.tables: the view cost each command ~20 ms.
-    found = con.execute(
-        "SELECT count(*) FROM duckdb_tables() "
-        "WHERE table_name = 'dapaudit_meta' AND database_name = current_database()"
-    ).fetchone()[0]
-    if not found:
-        return None
-    row = con.execute("SELECT value FROM dapaudit_meta WHERE key = 'schema_version'").fetchone()
+    try:
+        # duckdb_tables(), not information_schema.tables: the view cost each command ~20 ms.
+        found = con.execute(
+            "SELECT count(*) FROM duckdb_tables() "
+            "WHERE table_name = 'dapaudit_meta' AND database_name = current_database()"
+        ).fetchone()[0]
+        if not found:
+            return None
+        row = con.execute("SELECT value FROM dapaudit_meta WHERE key = 'schema_version'").fetchone()
+    except duckdb.InterruptException:
+        raise
+    except duckdb.Error as exc:  # a damaged block: said, not a traceback from every command
+        first = str(exc).strip().splitlines()[0]
+        raise DapauditError(
+            f"the database cannot be read ({first}); the file may be damaged: restore it from "
+            "a backup, or ingest the exports into a new database"
+        ) from None
     if row is None:
         return None
     try:
