@@ -79,6 +79,19 @@ class Group(click.Group):
                 f"${dbmod.MEMORY_LIMIT_ENV} (now {dbmod.memory_limit()}), or split the "
                 "largest export into smaller files"
             ) from None
+        except duckdb.BinderException as exc:
+            # A column of dapaudit's dropped from a table by hand, as for a table above.
+            first = str(exc).strip().splitlines()[0]
+            if not (
+                "does not have a column" in first or "column" in first and "not found" in first
+            ):
+                raise
+            raise InputError(
+                printable(
+                    f"{first}: the database lacks a column dapaudit made; `dapaudit check` "
+                    "lists what is missing"
+                )
+            ) from None
         except duckdb.Error as exc:
             if not _damaged(exc):
                 raise

@@ -172,3 +172,15 @@ def test_a_damaged_block_is_a_problem_or_exit_2_never_a_traceback(runner, db_fil
             ), (offset, args, repr(result.exception))
             outcomes.add((args[0], result.exit_code))
     assert any(code != 0 for command, code in outcomes if command == "check")  # damage seen
+
+
+def test_a_column_dropped_by_hand_is_exit_2_naming_check(runner, db_file):
+    with db.opened(db_file) as con:
+        con.execute("DROP VIEW IF EXISTS tenant_directory CASCADE")
+        con.execute("ALTER TABLE tenants DROP COLUMN display_name")
+    for args in (["analyze"], ["report", "monthly", "--out", str(db_file.parent / "r")]):
+        result = runner.invoke(cli, [*args, "--db", str(db_file)])
+        assert result.exit_code == 2, (args, result.output)
+        assert "`dapaudit check`" in result.output and "Traceback" not in result.output
+    checked = _check(runner, db_file)
+    assert checked.exit_code == 1 and "table tenants lacks column(s) display_name" in checked.output
