@@ -122,3 +122,11 @@ def test_an_empty_dap_monitoring_page_is_told_by_its_context(tmp_path):
     con, report = load(tmp_path, str(path), tenant=P)
     assert [(f.kind, f.rows) for f in report.files] == [("partner_center.dap_monitoring", 0)]
     con.close()
+    # The context after `value` (key order is the writer's): the same page.
+    last = tmp_path / "last"
+    last.mkdir()
+    path = last / "dap.json"
+    path.write_text(f'{{"value": [], "@odata.context": "{base}#delegatedAdminCustomers"}}')
+    con, report = load(last, str(path), tenant=P)
+    assert [(f.kind, f.rows) for f in report.files] == [("partner_center.dap_monitoring", 0)]
+    con.close()

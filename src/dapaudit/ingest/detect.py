@@ -61,6 +61,15 @@ def first_record(text: str) -> tuple[dict | None, set[str], str]:
         if ctx:
             context = ctx.group(1)
         if text[match.end() : match.end() + 1] != "{":
+            # No record (an empty page): when the head holds the whole document, its keys
+            # after `value` count too (`@odata.context` may come last).
+            try:
+                doc = json.loads(text)
+            except (ValueError, RecursionError):
+                return None, doc_keys, context
+            if isinstance(doc, dict):
+                found = doc.get("@odata.context")
+                return None, set(doc), found if isinstance(found, str) else context
             return None, doc_keys, context
         record, _ = _DECODER.raw_decode(text, match.end())
         return (record if isinstance(record, dict) else None), doc_keys, context
