@@ -206,10 +206,10 @@ def test_a_failed_command_leaves_no_new_database_or_report_folder(runner, tmp_pa
     lone.mkdir()
     # A role listing that names no tenant, in a folder that does not either: refused.
     (lone / "members.csv").write_text(
-        "tenant_id,role_name,role_template_id,principal_id,principal_type,principal_upn,"
-        "principal_display_name,principal_organization_id\n"
-        ",Global Administrator,62e90394-69f5-4237-9190-012177145e10,"
-        "0b6c2a7e-1f0d-4c7e-9a51-8d3f2e1b0c41,user,a@b.example,A,\n",
+        "tenant_id,role_template_id,principal_id,principal_type,principal_display_name,"
+        "principal_upn,principal_organization_id,directory_scope_id\n"
+        ",62e90394-69f5-4237-9190-012177145e10,0b6c2a7e-1f0d-4c7e-9a51-8d3f2e1b0c41,user,A,"
+        "a@b.example,,/\n",
         encoding="utf-8",
     )
     db_file = tmp_path / "new.duckdb"

@@ -10,6 +10,7 @@ import pytest
 from conftest import AS_OF, SAMPLE, db_dump
 from dapaudit import db
 from dapaudit.cli import cli
+from dapaudit.errors import DapauditError
 from dapaudit.ingest import ingest
 from dapaudit.ingest.canonical import CANONICAL
 
@@ -240,3 +241,25 @@ def test_moving_an_analysed_snapshots_date_says_its_findings_do_not_follow(runne
         ],
     )
     assert "Warning" not in again.output  # a new snapshot has no findings to leave behind
+
+
+def test_a_tenant_domain_the_snapshot_does_not_know_is_said_as_such(tmp_path):
+    """--tenant with a domain no tenant of the snapshot has: the message said no --tenant
+    was given."""
+    roles = tmp_path / "roles.csv"
+    roles.write_text(
+        "tenant_id,role_template_id,principal_id,principal_type,principal_display_name,"
+        "principal_upn,principal_organization_id,directory_scope_id\n"
+        ",62e90394-69f5-4237-9190-012177145e10,0b6c2a7e-1f0d-4c7e-9a51-8d3f2e1b0c41,user,A,"
+        "a@b.example,,/\n",
+        encoding="utf-8",
+    )
+    con = db.connect(tmp_path / "t.duckdb")
+    try:
+        with pytest.raises(DapauditError) as refused:
+            ingest(con, [roles], snapshot="s", as_of=AS_OF, tenant="unknown.onmicrosoft.com")
+    finally:
+        con.close()
+    message = str(refused.value)
+    assert "no --tenant was given" not in message
+    assert "neither --tenant nor a parent folder gives one" in message

@@ -851,8 +851,8 @@ class StagedTable:
         `expr` may use f.context_tenant_id (the file's --tenant or folder tenant)."""
         self.fail_first(
             f"({expr}) IS NULL",
-            "no tenant id: the record has none, no --tenant was given, and no parent "
-            "folder is named with a tenant id or a known tenant domain",
+            "no tenant id: the record has none, and neither --tenant nor a parent folder "
+            "gives one (a tenant id, or the domain of a tenant the snapshot holds)",
             field,
         )
 
