@@ -263,3 +263,55 @@ def test_a_tenant_domain_the_snapshot_does_not_know_is_said_as_such(tmp_path):
     message = str(refused.value)
     assert "no --tenant was given" not in message
     assert "neither --tenant nor a parent folder gives one" in message
+
+
+def test_an_error_names_the_line_the_record_is_on(tmp_path):
+    """Records were numbered by position: blank lines (which DuckDB skips) and a quoted value
+    over two lines moved the line an error named. Here the bad GUID is on line 9."""
+    roles = tmp_path / "roles.csv"
+    roles.write_text(
+        "tenant_id,role_template_id,principal_id,principal_type,principal_display_name,"
+        "principal_upn,principal_organization_id,directory_scope_id\n"  # line 1
+        "\n"  # 2
+        "0e6249f8-cf40-5b6e-9138-82b4a7337e4f,62e90394-69f5-4237-9190-012177145e10,"
+        '31d439a3-00f9-5b02-b4ba-3fefdc9bdcea,user,"Admin\n'  # 3
+        'One",a1@contoso.example,,/\n'  # 4
+        "\n\n"  # 5, 6
+        "0e6249f8-cf40-5b6e-9138-82b4a7337e4f,62e90394-69f5-4237-9190-012177145e10,"
+        "41d439a3-00f9-5b02-b4ba-3fefdc9bdcea,user,Two,a2@contoso.example,,/\n"  # 7
+        "\n"  # 8
+        "0e6249f8-cf40-5b6e-9138-82b4a7337e4f,62e90394-69f5-4237-9190-012177145e10,"
+        "not-a-guid,user,Three,a3@contoso.example,,/\n",  # 9
+        encoding="utf-8",
+    )
+    con = db.connect(tmp_path / "t.duckdb")
+    try:
+        with pytest.raises(DapauditError) as refused:
+            ingest(con, [roles], snapshot="s", as_of=AS_OF)
+    finally:
+        con.close()
+    assert "roles.csv, line 9, field 'principal_id'" in str(refused.value)
+
+
+def test_a_duplicate_names_both_lines_past_a_type_line_and_blank_lines(tmp_path):
+    text = (SAMPLE / "tenants.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    header, first = text[0], text[1]
+    path = tmp_path / "tenants.csv"
+    # #TYPE line 1, header 2, blank 3, the record on 4, blank 5, the same record on 6.
+    path.write_text(
+        "#TYPE Selected.System.Management.Automation.PSCustomObject\n"
+        + header
+        + "\n"
+        + first
+        + "\n"
+        + first,
+        encoding="utf-8",
+    )
+    con = db.connect(tmp_path / "t.duckdb")
+    try:
+        with pytest.raises(DapauditError) as refused:
+            ingest(con, [path], snapshot="s", as_of=AS_OF)
+    finally:
+        con.close()
+    assert "tenants.csv, line 6" in str(refused.value)
+    assert "same as line 4" in str(refused.value)

@@ -8,6 +8,7 @@ and states its checks as SQL that finds the first offending record.
 
 from __future__ import annotations
 
+import csv
 import functools
 import json
 import os
@@ -286,6 +287,32 @@ def stage_csv(batch: Batch, name: str) -> StagedTable:
     )
     con.execute(f"DROP TABLE {name}_raw")
     return StagedTable(batch, name, record_label="line", record_column="line")
+
+
+def csv_line_of(f: SourceFile, line: int) -> int:
+    """The line of `f` on which the CSV record numbered `line` starts. Staged records are
+    numbered by position (header line + n), but DuckDB skips blank lines, and a quoted field
+    may span lines: from the file itself, on the way to an error message only."""
+    offset = 1 if f.text.type_line else 0  # read_path has the #TYPE line dropped
+    wanted = line - 1 - offset
+    if wanted < 1:
+        return line
+    try:
+        with open(f.read_path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh, delimiter=f.delimiter or ",")
+            next(reader, None)  # the header
+            n = 0
+            while True:
+                before = reader.line_num
+                row = next(reader, None)
+                if row is None:
+                    return line
+                if row:
+                    n += 1
+                    if n == wanted:
+                        return before + 1 + offset
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return line
 
 
 def csv_columns(f: SourceFile) -> tuple[str, ...]:
@@ -708,7 +735,11 @@ class StagedTable:
         ).fetchone()
         if row:
             raise DapauditError(
-                message, file=row[0], record=row[1], field=field, record_label=self.record_label
+                message,
+                file=row[0],
+                record=self._located(row[0], row[1]),
+                field=field,
+                record_label=self.record_label,
             )
 
     def check(self) -> None:
@@ -754,10 +785,17 @@ class StagedTable:
                 raise DapauditError(
                     message,
                     file=shown,
-                    record=record,
+                    record=self._located(shown, record),
                     field=column,
                     record_label=self.record_label,
                 )
+
+    def _located(self, shown: str, record: int) -> int:
+        """`record` of the file shown as `shown`, as the line a reader finds it on (CSV)."""
+        if self.record_label != "line":
+            return record
+        f = next((f for f in self.batch.files if f.display_path == shown), None)
+        return record if f is None else csv_line_of(f, record)
 
     def fail_file(self, where_sql: str, message: str) -> None:
         """Raise for the first file of the batch (`f`) matching `where_sql`."""
@@ -828,9 +866,9 @@ class StagedTable:
         ).fetchone()
         if row:
             raise DapauditError(
-                f"duplicate record (same as {self.record_label} {row[2]})",
+                f"duplicate record (same as {self.record_label} {self._located(row[0], row[2])})",
                 file=row[0],
-                record=row[1],
+                record=self._located(row[0], row[1]),
                 record_label=self.record_label,
             )
 
