@@ -243,6 +243,17 @@ def test_moving_an_analysed_snapshots_date_says_its_findings_do_not_follow(runne
     assert "Warning" not in again.output  # a new snapshot has no findings to leave behind
 
 
+def _refused(tmp_path: Path, path: Path, **options) -> str:
+    """The message of the DapauditError that ingesting `path` into a new database raises."""
+    con = db.connect(tmp_path / "refused.duckdb")
+    try:
+        with pytest.raises(DapauditError) as refused:
+            ingest(con, [path], snapshot="s", as_of=AS_OF, **options)
+    finally:
+        con.close()
+    return str(refused.value)
+
+
 def test_a_tenant_domain_the_snapshot_does_not_know_is_said_as_such(tmp_path):
     """--tenant with a domain no tenant of the snapshot has: the message said no --tenant
     was given."""
@@ -254,13 +265,7 @@ def test_a_tenant_domain_the_snapshot_does_not_know_is_said_as_such(tmp_path):
         "a@b.example,,/\n",
         encoding="utf-8",
     )
-    con = db.connect(tmp_path / "t.duckdb")
-    try:
-        with pytest.raises(DapauditError) as refused:
-            ingest(con, [roles], snapshot="s", as_of=AS_OF, tenant="unknown.onmicrosoft.com")
-    finally:
-        con.close()
-    message = str(refused.value)
+    message = _refused(tmp_path, roles, tenant="unknown.onmicrosoft.com")
     assert "no --tenant was given" not in message
     assert "neither --tenant nor a parent folder gives one" in message
 
@@ -284,13 +289,7 @@ def test_an_error_names_the_line_the_record_is_on(tmp_path):
         "not-a-guid,user,Three,a3@contoso.example,,/\n",  # 9
         encoding="utf-8",
     )
-    con = db.connect(tmp_path / "t.duckdb")
-    try:
-        with pytest.raises(DapauditError) as refused:
-            ingest(con, [roles], snapshot="s", as_of=AS_OF)
-    finally:
-        con.close()
-    assert "roles.csv, line 9, field 'principal_id'" in str(refused.value)
+    assert "roles.csv, line 9, field 'principal_id'" in _refused(tmp_path, roles)
 
 
 def test_a_duplicate_names_both_lines_past_a_type_line_and_blank_lines(tmp_path):
@@ -307,11 +306,5 @@ def test_a_duplicate_names_both_lines_past_a_type_line_and_blank_lines(tmp_path)
         + first,
         encoding="utf-8",
     )
-    con = db.connect(tmp_path / "t.duckdb")
-    try:
-        with pytest.raises(DapauditError) as refused:
-            ingest(con, [path], snapshot="s", as_of=AS_OF)
-    finally:
-        con.close()
-    assert "tenants.csv, line 6" in str(refused.value)
-    assert "same as line 4" in str(refused.value)
+    message = _refused(tmp_path, path)
+    assert "tenants.csv, line 6" in message and "same as line 4" in message
