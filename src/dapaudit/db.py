@@ -137,6 +137,11 @@ def _connect(path: str, read_only: bool, extra: dict | None = None) -> duckdb.Du
             raise DapauditError(f"cannot open the database: {exc}", file=path) from None
 
 
+def quote_ident(name: str) -> str:
+    """`name` as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def connect(path: str | os.PathLike[str], *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open (creating or migrating if needed) the database at `path`."""
     path = str(path)

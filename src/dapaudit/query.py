@@ -288,7 +288,7 @@ def _intervals_as_text(
             break
     exprs, spelt = [], []
     for n, (name, type_name) in enumerate(zip(columns, types, strict=True), 1):
-        alias = '"' + name.replace('"', '""') + '"'
+        alias = dbmod.quote_ident(name)
         if type_name == "INTERVAL":
             exprs.append(f"CAST(#{n} AS VARCHAR) AS {alias}")
             spelt.append("VARCHAR")

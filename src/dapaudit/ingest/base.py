@@ -21,7 +21,7 @@ from typing import Literal
 
 import duckdb
 
-from ..db import threads_kept
+from ..db import quote_ident, threads_kept
 from ..errors import DapauditError
 from ..interrupt import track
 from .text import TextInfo, json_keys, normalise_header, sniff_text, transcode, whole_text
@@ -893,10 +893,6 @@ class StagedTable:
             "gives one (a tenant id, or the domain of a tenant the snapshot holds)",
             field,
         )
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def guid(expr: str) -> str:
