@@ -559,6 +559,8 @@ def generate(
     """
     if customers < 1:
         raise ValueError("customers must be at least 1")
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty")
@@ -575,8 +577,6 @@ def generate(
             con.execute(f"SET threads = {int(threads)}")
         con.execute("SET preserve_insertion_order = true")
         _macros(con, seed, as_of)
-        if fmt not in FORMATS:
-            raise ValueError(f"format must be one of {', '.join(FORMATS)}")
         # Partner Center's DAP monitoring lists every DAP customer, so the real-format estate has
         # a monitoring record for all of them; canonical files may leave some out.
         _model(con, customers, partners, SHARES["dap_monitored"] if fmt == "canonical" else 1.0)
