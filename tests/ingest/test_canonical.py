@@ -138,6 +138,20 @@ BROKEN = {
         "line 2, field 'tenant_id': no tenant id",
     ),
     "too_many_fields": (ROLES_HEADER + GOOD_ROW.rstrip("\n") + ",extra,more\n", "malformed CSV"),
+    # Lines as a reader counts them: DuckDB skips blank lines; a #TYPE line comes first.
+    "bad_row_after_blank_lines": (
+        ROLES_HEADER + "\n" + GOOD_ROW + "\n\n" + "not-a-guid" + GOOD_ROW[GOOD_ROW.index(",") :],
+        "line 6, field 'tenant_id': not a GUID",
+    ),
+    "duplicate_past_a_type_line_and_blank_lines": (
+        "#TYPE Selected.System.Management.Automation.PSCustomObject\n"
+        + ROLES_HEADER
+        + "\n"
+        + GOOD_ROW
+        + "\n"
+        + GOOD_ROW,
+        "line 6: duplicate record (same as line 4)",
+    ),
     # Checked as the Graph reader checks them: an unreadable duration hid GDAP-EXPIRING.
     "duration_not_iso": (
         GDAP_HEADER + GDAP_ROW.replace(",P730D,", ",730 days,"),
@@ -258,53 +272,25 @@ def test_a_tenant_domain_the_snapshot_does_not_know_is_said_as_such(tmp_path):
     """--tenant with a domain no tenant of the snapshot has: the message said no --tenant
     was given."""
     roles = tmp_path / "roles.csv"
-    roles.write_text(
-        "tenant_id,role_template_id,principal_id,principal_type,principal_display_name,"
-        "principal_upn,principal_organization_id,directory_scope_id\n"
-        ",62e90394-69f5-4237-9190-012177145e10,0b6c2a7e-1f0d-4c7e-9a51-8d3f2e1b0c41,user,A,"
-        "a@b.example,,/\n",
-        encoding="utf-8",
-    )
+    roles.write_text(BROKEN["no_tenant"][0], encoding="utf-8")
     message = _refused(tmp_path, roles, tenant="unknown.onmicrosoft.com")
     assert "no --tenant was given" not in message
     assert "neither --tenant nor a parent folder gives one" in message
 
 
 def test_an_error_names_the_line_the_record_is_on(tmp_path):
-    """Records were numbered by position: blank lines (which DuckDB skips) and a quoted value
-    over two lines moved the line an error named. Here the bad GUID is on line 9."""
+    """Records were numbered by position: a quoted value over two lines (and blank lines, see
+    BROKEN) moved the line an error named. Here the bad GUID is on line 5."""
     roles = tmp_path / "roles.csv"
     roles.write_text(
         "tenant_id,role_template_id,principal_id,principal_type,principal_display_name,"
         "principal_upn,principal_organization_id,directory_scope_id\n"  # line 1
-        "\n"  # 2
         "0e6249f8-cf40-5b6e-9138-82b4a7337e4f,62e90394-69f5-4237-9190-012177145e10,"
-        '31d439a3-00f9-5b02-b4ba-3fefdc9bdcea,user,"Admin\n'  # 3
-        'One",a1@contoso.example,,/\n'  # 4
-        "\n\n"  # 5, 6
+        '31d439a3-00f9-5b02-b4ba-3fefdc9bdcea,user,"Admin\n'  # 2
+        'One",a1@contoso.example,,/\n'  # 3
+        "\n"  # 4
         "0e6249f8-cf40-5b6e-9138-82b4a7337e4f,62e90394-69f5-4237-9190-012177145e10,"
-        "41d439a3-00f9-5b02-b4ba-3fefdc9bdcea,user,Two,a2@contoso.example,,/\n"  # 7
-        "\n"  # 8
-        "0e6249f8-cf40-5b6e-9138-82b4a7337e4f,62e90394-69f5-4237-9190-012177145e10,"
-        "not-a-guid,user,Three,a3@contoso.example,,/\n",  # 9
+        "not-a-guid,user,Three,a3@contoso.example,,/\n",  # 5
         encoding="utf-8",
     )
-    assert "roles.csv, line 9, field 'principal_id'" in _refused(tmp_path, roles)
-
-
-def test_a_duplicate_names_both_lines_past_a_type_line_and_blank_lines(tmp_path):
-    text = (SAMPLE / "tenants.csv").read_text(encoding="utf-8").splitlines(keepends=True)
-    header, first = text[0], text[1]
-    path = tmp_path / "tenants.csv"
-    # #TYPE line 1, header 2, blank 3, the record on 4, blank 5, the same record on 6.
-    path.write_text(
-        "#TYPE Selected.System.Management.Automation.PSCustomObject\n"
-        + header
-        + "\n"
-        + first
-        + "\n"
-        + first,
-        encoding="utf-8",
-    )
-    message = _refused(tmp_path, path)
-    assert "tenants.csv, line 6" in message and "same as line 4" in message
+    assert "roles.csv, line 5, field 'principal_id'" in _refused(tmp_path, roles)
