@@ -205,6 +205,15 @@ CASES = {
         [],
         "dap.json, record 2, field 'startDateTime': not a valid ISO-8601 date-time",
     ),
+    # DuckDB's cast took +25:00 as 25 hours: the time would be a day off, and no error.
+    "timestamp_offset_out_of_range": (
+        "dap.json",
+        _fixture("pc_delegated_admin_customers.json").replace(
+            '"2019-03-01T00:00:00Z"', '"2019-03-01T00:00:00+25:00"'
+        ),
+        [],
+        "dap.json, record 2, field 'startDateTime': UTC offset out of range",
+    ),
 }
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from loading import DR, GA, REL1, C, P, load, rows
+from loading import AS_OF, DR, FIXTURES, GA, REL1, C, P, load, rows
+
+from dapaudit import db
+from dapaudit.ingest import ingest
 
 X = "5b7c9d1e-2f3a-4b5c-8d6e-7f8091a2b3c4"
 
@@ -43,6 +46,22 @@ def test_dap_monitoring_with_sign_in_fields(tmp_path):
             datetime(2022, 4, 20, 6, 11, 11, 722795, tzinfo=utc),
         ),
     ]
+
+
+def test_dap_monitoring_times_with_offsets_in_range(tmp_path):
+    # The near miss of broken input's out-of-range offset: the edges of RFC 3339's range load
+    # as the instants they name, in both the extended and the basic form.
+    text = (FIXTURES / "pc_delegated_admin_customers.json").read_text(encoding="utf-8")
+    assert text.count('"2019-03-01T00:00:00Z"') == 1
+    text = text.replace('"2019-03-01T00:00:00Z"', '"2019-03-01T00:00:00+23:59"')
+    text = text.replace('"2025-06-01T00:00:00Z"', '"2025-06-01T00:00:00-0530"')
+    (tmp_path / "dap.json").write_text(text, encoding="utf-8")
+    con = db.connect(tmp_path / "t.duckdb")
+    ingest(con, [tmp_path / "dap.json"], snapshot="s", as_of=AS_OF, tenant=P)
+    assert rows(con, "dap_monitoring", "start_at, end_at")[0] == (
+        datetime(2019, 2, 28, 0, 1, tzinfo=UTC),
+        datetime(2025, 6, 1, 5, 30, tzinfo=UTC),
+    )
 
 
 def test_partner_center_customers_csv(tmp_path):

@@ -159,6 +159,9 @@ def projected_kind():
     [
         # The raw stage's pending check runs before the projection meets the row.
         ([f"{T1},a,1", f"{T1},b,many"], "not a valid whole number", 3, "size"),
+        # DuckDB's cast takes these and means something else: 2.5 rounded to 3, 1e3 is 1000.
+        ([f"{T1},a,2.5"], "not a valid whole number", 2, "size"),
+        ([f"{T1},a,1", f"{T1},b,1e3"], "not a valid whole number", 3, "size"),
         # Checks on the projected columns name the original file, line and field.
         ([f"{T1},a,1", f"{T1},,2"], "required value is missing", 3, "name"),
         (["not-a-guid,a,1"], "not a GUID", 2, "tenant_id"),
@@ -184,6 +187,17 @@ def test_projected_fields_load_with_the_file_context(tmp_path, projected_kind):
         "SELECT tenant_id, display_name, source_record FROM tenants ORDER BY source_record"
     ).fetchall()
     assert rows == [(T1, "a/1", 2), (other, "b/2", 3)]
+    con.close()
+
+
+def test_whole_numbers_load_in_their_other_spellings(tmp_path, projected_kind):
+    good = tmp_path / "x.csv"
+    good.write_text(f"tenant_id,name,size\n{T1},a, +4 \n,b,7.0\n", encoding="utf-8")
+    con = db.connect(tmp_path / "p.duckdb")
+    other = T1.replace("3f", "4f")
+    ingest(con, [good], snapshot="2026-11", as_of=AS_OF, kind=projected_kind, tenant=other)
+    names = con.execute("SELECT display_name FROM tenants ORDER BY source_record").fetchall()
+    assert names == [("a/4",), ("b/7",)]
     con.close()
 
 

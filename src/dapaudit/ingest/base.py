@@ -827,11 +827,19 @@ class StagedTable:
         )
 
     def require_cast(self, expr: str, sql_type: str, field: str, what: str) -> None:
-        self.fail_first(
-            f"({expr}) IS NOT NULL AND TRY_CAST(({expr}) AS {sql_type}) IS NULL",
-            f"not a valid {what}",
-            field,
-        )
+        """Refuse a value that `sql_type` does not hold, and what DuckDB's cast takes but means
+        something else: a whole number written `2.5` (rounded), `1e3` or `0x10`, and a time
+        whose UTC offset is out of range (`+25:00` was taken as 25 hours)."""
+        bad = f"TRY_CAST(({expr}) AS {sql_type}) IS NULL"
+        if sql_type == "INTEGER":
+            bad += f" OR NOT regexp_full_match(trim({expr}), '[+-]?[0-9]+(\\.0*)?')"
+        self.fail_first(f"({expr}) IS NOT NULL AND ({bad})", f"not a valid {what}", field)
+        if sql_type == "TIMESTAMPTZ":
+            self.fail_first(
+                f"({expr}) IS NOT NULL AND {utc_offset_out_of_range(expr)}",
+                "UTC offset out of range (hours 00 to 23, minutes 00 to 59)",
+                field,
+            )
 
     def require_known_directory_role(self, expr: str, field: str) -> None:
         self.fail_first(
@@ -933,6 +941,23 @@ def js(path: str, rec: str = "s.rec") -> str:
     `path` is a JSON path below the record, e.g. `principal.organizationId` or
     `"@odata.type"`."""
     return f"nullif(trim({rec}->>'$.{path}'), '')"
+
+
+# A numeric UTC offset at the end of a time (`+05:30`, `-0800`, `+02`): group 1 its hours,
+# group 2 its minutes.
+_UTC_OFFSET = "[T ][0-9:.]+[+-]([0-9]{2}):?([0-9]{2})?$"
+
+
+def utc_offset_out_of_range(expr: str) -> str:
+    """SQL: whether a time's numeric UTC offset is past 23 hours or 59 minutes, which DuckDB's
+    cast takes as written (RFC 3339 allows neither). A time ending in Z, as Graph writes them,
+    is not matched against the pattern at all."""
+    parts = f"regexp_extract({expr}, '{_UTC_OFFSET}', ['h', 'm'])"
+    return (
+        f"(CASE WHEN upper(right({expr}, 1)) = 'Z' THEN false "
+        f"ELSE coalesce(TRY_CAST(nullif({parts}.h, '') AS INTEGER) > 23 "
+        f"OR TRY_CAST(nullif({parts}.m, '') AS INTEGER) > 59, false) END)"
+    )
 
 
 def timestamp(expr: str) -> str:

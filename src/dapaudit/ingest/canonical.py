@@ -27,7 +27,7 @@ TYPES = {
     "text": "free text",
     "bool": "true or false",
     "date": "YYYY-MM-DD",
-    "timestamp": "ISO-8601 date-time, with Z or an offset (without one: UTC)",
+    "timestamp": "ISO-8601 date-time, with Z or an offset up to ±23:59 (without one: UTC)",
     "int": "whole number",
     "duration": "ISO-8601 duration, e.g. P730D",
 }
