@@ -152,6 +152,14 @@ BROKEN = {
         + GOOD_ROW,
         "line 6: duplicate record (same as line 4)",
     ),
+    # A row added on Linux to a file saved on Windows: DuckDB's message named no line.
+    "mixed_line_endings": (
+        ROLES_HEADER.replace("\n", "\r\n")
+        + GOOD_ROW.replace("\n", "\r\n")
+        + GOOD_ROW.replace("a0000001", "a0000002"),
+        "line 3: mixed line endings: this line ends in LF (Unix), the lines before it in "
+        "CRLF (Windows)",
+    ),
     # Checked as the Graph reader checks them: an unreadable duration hid GDAP-EXPIRING.
     "duration_not_iso": (
         GDAP_HEADER + GDAP_ROW.replace(",P730D,", ",730 days,"),
@@ -193,6 +201,24 @@ def test_broken_canonical_csv_exits_2_and_changes_nothing(runner, tmp_path, case
     assert str(Path("in") / "roles.csv") in result.output
     assert message in result.output
     assert db_dump(dbfile) == before
+
+
+def test_windows_line_endings_with_unix_ones_inside_quoted_values_load(tmp_path):
+    # The near miss of mixed_line_endings: Excel ends rows in CRLF and a line break typed in a
+    # cell in LF, which is data.
+    path = tmp_path / "tenants.csv"
+    path.write_bytes(
+        b"tenant_id,display_name,tenant_type\r\n"
+        b'3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,"Contoso\nEurope",customer\r\n'
+        b"4f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,Fabrikam,customer\r\n"
+    )
+    con = db.connect(tmp_path / "x.duckdb")
+    ingest(con, [path], snapshot="2026-11", as_of=AS_OF)
+    assert con.execute("SELECT display_name, source_record FROM tenants ORDER BY 2").fetchall() == [
+        ("Contoso\nEurope", 2),
+        ("Fabrikam", 3),
+    ]
+    con.close()
 
 
 def test_unknown_header_lists_kinds(runner, tmp_path):

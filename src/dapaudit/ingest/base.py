@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import mmap
 import os
 import re
 import threading
@@ -369,11 +370,49 @@ def _csv_error(exc: duckdb.Error, files: Sequence[SourceFile]) -> DapauditError:
             if ln.strip() and not ln.startswith(("Original Line", "Invalid Input Error"))
         ]
         what = reasons[0][:200] if reasons else "unreadable CSV"
+    for f in [culprit] if culprit else files:
+        mixed = _mixed_line_endings(f.read_path)
+        if mixed is not None:  # DuckDB's state-machine message says nothing of the cause
+            at, first, this = mixed
+            return DapauditError(
+                f"mixed line endings: this line ends in {this}, the lines before it in "
+                f"{first}; save the file with one kind of line ending",
+                file=f.display_path,
+                record=at + (1 if f.text.type_line else 0),
+            )
     shown = culprit.display_path if culprit else ", ".join(f.display_path for f in files)
     record = None
     if line:
         record = int(line.group(1)) + (1 if culprit and culprit.text.type_line else 0)
     return DapauditError(f"malformed CSV: {what}", file=shown, record=record)
+
+
+_LINE_ENDING_OR_QUOTE = re.compile(rb'"|\r\n|\n')
+_ENDING_NAME = {b"\r\n": "CRLF (Windows)", b"\n": "LF (Unix)"}
+
+
+def _mixed_line_endings(path: Path) -> tuple[int, str, str] | None:
+    """The first line of a CSV file that ends unlike the first line, outside quoted values
+    (where either is data), as (line, the first line's ending, its ending); None when every
+    line ends alike. DuckDB takes the first ending as the file's. Run only on a CSV error."""
+    first = None
+    line = 1
+    quoted = False
+    if path.stat().st_size == 0:  # mmap refuses an empty file
+        return None
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        for m in _LINE_ENDING_OR_QUOTE.finditer(data):
+            token = m.group()
+            if token == b'"':  # an escaped quote ("") toggles twice
+                quoted = not quoted
+                continue
+            if not quoted:
+                if first is None:
+                    first = token
+                elif token != first:
+                    return line, _ENDING_NAME[first], _ENDING_NAME[token]
+            line += 1
+    return None
 
 
 def stage_json(batch: Batch, name: str) -> StagedTable:
