@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -235,6 +238,32 @@ def test_unreadable_file_exits_2(runner, tmp_path):
     result = runner.invoke(cli, ["ingest", str(missing), "--db", str(tmp_path / "x.duckdb")])
     assert result.exit_code == 2
     assert "nope.csv" in result.output and "no such file" in result.output
+
+
+def test_a_pipe_or_standard_input_is_refused_with_what_to_do(runner, tmp_path):
+    # A pipe cannot be read twice (hashed, then loaded): its name used to be reported missing.
+    fifo = tmp_path / "roles.csv"
+    os.mkfifo(fifo)
+    stop = threading.Event()
+
+    def write() -> None:  # the rows to every reader, so that one that reads fails, not hangs
+        while not stop.is_set():
+            with contextlib.suppress(BrokenPipeError), open(fifo, "w") as pipe:
+                pipe.write(ROLES_HEADER + GOOD_ROW)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    dbfile = tmp_path / "x.duckdb"
+    result = runner.invoke(cli, ["ingest", str(fifo), "--db", str(dbfile)])
+    stop.set()
+    os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # lets the waiting writer go
+    writer.join()
+    assert result.exit_code == 2
+    assert f"Error: {fifo}: not a regular file (a pipe or a device)" in result.output
+    result = runner.invoke(cli, ["ingest", "-", "--db", str(dbfile)], input=GOOD_ROW)
+    assert result.exit_code == 2
+    assert "Error: -: standard input is not read" in result.output
+    assert not dbfile.exists()
 
 
 def test_moving_an_analysed_snapshots_date_says_its_findings_do_not_follow(runner, tmp_path):

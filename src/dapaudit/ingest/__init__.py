@@ -122,8 +122,19 @@ def _discover(
     skipped = tuple(os.path.join(Path(p).resolve(), "") for p in skip)
     for item in inputs:
         path = Path(item)
+        if str(item) == "-" and not path.exists():
+            raise DapauditError(
+                "standard input is not read: save the export to a file and name that",
+                file=str(item),
+            )
         if not path.exists():
             raise DapauditError("no such file or folder", file=str(item))
+        if not path.is_dir() and not path.is_file():
+            # /dev/stdin, <(...): a file is read twice (hashed, then loaded), a pipe once.
+            raise DapauditError(
+                "not a regular file (a pipe or a device): save the export to a file and name that",
+                file=str(item),
+            )
         if path.is_dir():
             root = path.resolve()
             files, links = _walk(path)
