@@ -184,3 +184,41 @@ def test_every_connection_dapaudit_opens_is_one_ctrl_c_interrupts():
                 line = text.count("\n", 0, opened.start()) + 1
                 untracked.append(f"{path.relative_to(SRC)}:{line}")
     assert untracked == []
+
+
+# Ctrl-C while the command line is still being imported, stood in for by an import hook that
+# raises KeyboardInterrupt where the signal would land: inside `import dapaudit.cli`.
+CTRL_C_WHILE_LOADING = r"""
+import sys
+
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "dapaudit.cli":
+            raise KeyboardInterrupt
+
+sys.meta_path.insert(0, CtrlC())
+from dapaudit.__main__ import main
+main()
+"""
+
+
+def test_ctrl_c_while_the_command_line_loads_ends_by_the_signal_without_a_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-c", CTRL_C_WHILE_LOADING, "snapshots"],
+        cwd=tmp_path,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "Aborted!"
+    assert proc.returncode == -signal.SIGINT
+
+
+def test_the_installed_command_starts_from_the_entry_that_guards_the_import():
+    import tomllib
+
+    project = tomllib.loads((SRC.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["scripts"]["dapaudit"] == "dapaudit.__main__:main"
