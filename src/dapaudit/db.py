@@ -133,6 +133,8 @@ def _connect(path: str, read_only: bool, extra: dict | None = None) -> duckdb.Du
                 )
                 told = True
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        except duckdb.InterruptException:  # Ctrl-C while it opened: not a database at fault
+            raise
         except duckdb.Error as exc:
             raise DapauditError(f"cannot open the database: {exc}", file=path) from None
 

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 from robust_support import SRC, child_env, dapaudit_argv
 
@@ -222,3 +223,22 @@ def test_the_installed_command_starts_from_the_entry_that_guards_the_import():
 
     project = tomllib.loads((SRC.parent / "pyproject.toml").read_text(encoding="utf-8"))
     assert project["project"]["scripts"]["dapaudit"] == "dapaudit.__main__:main"
+
+
+def test_ctrl_c_while_the_database_opens_is_an_interrupt_not_a_bad_database(
+    runner, tmp_path, monkeypatch
+):
+    # The window between connecting and the first statement: the interrupt lands on the
+    # connection's set-up, which was reported as "cannot open the database" with exit 2.
+    from dapaudit.cli import cli
+
+    def interrupted(*args, **kwargs):
+        raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+
+    path = tmp_path / "x.duckdb"
+    db.connect(path).close()
+    monkeypatch.setattr(db, "open_duckdb", interrupted)
+    result = runner.invoke(cli, ["snapshots", "--db", str(path)])
+    assert "cannot open the database" not in result.output
+    assert result.output.strip().splitlines()[-1] == "Aborted!"
+    assert result.exit_code == 1  # click's for Abort; the real command ends by the signal
