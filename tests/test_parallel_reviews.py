@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import signal
+from datetime import date
 from pathlib import Path
 
 from dapaudit.config import Config
@@ -50,3 +52,18 @@ def test_default_processes_are_the_cpus_this_process_may_use(sample_db, tmp_path
     monkeypatch.setattr(parallel, "usable_cpus", lambda: 1)
     run = write_all_reviews(db_path, "2026-11", tmp_path / "out", ["html"], Config())
     assert run.jobs == 1 and run.reviews > 1
+
+
+def test_a_review_worker_leaves_ctrl_c_to_the_parent(tmp_path):
+    # Ctrl-C reaches every process of the group; the parent stops the pool. A worker that
+    # took it too printed a KeyboardInterrupt traceback from wherever it was rendering.
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        parallel._init(
+            "2026-11", date(2026, 11, 30), "now", str(tmp_path), ["html"], Config(), "a4", 25
+        )
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+        parallel._state.clear()

@@ -18,6 +18,7 @@ findings at or above --fail-on, and a script must be able to tell an interrupted
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -70,6 +71,11 @@ def exit_by_signal() -> None:
     action: the parent sees what happened (a shell's $? is 128 + the signal's number)."""
     if stopped_by is None:
         return
+    # What a normal exit runs first, since the signal ends the process without it: among
+    # them multiprocessing's, which releases the review pool's semaphores (else its resource
+    # tracker warns of 'leaked semaphore objects' after `Aborted!`). They run once: the call
+    # empties the list.
+    atexit._run_exitfuncs()
     with contextlib.suppress(Exception):
         sys.stdout.flush()
         sys.stderr.flush()

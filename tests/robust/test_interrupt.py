@@ -242,3 +242,40 @@ def test_ctrl_c_while_the_database_opens_is_an_interrupt_not_a_bad_database(
     assert "cannot open the database" not in result.output
     assert result.output.strip().splitlines()[-1] == "Aborted!"
     assert result.exit_code == 1  # click's for Abort; the real command ends by the signal
+
+
+def test_ctrl_c_to_the_process_group_stops_the_review_workers_without_tracebacks(tmp_path):
+    # A terminal sends Ctrl-C to every process of the command: the review workers too, which
+    # each printed a KeyboardInterrupt traceback before the parent stopped them.
+    estate, dbfile = tmp_path / "estate", tmp_path / "x.duckdb"
+    for args in (
+        ["generate", "--customers", "60", "--out", str(estate), "--format", "canonical"],
+        ["run", str(estate / "exports"), "--db", str(dbfile), "--out", str(tmp_path / "m")]
+        + ["--as-of", AS_OF.isoformat(), "--format", "html"],
+    ):
+        assert subprocess.run(dapaudit_argv(*args), env=child_env(), cwd=tmp_path).returncode == 0
+    out = tmp_path / "reviews"
+    reviews = ["report", "tenant", "--all-tenants", "--db", str(dbfile), "--format", "pdf"]
+    proc = subprocess.Popen(
+        dapaudit_argv(*reviews, "--jobs", "2", "--out", str(out)),
+        cwd=tmp_path,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not any(out.glob("*.pdf")) and proc.poll() is None:  # the workers are rendering
+            assert time.monotonic() < deadline, "no review was written"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "Aborted!"
+    assert proc.returncode == -signal.SIGINT

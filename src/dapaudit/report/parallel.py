@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -57,6 +58,9 @@ def _init(
     paper: str,
     limit: int,
 ) -> None:
+    # Ctrl-C reaches the whole process group: the parent stops the pool (terminate), and a
+    # worker left to its default printed a KeyboardInterrupt traceback each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     brand, allowed = branding(config, "Customer security review", "review_title")
     _state.update(
         snapshot=snapshot,
