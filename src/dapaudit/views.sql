@@ -80,6 +80,8 @@ WITH by_group AS (
     FROM azure_role_assignments a
     JOIN partner_agent_groups g
       ON g.snapshot = a.snapshot AND g.group_id = a.principal_id
+     -- In the partner's own tenant its agent group is its own, not a partner's foreign one.
+     AND g.partner_tenant_id <> a.tenant_id
 ),
 by_name AS (
     SELECT a.snapshot, a.source_file_id, a.source_record,
