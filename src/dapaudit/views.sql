@@ -78,7 +78,9 @@ WITH by_group AS (
     SELECT a.snapshot, a.source_file_id, a.source_record,
            g.partner_tenant_id, g.agent_role, 'agent_group_object_id' AS matched_by
     FROM azure_role_assignments a
-    JOIN partner_agent_groups g
+    -- A group exported twice is one group: each assignment matched once.
+    JOIN (SELECT DISTINCT snapshot, partner_tenant_id, group_id, agent_role
+          FROM partner_agent_groups) g
       ON g.snapshot = a.snapshot AND g.group_id = a.principal_id
      -- In the partner's own tenant its agent group is its own, not a partner's foreign one.
      AND g.partner_tenant_id <> a.tenant_id
@@ -250,20 +252,51 @@ LEFT JOIN partner_access pa
       AND h.holder_tenant_id <> h.tenant_id;
 COMMENT ON VIEW directory_role_holders IS 'Directory role listing rows with holder_tenant_id (NULL when unresolvable), is_foreign (another tenant or unresolvable), is_partner_group (listed without an organizationId, yet a GDAP or agent group of a known partner), is_known_partner (a partner of the customer by contract, DAP, GDAP or partner list), role name and privilege.';
 
--- Partner group members, or one row standing for the group when its members were not exported.
+-- Partner group members, those of the groups nested in it at any depth included (Graph's
+-- /members is not transitive, and a GDAP group is often nested in AdminAgents: formats.md), or
+-- one row standing for the group when its members were not exported.
 CREATE OR REPLACE VIEW partner_group_expansion AS
-WITH exported AS (
+WITH RECURSIVE groups AS (
+    SELECT snapshot, partner_tenant_id, group_id FROM partner_agent_groups
+    UNION SELECT snapshot, partner_tenant_id, group_id FROM partner_group_members
+),
+-- The groups whose members are a group's: itself and every group nested in it. UNION keeps
+-- each pair once, so a cycle of groups ends.
+reach AS (
+    SELECT snapshot, partner_tenant_id, group_id, group_id AS inner_id FROM groups
+    UNION
+    SELECT r.snapshot, r.partner_tenant_id, r.group_id, m.member_id
+    FROM reach r
+    JOIN partner_group_members m
+      ON m.snapshot = r.snapshot AND m.partner_tenant_id = r.partner_tenant_id
+     AND m.group_id = r.inner_id
+    WHERE m.member_type = 'group'
+),
+members AS (
+    SELECT r.snapshot, r.partner_tenant_id, r.group_id, m.member_id, m.member_type,
+           m.member_display_name, m.member_upn, m.source_file_id, m.source_record
+    FROM reach r
+    JOIN partner_group_members m
+      ON m.snapshot = r.snapshot AND m.partner_tenant_id = r.partner_tenant_id
+     AND m.group_id = r.inner_id
+    WHERE m.member_id <> r.group_id  -- a group nested in itself through a cycle
+    -- A member listed directly and through a nested group, or twice, is one member: the row
+    -- of its direct listing, else its first.
+    QUALIFY row_number() OVER (
+        PARTITION BY r.snapshot, r.partner_tenant_id, r.group_id, m.member_id
+        ORDER BY m.group_id <> r.group_id, m.source_file_id, m.source_record) = 1
+),
+exported AS (
     SELECT DISTINCT snapshot, partner_tenant_id, group_id FROM partner_group_members
 )
 SELECT g.snapshot, g.partner_tenant_id, g.group_id, m.member_id, m.member_type,
        m.member_display_name, m.member_upn, m.source_file_id AS member_source_file_id,
        m.source_record AS member_source_record,
        e.group_id IS NOT NULL AS members_known
-FROM (SELECT snapshot, partner_tenant_id, group_id FROM partner_agent_groups
-      UNION SELECT snapshot, partner_tenant_id, group_id FROM partner_group_members) g
+FROM groups g
 LEFT JOIN exported e USING (snapshot, partner_tenant_id, group_id)
-LEFT JOIN partner_group_members m USING (snapshot, partner_tenant_id, group_id);
-COMMENT ON VIEW partner_group_expansion IS 'Each known partner group with its exported members (members_known), or one row with NULL member when its members were not exported.';
+LEFT JOIN members m USING (snapshot, partner_tenant_id, group_id);
+COMMENT ON VIEW partner_group_expansion IS 'Each known partner group with its exported members, those of the groups nested in it at any depth included (once each), or one row with NULL member when its members were not exported (members_known).';
 
 CREATE OR REPLACE VIEW effective_directory_access AS
 WITH gdap_groups AS (
@@ -410,23 +443,26 @@ CREATE OR REPLACE MACRO dap_implicit_grant_findings(p_snapshot, p_agent_role) AS
         FROM dap_sources GROUP BY ALL
     ),
     agent_groups AS (
-        SELECT g.partner_tenant_id, g.group_id, g.display_name
+        -- One row per group, exported twice or not: its members and evidence once.
+        SELECT g.partner_tenant_id, g.group_id, min(g.display_name) AS display_name
         FROM partner_agent_groups g, role
         WHERE g.snapshot = p_snapshot AND g.agent_role = role.agent_role
+        GROUP BY ALL
     ),
     members AS (
         SELECT g.partner_tenant_id,
                list(json_object('member_id', m.member_id, 'display_name', m.member_display_name,
                                 'upn', m.member_upn, 'type', m.member_type,
-                                'file', sf.path, 'record', m.source_record)
+                                'file', sf.path, 'record', m.member_source_record)
                     ORDER BY m.member_upn, m.member_id) AS members,
                count(DISTINCT m.member_id) FILTER (WHERE m.member_type = 'user') AS users,
                count(DISTINCT m.member_id) FILTER (WHERE m.member_type <> 'user') AS others
         FROM agent_groups g
-        JOIN partner_group_members m
+        JOIN partner_group_expansion m  -- members of its nested groups too
           ON m.snapshot = p_snapshot AND m.partner_tenant_id = g.partner_tenant_id
-         AND m.group_id = g.group_id
-        JOIN source_refs sf ON sf.snapshot = m.snapshot AND sf.source_file_id = m.source_file_id
+         AND m.group_id = g.group_id AND m.member_id IS NOT NULL
+        JOIN source_refs sf
+          ON sf.snapshot = m.snapshot AND sf.source_file_id = m.member_source_file_id
         GROUP BY ALL
     ),
     listed AS (

@@ -24,6 +24,7 @@ A case file is tests/rule_cases/<rule_id_snake>.toml:
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import tomllib
 from datetime import date
@@ -117,7 +118,19 @@ def run_case(
     for f in findings:
         for file in evidence_files(f["evidence"]):
             assert file in paths, f"{rule_id}: evidence names {file!r}, no ingested file"
+        for items in evidence_lists(f["evidence"]):
+            shown = [json.dumps(i, sort_keys=True) for i in items]
+            assert len(set(shown)) == len(shown), f"{rule_id}: evidence repeats itself: {items}"
     return findings
+
+
+def evidence_lists(value: Any) -> list[list[Any]]:
+    """Every list anywhere in a finding's evidence."""
+    if isinstance(value, dict):
+        return [found for v in value.values() for found in evidence_lists(v)]
+    if isinstance(value, list):
+        return [value] + [found for v in value for found in evidence_lists(v)]
+    return []
 
 
 def evidence_files(value: Any) -> list[Any]:

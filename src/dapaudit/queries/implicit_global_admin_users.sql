@@ -1,5 +1,5 @@
 -- title: Partner users implicitly Global Administrator in more than N customers
--- description: Members of a partner's AdminAgents group (directly, or through one nested group)
+-- description: Members of a partner's AdminAgents group (directly, or through nested groups)
 -- are Global Administrator of every customer where the partner holds DAP, although no role
 -- listing shows it. One row per partner user, with the customers they can administer.
 -- param: more_than INTEGER = 0 -- list users implicitly Global Administrator in more than this many customers
@@ -11,19 +11,12 @@ WITH admin_agents AS (
     WHERE r.role_key = 'global_administrator'
 ),
 users AS (
-    -- direct members, and the members of a group nested in AdminAgents
-    SELECT a.snapshot, a.partner_tenant_id, m.member_id, m.member_display_name, m.member_upn
+    -- members, those of groups nested in AdminAgents at any depth included
+    SELECT DISTINCT a.snapshot, a.partner_tenant_id, x.member_id, x.member_display_name,
+           x.member_upn
     FROM admin_agents a
-    JOIN partner_group_members m USING (snapshot, partner_tenant_id, group_id)
-    WHERE m.member_type = 'user'
-    UNION
-    SELECT a.snapshot, a.partner_tenant_id, n.member_id, n.member_display_name, n.member_upn
-    FROM admin_agents a
-    JOIN partner_group_members m USING (snapshot, partner_tenant_id, group_id)
-    JOIN partner_group_members n
-      ON n.snapshot = m.snapshot AND n.partner_tenant_id = m.partner_tenant_id
-     AND n.group_id = m.member_id
-    WHERE m.member_type = 'group' AND n.member_type = 'user'
+    JOIN partner_group_expansion x USING (snapshot, partner_tenant_id, group_id)
+    WHERE x.member_type = 'user'
 )
 SELECT p.partner_name, u.member_upn AS partner_user_upn, u.member_display_name AS partner_user,
        count(DISTINCT p.customer_tenant_id) AS customers,
