@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from .db import REFERENCE_TABLES, SCHEMA_VERSION, open_duckdb, refresh_views, schema_version
+from .db import (
+    REFERENCE_TABLES,
+    SCHEMA_VERSION,
+    open_duckdb,
+    quote_ident,
+    refresh_views,
+    schema_version,
+)
 from .ingest.base import REGISTRY
 from .paths import PACKAGE_DIR
 
@@ -112,7 +119,7 @@ def _views(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    return con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0]
 
 
 def _base_tables(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
@@ -131,7 +138,7 @@ def _read_everything(con, tables: dict[str, set[str]], report: CheckReport) -> N
     # hash(t) touches every column of every row, so every data block is read and checksummed.
     for name in tables:
         try:
-            con.execute(f'SELECT count(*), sum(hash(t)) FROM "{name}" t').fetchone()
+            con.execute(f"SELECT count(*), sum(hash(t)) FROM {quote_ident(name)} t").fetchone()
         except duckdb.Error as exc:
             report.problems.append(f"table {name} cannot be read: {exc}")
 

@@ -92,6 +92,17 @@ class Group(click.Group):
                     "lists what is missing"
                 )
             ) from None
+        except duckdb.PermissionException as exc:
+            # A command that only reads runs with files and URLs off (db.connect): a view of
+            # the database that reads one is not dapaudit's.
+            first = str(exc).strip().splitlines()[0]
+            raise InputError(
+                printable(
+                    f"the database's SQL reads a file or URL ({first}): a view in it is not "
+                    "dapaudit's own; do not trust this database, ingest the exports into a "
+                    "new one"
+                )
+            ) from None
         except duckdb.Error as exc:
             if not _damaged(exc):
                 raise
@@ -1055,7 +1066,7 @@ def export(db_path, parquet_dir, snapshot) -> None:
     """Write every table and the findings as Parquet, with row counts and checksums."""
     from .export import MANIFEST, export_parquet
 
-    with dbmod.opened(db_path, read_only=True) as con:
+    with dbmod.opened(db_path, read_only=True, files=True) as con:  # COPY TO --parquet
         if snapshot is not None:
             resolve_snapshot(con, snapshot)
         manifest = export_parquet(con, parquet_dir, snapshot)

@@ -144,9 +144,26 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def connect(path: str | os.PathLike[str], *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (creating or migrating if needed) the database at `path`."""
-    path = str(path)
+def connect(
+    path: str | os.PathLike[str], *, read_only: bool = False, files: bool | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open (creating or migrating if needed) the database at `path`.
+
+    `files`: whether its SQL may read or write files and URLs (DuckDB's external access);
+    by default only a writing connection may (ingest reads the exports with it). A read-only
+    one reads the database alone: its views are the file's own, and a database handed over
+    could hold one that reads a local file (or a URL) into a report."""
+    con = _connect_checked(str(path), read_only)
+    if not (read_only is False if files is None else files):
+        try:
+            con.execute("SET enable_external_access = false")
+        except BaseException:
+            con.close()
+            raise
+    return con
+
+
+def _connect_checked(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
     exists = Path(path).exists()
     if read_only and not exists:
         raise DapauditError(
@@ -549,11 +566,11 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 @contextmanager
-def opened(path: str | os.PathLike[str], *, read_only: bool = False):
+def opened(path: str | os.PathLike[str], *, read_only: bool = False, files: bool | None = None):
     """connect(), closed again when the block ends, so the file lock is released. A database
     this created is removed again if the block fails with it still empty."""
     new = not read_only and not Path(path).exists()
-    con = connect(path, read_only=read_only)
+    con = connect(path, read_only=read_only, files=files)
     try:
         yield con
     except BaseException:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,9 @@ CHECKSUM_METHOD = (
     "md5 of the table's rows sorted and joined by newlines; a row is its columns, in manifest "
     "order, each CAST AS VARCHAR in DuckDB with TimeZone UTC (NULL as \\N), joined by U+001F"
 )
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _sql_path(path: Path) -> str:
@@ -45,7 +49,7 @@ def checksum(
 ) -> tuple[int, str]:
     """(row count, checksum) of `relation` (a table, subquery or table function call)."""
     con.execute("SET TimeZone = 'UTC'")
-    row = ", ".join(f"coalesce(CAST(\"{c}\" AS VARCHAR), '\\N')" for c in columns)
+    row = ", ".join(f"coalesce(CAST({dbmod.quote_ident(c)} AS VARCHAR), '\\N')" for c in columns)
     count, digest = con.execute(
         f"SELECT count(*), md5(coalesce(string_agg(r, chr(10) ORDER BY r), '')) "
         f"FROM (SELECT concat_ws(chr(31), {row}) AS r FROM {relation})",
@@ -75,10 +79,16 @@ def export_parquet(
     out.mkdir(parents=True, exist_ok=True)
     tables: dict[str, Any] = {}
     for name in exported_tables(con):
+        if not _PLAIN_NAME.fullmatch(name):
+            # Each table becomes a folder of --parquet: a name like `../x` would write outside it.
+            raise DapauditError(
+                f"table {name!r} is not one dapaudit makes (its name is not a plain "
+                "identifier); is this a dapaudit database? Nothing was exported"
+            )
         columns = table_columns(con, name)
         names = [c for c, _ in columns]
         partitioned = "snapshot" in names
-        source = f'(SELECT * FROM "{name}"' + (
+        source = f"(SELECT * FROM {dbmod.quote_ident(name)}" + (
             " WHERE $snapshot IS NULL OR snapshot = $snapshot)" if partitioned else ")"
         )
         params = {"snapshot": snapshot} if partitioned else None

@@ -99,9 +99,11 @@ class QuerySession:
         self.con.execute("BEGIN TRANSACTION")
         for name, has_snapshot in objects:
             where = " WHERE snapshot = getvariable('dapaudit_snapshot')" if has_snapshot else ""
+            # Names from the database, quoted: a file handed over may hold any name, and a
+            # name closing the quote ran statements of its own here, with file access still on.
             self.con.execute(
-                f'CREATE VIEW {SNAPSHOT_CATALOG}.main."{name}" AS '
-                f'SELECT * FROM {AUDIT_CATALOG}.main."{name}"{where}'
+                f"CREATE VIEW {SNAPSHOT_CATALOG}.main.{dbmod.quote_ident(name)} AS "
+                f"SELECT * FROM {AUDIT_CATALOG}.main.{dbmod.quote_ident(name)}{where}"
             )
         self._copy_comments()
         self.con.execute("COMMIT")
@@ -119,7 +121,8 @@ class QuerySession:
             return "'" + text.replace("'", "''") + "'"
 
         statements = [
-            f'COMMENT ON VIEW {SNAPSHOT_CATALOG}.main."{name}" IS {literal(comment)};'
+            f"COMMENT ON VIEW {SNAPSHOT_CATALOG}.main.{dbmod.quote_ident(name)} "
+            f"IS {literal(comment)};"
             for name, comment in self.con.execute(
                 f"""SELECT table_name, comment FROM duckdb_tables()
                 WHERE database_name = '{AUDIT_CATALOG}' AND schema_name = 'main' AND comment <> ''
@@ -131,7 +134,8 @@ class QuerySession:
             ).fetchall()
         ]
         statements += [
-            f'COMMENT ON COLUMN {SNAPSHOT_CATALOG}.main."{table}"."{column}" IS {literal(comment)};'
+            f"COMMENT ON COLUMN {SNAPSHOT_CATALOG}.main.{dbmod.quote_ident(table)}."
+            f"{dbmod.quote_ident(column)} IS {literal(comment)};"
             for table, column, comment in self.con.execute(
                 f"""SELECT table_name, column_name, comment FROM duckdb_columns()
                 WHERE database_name = '{AUDIT_CATALOG}' AND schema_name = 'main'
