@@ -399,9 +399,12 @@ SELECT a.snapshot, a.tenant_id AS customer_tenant_id, a.subscription_id,
        pa.partner_tenant_id IS NOT NULL AS is_known_partner,
        a.source_file_id, a.source_record
 FROM azure_assignment_partners a
-LEFT JOIN (SELECT snapshot, subscription_id, min(display_name) AS display_name
+-- The subscription's name as its own tenant lists it: a subscription moved between tenants is
+-- listed by both, and one customer's name for it must not appear in another's findings.
+LEFT JOIN (SELECT snapshot, tenant_id, subscription_id, min(display_name) AS display_name
            FROM azure_subscriptions GROUP BY ALL) s
        ON s.snapshot = a.snapshot AND s.subscription_id = a.subscription_id
+      AND s.tenant_id = a.tenant_id
 LEFT JOIN partner_access pa
        ON pa.snapshot = a.snapshot AND pa.customer_tenant_id = a.tenant_id
       AND pa.partner_tenant_id = a.partner_tenant_id;

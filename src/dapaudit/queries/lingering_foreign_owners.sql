@@ -18,8 +18,9 @@ JOIN partner_access p
   ON p.snapshot = a.snapshot AND p.customer_tenant_id = a.tenant_id
  AND p.partner_tenant_id = a.partner_tenant_id
 LEFT JOIN tenant_directory c ON c.snapshot = a.snapshot AND c.tenant_id = a.tenant_id
-LEFT JOIN azure_subscriptions s
+LEFT JOIN azure_subscriptions s  -- as the assignment's tenant lists it
        ON s.snapshot = a.snapshot AND s.subscription_id = a.subscription_id
+      AND s.tenant_id = a.tenant_id
 WHERE a.snapshot = $snapshot
   AND NOT p.dap_enabled
   AND coalesce(p.dap_removed_on, p.relationship_ended_on) <= snap.as_of - to_months($months)

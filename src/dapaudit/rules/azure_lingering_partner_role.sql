@@ -54,8 +54,9 @@ SELECT l.tenant_id AS customer_tenant_id,
        ) AS evidence,
        CASE WHEN bool_or(l.is_privileged_role) THEN 'high' ELSE 'medium' END AS severity
 FROM lingering l
-LEFT JOIN azure_subscriptions s
+LEFT JOIN azure_subscriptions s  -- as the assignment's tenant lists it
        ON s.snapshot = l.snapshot AND s.subscription_id = l.subscription_id
+      AND s.tenant_id = l.tenant_id
 LEFT JOIN tenant_directory c ON c.snapshot = l.snapshot AND c.tenant_id = l.tenant_id
 LEFT JOIN tenant_directory p ON p.snapshot = l.snapshot AND p.tenant_id = l.partner_tenant_id
 GROUP BY l.tenant_id, l.partner_tenant_id, l.scope, l.role_definition_id
