@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hostile_estate import HOSTILE, MEGABYTE, write_hostile_estate
+from hostile_estate import CONTROLS, HOSTILE, MEGABYTE, write_hostile_estate
 
 from conftest import SAMPLE
 from dapaudit import db
@@ -166,6 +166,20 @@ def test_html_is_inert_and_legible(hostile_run):
         assert shown in text, shown
     # A megabyte value is cut, with a note saying so, not pasted in full.
     assert MEGABYTE not in text and "more characters]" in text
+    # Control and bidi characters are shown as escapes, as on the terminal: a right-to-left
+    # override reversed the rest of each finding title it was part of, dates included.
+    for ch in ("\x00", "\x07", "\x1b", "\u202e", "\u2066", "\u2069"):
+        assert ch not in html, repr(ch)
+    titles = " ".join(f["title"] for f in hostile_run["findings"])
+    placed = [h for h in CONTROLS if h in titles]
+    assert placed  # else this proves nothing
+    for h in placed:  # legible: every character that is not shown as itself, as its escape
+        shown = re.sub(
+            "[\x00-\x08\x0b-\x1f\u202a-\u202e\u2066-\u2069]",
+            lambda m: f"\\u{ord(m.group()):04x}",
+            h,
+        )
+        assert shown in text, shown
 
 
 def test_pdf_is_inert_and_legible_and_fetched_nothing(hostile_run):
@@ -178,6 +192,7 @@ def test_pdf_is_inert_and_legible_and_fetched_nothing(hostile_run):
     # (pypdf returns this font's text with NULs between characters)
     text = " ".join(page.extract_text() for page in reader.pages).replace("\x00", "")
     squeezed = "".join(text.split())
+    assert "\u202e" not in text and "\x1b" not in text
     for shown in _markup_in_titles(hostile_run):
         # Line breaks are squeezed out; "fi"/"fl" come back from pypdf as ligature glyphs.
         for chunk in re.split(r"f+.?", "".join(shown.split())):

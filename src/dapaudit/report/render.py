@@ -35,10 +35,26 @@ WORD_CHUNK = 100
 SHORT = min(200, MAX_SHOWN_CHARS)  # shorter than LONG_WORD's 200 and the cut
 
 
+# What a report shows as `\uXXXX` rather than as itself, as the terminal does (textout): control
+# characters (a NUL, an ESC, C1 codes; not tab and line ends, which HTML takes as spaces) and
+# the bidi controls. A right-to-left override in a display name reversed the rest of each
+# finding title it was part of (HTML and PDF), dates included. Right-to-left letters are text.
+_UNSHOWABLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def _shown(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
 def bounded(value: Any) -> Any:
-    """Jinja finalize: every {{ value }} a template prints, cut to MAX_SHOWN_CHARS."""
+    """Jinja finalize: every {{ value }} a template prints, cut to MAX_SHOWN_CHARS, with its
+    control and bidi characters shown as escapes."""
     if type(value) is not str and (not isinstance(value, str) or isinstance(value, Markup)):
         return value
+    if not value.isprintable():  # C-level: the common case costs no regular expression
+        value = _UNSHOWABLE.sub(_shown, value)
     if len(value) < SHORT:  # most values: nothing to cut, no word long enough to break
         return value
     if len(value) > MAX_SHOWN_CHARS:
@@ -61,7 +77,8 @@ def bounded(value: Any) -> Any:
 ROWS_PER_CHUNK = 2000
 
 
-_TO_ESCAPE = re.compile(r"[&<>\"']")  # what markupsafe.escape replaces
+# What markupsafe.escape replaces, and what bounded() shows as an escape.
+_TO_ESCAPE = re.compile("[&<>\"']|" + _UNSHOWABLE.pattern)
 
 
 def cell(value: Any) -> str:
@@ -69,7 +86,7 @@ def cell(value: Any) -> str:
     string without a special character, or of an int, is the same text: skip its wrappers)."""
     kind = type(value)
     if kind is str and len(value) < SHORT:
-        return value if _TO_ESCAPE.search(value) is None else escape(value)
+        return value if _TO_ESCAPE.search(value) is None else escape(bounded(value))
     if kind is int:
         return str(value)
     return escape(bounded(value))
