@@ -85,13 +85,26 @@ WITH by_group AS (
      -- In the partner's own tenant its agent group is its own, not a partner's foreign one.
      AND g.partner_tenant_id <> a.tenant_id
 ),
+-- Every name a partner goes by in the exports: a customer's partner list may say "Northwind
+-- Partners" where the partner's own files and the foreign principal say "Northwind Partners
+-- Ltd"; partner_access keeps one of them.
+partner_names AS (
+    SELECT snapshot, partner_tenant_id, lower(trim(partner_name)) AS name
+    FROM partner_relationships WHERE partner_name IS NOT NULL
+    UNION
+    SELECT snapshot, tenant_id, lower(trim(display_name)) FROM tenants
+    WHERE display_name IS NOT NULL
+),
 by_name AS (
-    SELECT a.snapshot, a.source_file_id, a.source_record,
+    SELECT DISTINCT a.snapshot, a.source_file_id, a.source_record,
            p.partner_tenant_id, NULL AS agent_role, 'foreign_principal_name' AS matched_by
     FROM azure_role_assignments a
     JOIN partner_access p
       ON p.snapshot = a.snapshot AND p.customer_tenant_id = a.tenant_id
-     AND lower(trim(p.partner_name)) = lower(trim(a.foreign_partner_name))
+    JOIN partner_names n
+      ON n.snapshot = p.snapshot AND n.partner_tenant_id = p.partner_tenant_id
+     AND n.name = lower(trim(a.foreign_partner_name))
+    WHERE a.foreign_partner_name IS NOT NULL
 ),
 matches AS (
     SELECT * FROM by_group
