@@ -187,15 +187,21 @@ COMMENT ON VIEW snapshot_deltas IS 'Per analysed snapshot: counts of new, still 
 -- "Who can administer customer C, and how": one row per (holder, role, path). The rules and
 -- the reports read these views; they never re-derive DAP or GDAP semantics themselves.
 
--- Every customer tenant in scope: named as a customer by any relationship or export, and not
--- itself a partner tenant of the estate.
+-- Every customer tenant in scope: named as a customer by a relationship (even when it is a
+-- partner elsewhere: a partner can buy from another partner), or named by an export of its
+-- own and not a partner tenant of the estate.
 CREATE OR REPLACE VIEW customer_tenants AS
-WITH named AS (
+WITH named_customer AS (
     SELECT snapshot, tenant_id FROM tenants WHERE tenant_type = 'customer'
     UNION SELECT snapshot, customer_tenant_id FROM partner_relationships
+          WHERE customer_tenant_id <> partner_tenant_id
     UNION SELECT snapshot, customer_tenant_id FROM gdap_relationships
+          WHERE customer_tenant_id <> partner_tenant_id
     UNION SELECT snapshot, customer_tenant_id FROM dap_monitoring
-    UNION SELECT snapshot, tenant_id FROM directory_role_members
+          WHERE customer_tenant_id <> partner_tenant_id
+),
+exported AS (
+    SELECT snapshot, tenant_id FROM directory_role_members
     UNION SELECT snapshot, tenant_id FROM azure_subscriptions
     UNION SELECT snapshot, tenant_id FROM azure_role_assignments
     UNION SELECT snapshot, tenant_id FROM autopilot_devices
@@ -207,11 +213,13 @@ partners AS (
     UNION SELECT snapshot, partner_tenant_id FROM dap_monitoring
     UNION SELECT snapshot, partner_tenant_id FROM partner_agent_groups
 )
-SELECT n.snapshot, n.tenant_id AS customer_tenant_id
-FROM named n
+SELECT snapshot, tenant_id AS customer_tenant_id FROM named_customer
+UNION
+SELECT e.snapshot, e.tenant_id
+FROM exported e
 WHERE NOT EXISTS (SELECT 1 FROM partners p
-                  WHERE p.snapshot = n.snapshot AND p.tenant_id = n.tenant_id);
-COMMENT ON VIEW customer_tenants IS 'Every customer tenant in scope of a snapshot: named as a customer in any relationship or export, and not a partner tenant.';
+                  WHERE p.snapshot = e.snapshot AND p.tenant_id = e.tenant_id);
+COMMENT ON VIEW customer_tenants IS 'Every customer tenant in scope of a snapshot: named as a customer by a relationship (a partner buying from another partner included), or named by an export of its own and not a partner tenant.';
 
 -- Directory role listing rows with the tenant each holder belongs to.
 CREATE OR REPLACE VIEW directory_role_holders AS
