@@ -5,6 +5,15 @@
 -- read the same on every machine.
 CREATE OR REPLACE MACRO utc_iso(ts) AS strftime(timezone('UTC', ts), '%Y-%m-%dT%H:%M:%SZ');
 
+-- An Azure scope as finding titles name it: the subscription by name where known, and a
+-- resource group or resource as itself within it (a title said "on subscription Litware
+-- Production (/subscriptions/.../resourcegroups/rg-app)").
+CREATE OR REPLACE MACRO azure_scope_text(scope, subscription_id, subscription_name) AS
+    CASE WHEN subscription_name IS NULL THEN 'scope ' || scope
+         WHEN rtrim(lower(scope), '/') = '/subscriptions/' || lower(subscription_id)
+              THEN 'subscription ' || subscription_name || ' (' || scope || ')'
+         ELSE 'scope ' || scope || ' in subscription ' || subscription_name END;
+
 -- GDAP relationships with their state at the snapshot's reference date (midnight UTC).
 CREATE OR REPLACE VIEW gdap_relationship_state AS
 SELECT g.*,

@@ -28,8 +28,7 @@ SELECT l.tenant_id AS customer_tenant_id,
               coalesce(min(l.known_partner_name), min(p.display_name), min(l.foreign_partner_name),
                        l.partner_tenant_id),
               coalesce(min(l.role_name), l.role_definition_id),
-              CASE WHEN min(s.display_name) IS NULL THEN 'scope ' || l.scope
-                   ELSE 'subscription ' || min(s.display_name) || ' (' || l.scope || ')' END,
+              azure_scope_text(l.scope, min(l.subscription_id), min(s.display_name)),
               coalesce(min(c.display_name), min(c.default_domain), l.tenant_id),
               CASE WHEN max(l.dap_removed_on) IS NOT NULL
                         THEN ' (DAP removed ' || strftime(max(l.dap_removed_on), '%Y-%m-%d') || ')'

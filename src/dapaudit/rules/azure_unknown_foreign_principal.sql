@@ -9,8 +9,7 @@ SELECT a.customer_tenant_id,
        format('A foreign principal of no known partner ({}) holds {} on {} of {}.',
               coalesce(nullif(min(a.principal_display_name), ''), 'object id ' || a.principal_id),
               coalesce(min(a.role_name), a.role_definition_id),
-              CASE WHEN min(a.subscription_name) IS NULL THEN 'scope ' || a.scope
-                   ELSE 'subscription ' || min(a.subscription_name) || ' (' || a.scope || ')' END,
+              azure_scope_text(a.scope, min(a.subscription_id), min(a.subscription_name)),
               coalesce(min(c.display_name), min(c.default_domain), a.customer_tenant_id)) AS title,
        json_object(
            'scope', a.scope,
