@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from loading import GA, HD, C, P, load, rows
+from loading import AS_OF, GA, HD, C, P, load, rows
+
+from dapaudit import db
+from dapaudit.ingest import ingest
 
 
 def test_msol_role_members_cp1252_with_type_line_role_from_legacy_folder_name(tmp_path):
@@ -203,3 +206,26 @@ def test_windows_1252_first_seen_past_the_detection_head(tmp_path):
     ).fetchall() == [("José Núñez",)]
     assert con.execute("SELECT DISTINCT encoding FROM source_files").fetchall() == [("cp1252",)]
     con.close()
+
+
+def test_msol_members_from_a_partners_loop_go_to_the_tenant_each_row_names(tmp_path):
+    # formats.md 2.3: Get-MsolPartnerContract, then Get-MsolRoleMember -TenantId per customer,
+    # the script adding TenantId. It was taken for another kind, and with --kind and --tenant
+    # every row went to the one --tenant named: Fabrikam's user became Contoso's admin.
+    other = "6fc468f5-b399-4e05-a6f1-da8a33da9a6c"
+    loop = tmp_path / "loop.csv"
+    loop.write_text(
+        '"TenantId","RoleName","DisplayName","EmailAddress","ObjectId","RoleMemberType"\n'
+        f'"{C.upper()}","Company Administrator","Alice","alice@contoso.com",'
+        '"5b6d0000-0000-4000-8000-000000000001","User"\n'
+        f'"{other}","Company Administrator","Bob","bob@fabrikam.com",'
+        '"5b6d0000-0000-4000-8000-000000000002","User"\n',
+        encoding="utf-8",
+    )
+    con = db.connect(tmp_path / "t.duckdb")
+    ingest(con, [loop], snapshot="s", as_of=AS_OF, tenant=C)  # the rows' own tenants win
+    assert rows(con, "directory_role_members", "tenant_id, role_template_id, principal_upn") == [
+        (C, GA, "alice@contoso.com"),
+        (other, GA, "bob@fabrikam.com"),
+    ]
+    assert con.execute("SELECT kind FROM source_files").fetchone()[0] == "powershell.members"

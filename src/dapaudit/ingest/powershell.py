@@ -29,9 +29,11 @@ NOT_MEMBERS = (
     "Identity",
     "Microsoft ID",
     "ContractType",
-    "TenantId",
     "PrincipalId",
 )
+# The tenant a partner's loop over its customers (formats.md 2.3) writes beside each member;
+# without it, the file's context (--tenant, a folder) tells.
+MEMBER_TENANT = ("TenantId", "CustomerTenantId")
 
 
 def _is_ps_members(s: Sniff) -> bool:
@@ -78,6 +80,9 @@ def load_ps_members(batch: Batch) -> None:
     )
     member_id = owned.col(*MEMBER_ID)
     owned.require(member_id, "ObjectId")
+    listed_tenant = owned.col(*MEMBER_TENANT)
+    owned.require_guid(listed_tenant, "TenantId", optional=True)
+    tenant = f"coalesce({listed_tenant}, s.context_tenant_id)"  # the record's first
     kind_of = principal_type(owned.col(*MEMBER_TYPE))
     display = owned.col("DisplayName", "Display Name", "Member")
     upn = owned.col("UserPrincipalName", "EmailAddress", "UPN")
@@ -92,7 +97,7 @@ def load_ps_members(batch: Batch) -> None:
 
     roles = StagedTable(batch, "stg_ps_role_members", "line", "line")
     exprs = {
-        "tenant_id": "s.context_tenant_id",
+        "tenant_id": tenant,
         "role_template_id": "s.owner_role",
         "principal_id": member_id,
         "principal_type": kind_of,
@@ -109,13 +114,13 @@ def load_ps_members(batch: Batch) -> None:
     )
 
     groups = StagedTable(batch, "stg_ps_group_members", "line", "line")
-    groups.require_tenant("s.context_tenant_id", "tenant")
+    groups.require_tenant(tenant, "tenant")
     groups.require_guid(member_id, "ObjectId")
-    groups.reject_duplicates(["s.owner_group", f"lower({member_id})"])
+    groups.reject_duplicates([f"lower({tenant})", "s.owner_group", f"lower({member_id})"])
     groups.insert(
         "partner_group_members",
         f"""SELECT s.source_file_id, s.line AS source_record,
-               lower(s.context_tenant_id) AS partner_tenant_id, s.owner_group AS group_id,
+               lower({tenant}) AS partner_tenant_id, s.owner_group AS group_id,
                lower({member_id}) AS member_id,
                CASE WHEN {kind_of} = 'foreignGroup' THEN 'group' ELSE {kind_of} END
                    AS member_type,
