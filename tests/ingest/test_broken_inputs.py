@@ -30,6 +30,16 @@ def _role_assignments(**changes) -> str:
     return json.dumps(doc, indent=1)
 
 
+GA_ROLE = "62e90394-69f5-4237-9190-012177145e10"
+
+
+def _json_changed(name: str, change, record: int = 0) -> str:
+    """A JSON fixture (a Graph page or a bare array) with one record changed in place."""
+    doc = json.loads(_fixture(name))
+    change((doc["value"] if isinstance(doc, dict) else doc)[record])
+    return json.dumps(doc, indent=1)
+
+
 AZ_CSV = _fixture("get_azroleassignment_semicolon_utf8bom.csv")
 AZ_HEADER, AZ_ROW = AZ_CSV.splitlines()[0], AZ_CSV.splitlines()[1]
 CONTRACTS = _fixture("msol_partner_contract.csv")
@@ -204,6 +214,59 @@ CASES = {
         ),
         [],
         "dap.json, record 2, field 'startDateTime': not a valid ISO-8601 date-time",
+    ),
+    # Silent losses before: an assignment without a list of roles was dropped (the rows come
+    # from the list), a relationship's roles given as a string vanished, a group's members
+    # cut short by the exporting script read as none, a scope that is no scope was stored.
+    "access_assignment_without_roles": (
+        "assignments.json",
+        _json_changed("graph_gdap_access_assignments.json", lambda r: r.pop("accessDetails")),
+        [],
+        "assignments.json, record 1, field 'accessDetails.unifiedRoles': missing, or not a list",
+    ),
+    "access_assignment_roles_an_object": (
+        "assignments.json",
+        _json_changed(
+            "graph_gdap_access_assignments.json",
+            lambda r: r["accessDetails"].update(unifiedRoles=r["accessDetails"]["unifiedRoles"][0]),
+        ),
+        [],
+        "assignments.json, record 1, field 'accessDetails.unifiedRoles': missing, or not a list",
+    ),
+    "relationship_roles_a_string": (
+        "rels.json",
+        _json_changed(
+            "gdap_paged/graph_gdap_relationships_page1.json",
+            lambda r: r["accessDetails"].update(
+                unifiedRoles="62e90394-69f5-4237-9190-012177145e10"
+            ),
+        ),
+        [],
+        "rels.json, record 1, field 'accessDetails.unifiedRoles': not a list of roles",
+    ),
+    "group_members_cut_short": (
+        "groups.json",
+        _json_changed(
+            "graph_groups_agents_expand_members.json", lambda r: r.update(members="System.Object[]")
+        ),
+        [],
+        "groups.json, record 1, field 'members': not a list of members",
+    ),
+    "az_scope_a_list": (
+        "az.json",
+        _json_changed(
+            "az_role_assignments_foreign_owner.json", lambda r: r.update(scope=[r["scope"]])
+        ),
+        [],
+        "az.json, record 1, field 'scope': not an Azure scope",
+    ),
+    "az_scope_without_its_slash": (
+        "az.json",
+        _json_changed(
+            "az_role_assignments_foreign_owner.json", lambda r: r.update(scope=r["scope"][1:])
+        ),
+        [],
+        "az.json, record 1, field 'scope': not an Azure scope",
     ),
     # DuckDB's cast took +25:00 as 25 hours: the time would be a day off, and no error.
     "timestamp_offset_out_of_range": (

@@ -16,6 +16,7 @@ from .base import (
     arm_scope,
     js,
     principal_type,
+    require_arm_scope,
     stage_json,
     trailing_guid,
 )
@@ -58,6 +59,7 @@ def _insert_assignments(stage: StagedTable, e: dict[str, str], fields: dict[str,
     # Each field once per row, not once in the checks and again in the insert.
     stage, e = stage.project(e)
     stage.require(e["scope"], fields["scope"])
+    require_arm_scope(stage, e["scope"], fields["scope"])
     stage.require(e["principal_id"], fields["principal_id"])
     stage.require_guid(e["principal_id"], fields["principal_id"])
     stage.require(e["role_definition_id"], fields["role_definition_id"])

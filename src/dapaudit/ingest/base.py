@@ -954,6 +954,19 @@ def arm_scope(expr: str) -> str:
     return f"CASE WHEN {expr} IS NOT NULL THEN coalesce({trimmed}, '/') END"
 
 
+def require_arm_scope(stage: StagedTable, expr: str, field_name: str) -> None:
+    """An Azure scope: `/`, a management group's `/providers/...`, or `/subscriptions/<GUID>`
+    and what is below it. Anything else (a list, a path without its leading `/`, a
+    subscription that is no GUID) was stored as it was, with no subscription."""
+    stage.fail_first(
+        f"({expr}) IS NOT NULL AND NOT (trim({expr}) = '/' "
+        f"OR starts_with(lower(trim({expr})), '/providers/') "
+        f"OR regexp_matches(lower(trim({expr})), '^/subscriptions/{GUID_RE[1:-1].lower()}(/|$)'))",
+        "not an Azure scope (/, /providers/..., or /subscriptions/<GUID>...)",
+        field_name,
+    )
+
+
 def trailing_guid(expr: str) -> str:
     """SQL: the trailing GUID of an ARM path (or the value itself when it is a bare GUID)."""
     return (

@@ -16,6 +16,7 @@ from .base import (
     Sniff,
     arm_scope,
     guid,
+    require_arm_scope,
     require_duration,
     stage_csv,
 )
@@ -383,6 +384,8 @@ def _loader(layout: Layout):
                 require_duration(stage, raw, column.name)
             if column.directory_role:
                 stage.require_known_directory_role(raw, column.name)
+            if column.name == "scope":
+                require_arm_scope(stage, raw, column.name)
         stage.reject_duplicates([exprs[k] for k in layout.key])
         projection = [
             f"CAST({exprs[c.name]} AS {_SQL_TYPE[c.type]}) AS {c.name}" for c in layout.columns

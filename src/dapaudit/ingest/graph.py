@@ -35,6 +35,10 @@ from .shared import (
 MEMBER_TYPES = ("user", "group", "serviceprincipal", "device", "orgcontact")
 
 
+# SQL: the JSON type of a record's field ('' when the record lacks it; 'NULL' for null).
+_JSON_TYPE = "coalesce(json_type(s.rec, '$.{0}'), '')"
+
+
 def _url_guid(pattern: str) -> str:
     """SQL: the GUID captured by `pattern` in the page's @odata.context or nextLink."""
     return (
@@ -263,6 +267,13 @@ def load_groups(batch: Batch) -> None:
     stage = _join_files(stage)
     stage.require_tenant("s.context_tenant_id", "tenant")
     stage.require_guid(js("id"), "id")
+    for name in ("members", "transitiveMembers"):
+        # 'System.Object[]' from ConvertTo-Json cut short, say: read as no members before.
+        stage.fail_first(
+            f"{_JSON_TYPE.format(name)} NOT IN ('ARRAY', 'NULL', '')",
+            "not a list of members (a value cut short by the exporting script?)",
+            name,
+        )
     stage.reject_duplicates([f"lower({js('id')})"])
     stage.insert(
         "partner_agent_groups",
@@ -348,7 +359,8 @@ ASSIGNMENT_STATUSES = ("pending", "active", "deleting", "deleted", "error", "unk
 
 
 def _is_gdap_relationships(s: Sniff) -> bool:
-    if s.record is None and s.odata_context.endswith("/delegatedAdminRelationships"):
+    # The page's context tells even a record that lacks a field (the reader then says which).
+    if s.odata_context.endswith("/delegatedAdminRelationships"):
         return True
     return s.record_has("customer", "accessDetails") and not s.record_has("accessContainer")
 
@@ -375,6 +387,13 @@ def load_gdap_relationships(batch: Batch) -> None:
     require_duration(stage, js("autoExtendDuration"), "autoExtendDuration")
     for name in ("createdDateTime", "activatedDateTime", "endDateTime"):
         stage.require_cast(js(name), "TIMESTAMPTZ", name, "ISO-8601 date-time")
+    # Left out, the roles were not exported ($select); any other value than a list lost them
+    # without a word, and GDAP-GLOBAL-ADMIN with them.
+    stage.fail_first(
+        f"{_JSON_TYPE.format('accessDetails.unifiedRoles')} NOT IN ('ARRAY', 'NULL', '')",
+        "not a list of roles ([{roleDefinitionId}])",
+        "accessDetails.unifiedRoles",
+    )
     stage.reject_duplicates([rel])
     stage.insert(
         "gdap_relationships",
@@ -410,9 +429,11 @@ def load_gdap_relationships(batch: Batch) -> None:
 
 
 def _is_access_assignments(s: Sniff) -> bool:
-    if _empty_page(s, "/accessAssignments"):
+    # The page's context, or the container (no other export has one), tells a record that
+    # lacks its roles: the reader then says so, where it was dropped unread before.
+    if s.odata_context.endswith("/accessAssignments"):
         return True
-    return s.record_has("accessContainer", "accessDetails")
+    return s.record_has("accessContainer")
 
 
 def load_access_assignments(batch: Batch) -> None:
@@ -446,6 +467,14 @@ def load_access_assignments(batch: Batch) -> None:
     owned.require_guid(js("accessContainer.accessContainerId"), "accessContainer.accessContainerId")
     owned.require(js("status"), "status")
     owned.require_in(js("status"), ASSIGNMENT_STATUSES, "status")
+    # An assignment is its roles: one without a list of them was dropped without a word (the
+    # rows come from the list), a Global Administrator assignment with it.
+    owned.fail_first(
+        f"{_JSON_TYPE.format('accessDetails.unifiedRoles')} <> 'ARRAY' "
+        "OR json_array_length(s.rec, '$.accessDetails.unifiedRoles') = 0",
+        "missing, or not a list of roles ([{roleDefinitionId}])",
+        "accessDetails.unifiedRoles",
+    )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE stg_graph_access_roles AS
         SELECT source_file_id, source_record, relationship_id, rec,
