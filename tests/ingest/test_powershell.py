@@ -65,6 +65,26 @@ def test_crt_admins_cp1252_roles_by_legacy_name(tmp_path):
     ]
 
 
+def test_crt_roles_by_their_azuread_era_names(tmp_path):
+    # Get-AzureADDirectoryRole still returns these names; one unknown name refused the file.
+    crt = tmp_path / "crt.csv"
+    crt.write_bytes(
+        (
+            '"Role","Display Name","Object Type","Account Enabled","User Principal Name"\r\n'
+            '"Power BI Service Administrator","Bob Bi","User","True","bob@contoso.example"\r\n'
+            '"CRM Service Administrator","Cy Crm","User","True","cy@contoso.example"\r\n'
+            '"Device Administrators","Di Dev","User","True","di@contoso.example"\r\n'
+        ).encode("cp1252")
+    )
+    con = db.connect(tmp_path / "t.duckdb")
+    ingest(con, [crt], snapshot="s", as_of=AS_OF, tenant=C)
+    assert rows(con, "directory_role_members", "principal_upn, role_template_id") == [
+        ("bob@contoso.example", "a9ea8996-122f-4c74-9520-8edcd192826c"),  # Fabric Administrator
+        ("cy@contoso.example", "44367163-eba1-44c3-98af-f5787879f96a"),  # Dynamics 365 Admin.
+        ("di@contoso.example", "9f06204d-73c1-4d4c-880a-6edb90606fd8"),  # Entra Joined Device
+    ]
+
+
 def test_msol_partner_contract_is_read_as_dap(tmp_path):
     con, _ = load(tmp_path, "msol_partner_contract.csv", tenant=P)
     assert rows(
