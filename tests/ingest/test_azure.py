@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from loading import S1, C, P, load, rows
+from loading import AS_OF, FIXTURES, S1, C, P, load, rows
 
+from dapaudit import db
 from dapaudit.errors import DapauditError
+from dapaudit.ingest import ingest
 
 COLS = (
     "tenant_id, subscription_id, scope, role_definition_id, role_definition_name, principal_id, "
@@ -217,3 +219,17 @@ def test_inherited_scopes_the_root_kept_and_a_trailing_slash_no_second_assignmen
     (tmp_path / "2").mkdir()
     with pytest.raises(DapauditError, match="duplicate record"):
         load(tmp_path / "2", str(again), tenant=C)
+
+
+def test_aobo_checker_names_a_support_role_a_partner_is_often_given(tmp_path):
+    # The checker names roles only; a row naming any role but five refused the whole file as
+    # 'not a built-in role'. Support Request Contributor is the one AOBO partners are given.
+    text = (FIXTURES / "aobo_checker_utf16_tab.csv").read_text(encoding="utf-16")
+    assert text.rstrip().endswith("\tOwner")
+    path = tmp_path / "aobo.csv"
+    path.write_text(text.rstrip()[: -len("Owner")] + "Support Request Contributor\n", "utf-16")
+    con = db.connect(tmp_path / "t.duckdb")
+    ingest(con, [path], snapshot="s", as_of=AS_OF)
+    assert rows(con, "azure_role_assignments", "role_definition_id, role_definition_name") == [
+        ("cfd33db0-3dd1-45e3-aa9d-cdbdf3b6f24e", "Support Request Contributor")
+    ]

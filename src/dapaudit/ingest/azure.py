@@ -247,7 +247,9 @@ def load_aobo_checker(batch: Batch) -> None:
     )
     stage.fail_first(
         f"{roles} AND {by_name} IS NULL",
-        "unknown Azure role name (not a built-in role)",
+        "an Azure role dapaudit does not know by name (this export names roles, not their "
+        "ids; reference/azure_roles.csv lists the roles known by name): export the "
+        "assignments with `az role assignment list` instead, which gives the ids",
         "RoleDefinitionName",
     )
     stage.insert(
