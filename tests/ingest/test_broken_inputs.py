@@ -82,6 +82,7 @@ CASES = {
         '"Virtual Machine Contributor","a1b2c3d4-0000-4000-8000-0000000000aa","User"\r\n',
         [],
         "azure.csv, line 2, field 'RoleDefinitionName': unknown Azure role name (known by name: "
+        "Contributor, Managed Services Registration assignment Delete Role, Monitoring "
         "Contributor, Owner, Reader",
     ),
     "classic_administrators": (
