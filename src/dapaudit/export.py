@@ -76,15 +76,17 @@ def export_parquet(
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DapauditError("the export folder must be new or empty", file=str(out))
-    out.mkdir(parents=True, exist_ok=True)
-    tables: dict[str, Any] = {}
-    for name in exported_tables(con):
+    names = exported_tables(con)
+    for name in names:
         if not _PLAIN_NAME.fullmatch(name):
             # Each table becomes a folder of --parquet: a name like `../x` would write outside it.
             raise DapauditError(
                 f"table {name!r} is not one dapaudit makes (its name is not a plain "
                 "identifier); is this a dapaudit database? Nothing was exported"
             )
+    out.mkdir(parents=True, exist_ok=True)
+    tables: dict[str, Any] = {}
+    for name in names:
         columns = table_columns(con, name)
         names = [c for c, _ in columns]
         partitioned = "snapshot" in names

@@ -54,13 +54,14 @@ def test_a_table_name_cannot_run_statements_in_query_snapshot_or_check(runner, h
 
 def test_export_refuses_a_table_name_that_leaves_its_folder(runner, handed_over):
     tmp_path, path = handed_over
-    _tamper(path, _table_named("../../escaped"))
+    # Sorted after dapaudit's own tables: nothing of them is written either.
+    _tamper(path, _table_named("zz/../../../escaped"))
     out = tmp_path / "exp" / "a" / "b" / "parquet"
     result = runner.invoke(cli, ["export", "--db", path, "--parquet", str(out)])
     assert result.exit_code == 2, result.output
-    assert "table '../../escaped' is not one dapaudit makes" in result.output
+    assert "table 'zz/../../../escaped' is not one dapaudit makes" in result.output
     assert not (tmp_path / "exp" / "a" / "escaped").exists()
-    assert not any(p.suffix == ".parquet" for p in (tmp_path / "exp").rglob("*"))
+    assert not any(p.suffix == ".parquet" for p in tmp_path.rglob("*"))
 
 
 def test_a_view_that_reads_a_file_puts_nothing_of_it_in_a_report(runner, handed_over):
