@@ -56,12 +56,9 @@ class Group(click.Group):
         except duckdb.CatalogException as exc:
             # A table or view of dapaudit's dropped from the database by hand: the user's to
             # mend (a bug of ours would fail the tests long before).
-            first = str(exc).strip().splitlines()[0]
-            raise InputError(
-                printable(
-                    f"{first}: the database lacks a table or view dapaudit made; "
-                    "`dapaudit check` lists what is missing"
-                )
+            raise _said(
+                f"{_first_line(exc)}: the database lacks a table or view dapaudit made; "
+                "`dapaudit check` lists what is missing"
             ) from None
         except OSError as exc:
             # A file or folder the command cannot read or write (permissions, a file where a
@@ -73,7 +70,7 @@ class Group(click.Group):
             raise InputError(printable(f"{where}{exc.strerror or exc}")) from None
         except duckdb.OutOfMemoryException as exc:
             # The transaction was rolled back: the database is as it was before the command.
-            first = str(exc).strip().splitlines()[0]
+            first = _first_line(exc)
             raise InputError(
                 f"DuckDB ran out of memory ({first}); nothing was changed. Raise the limit with "
                 f"${dbmod.MEMORY_LIMIT_ENV} (now {dbmod.memory_limit()}), or split the "
@@ -81,32 +78,37 @@ class Group(click.Group):
             ) from None
         except duckdb.BinderException as exc:
             # A column of dapaudit's dropped from a table by hand, as for a table above.
-            first = str(exc).strip().splitlines()[0]
+            first = _first_line(exc)
             if not (
                 "does not have a column" in first or "column" in first and "not found" in first
             ):
                 raise
-            raise InputError(
-                printable(
-                    f"{first}: the database lacks a column dapaudit made; `dapaudit check` "
-                    "lists what is missing"
-                )
+            raise _said(
+                f"{first}: the database lacks a column dapaudit made; `dapaudit check` "
+                "lists what is missing"
             ) from None
         except duckdb.PermissionException as exc:
             # A command that only reads runs with files and URLs off (db.connect): a view of
             # the database that reads one is not dapaudit's.
-            first = str(exc).strip().splitlines()[0]
-            raise InputError(
-                printable(
-                    f"the database's SQL reads a file or URL ({first}): a view in it is not "
-                    "dapaudit's own; do not trust this database, ingest the exports into a "
-                    "new one"
-                )
+            raise _said(
+                f"the database's SQL reads a file or URL ({_first_line(exc)}): a view "
+                "in it is not dapaudit's own; do not trust this database, ingest the "
+                "exports into a new one"
             ) from None
         except duckdb.Error as exc:
             if not _damaged(exc):
                 raise
             raise _damaged_error(exc) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0]
+
+
+def _said(message: str) -> InputError:
+    """Exit 2 with `message`, its control and bidi characters shown as escapes: it quotes
+    names from the database."""
+    return InputError(printable(message))
 
 
 def _damaged(exc: BaseException) -> bool:

@@ -154,7 +154,7 @@ def connect(
     one reads the database alone: its views are the file's own, and a database handed over
     could hold one that reads a local file (or a URL) into a report."""
     con = _connect_checked(str(path), read_only)
-    if not (read_only is False if files is None else files):
+    if not ((not read_only) if files is None else files):
         try:
             con.execute("SET enable_external_access = false")
         except BaseException:

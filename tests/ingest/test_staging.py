@@ -178,8 +178,9 @@ def test_projected_fields_are_checked_as_the_records_they_came_from(
 
 def test_projected_fields_load_with_the_file_context(tmp_path, projected_kind):
     # The second row has no tenant id: the projection takes the file's (--tenant) context.
+    # The sizes are whole numbers in other spellings, which load as such.
     good = tmp_path / "x.csv"
-    good.write_text(f"tenant_id,name,size\n{T1.upper()},a,1\n,b,2\n", encoding="utf-8")
+    good.write_text(f"tenant_id,name,size\n{T1.upper()},a, +1 \n,b,2.0\n", encoding="utf-8")
     con = db.connect(tmp_path / "p.duckdb")
     other = T1.replace("3f", "4f")
     ingest(con, [good], snapshot="2026-11", as_of=AS_OF, kind=projected_kind, tenant=other)
@@ -187,17 +188,6 @@ def test_projected_fields_load_with_the_file_context(tmp_path, projected_kind):
         "SELECT tenant_id, display_name, source_record FROM tenants ORDER BY source_record"
     ).fetchall()
     assert rows == [(T1, "a/1", 2), (other, "b/2", 3)]
-    con.close()
-
-
-def test_whole_numbers_load_in_their_other_spellings(tmp_path, projected_kind):
-    good = tmp_path / "x.csv"
-    good.write_text(f"tenant_id,name,size\n{T1},a, +4 \n,b,7.0\n", encoding="utf-8")
-    con = db.connect(tmp_path / "p.duckdb")
-    other = T1.replace("3f", "4f")
-    ingest(con, [good], snapshot="2026-11", as_of=AS_OF, kind=projected_kind, tenant=other)
-    names = con.execute("SELECT display_name FROM tenants ORDER BY source_record").fetchall()
-    assert names == [("a/4",), ("b/7",)]
     con.close()
 
 
