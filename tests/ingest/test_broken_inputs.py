@@ -245,6 +245,17 @@ CASES = {
         [],
         "rels.json, record 1, field 'accessDetails.unifiedRoles': not a list of roles",
     ),
+    "relationship_lists_a_role_twice": (
+        "rels.json",
+        _json_changed(
+            "gdap_paged/graph_gdap_relationships_page1.json",
+            lambda r: r["accessDetails"]["unifiedRoles"].append(
+                dict(r["accessDetails"]["unifiedRoles"][0])
+            ),
+        ),
+        [],
+        "rels.json, record 1: the record lists the same thing twice",
+    ),
     "group_members_cut_short": (
         "groups.json",
         _json_changed(

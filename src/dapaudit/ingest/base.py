@@ -918,6 +918,22 @@ class StagedTable:
                 record=self._located(row[0], row[1]),
                 record_label=self.record_label,
             )
+        # Else one record gives the key twice (a role listed twice in its unifiedRoles): the
+        # window above sees one record, and both rows went in.
+        row = self.batch.raw.execute(
+            f"""SELECT f.display_path, s.{self.record_column}
+            FROM {self.name} s JOIN {self.batch.file_table} f USING (source_file_id)
+            GROUP BY f.source_file_id, f.display_path, s.{self.record_column}, {partition}
+            HAVING count(*) > 1
+            ORDER BY f.source_file_id, s.{self.record_column} LIMIT 1"""
+        ).fetchone()
+        if row:
+            raise DapauditError(
+                "the record lists the same thing twice",
+                file=row[0],
+                record=self._located(row[0], row[1]),
+                record_label=self.record_label,
+            )
 
     def insert(self, table: str, select_sql: str) -> None:
         """INSERT the projection `select_sql` (which reads `s`, this stage) into `table`."""
