@@ -62,11 +62,16 @@ def test_csv_neutralises_formula_cells(runner, sample_file):
         sample_file,
         "--format",
         "csv",
-        "SELECT '=HYPERLINK(\"x\")' AS a, '+1' AS b, 'plain' AS c, NULL AS d",
+        "SELECT '=HYPERLINK(\"x\")' AS a, '+1' AS b, 'plain' AS c, NULL AS d, "
+        "'  =1+1' AS e, ' plain' AS f, '   @x' AS \"  -h\"",
     )
     assert result.exit_code == 0, result.output
     rows = list(csv.reader(io.StringIO(result.output)))
-    assert rows == [["a", "b", "c", "d"], ['\'=HYPERLINK("x")', "'+1", "plain", ""]]
+    # After leading spaces too: an import that trims cells would run ' =1+1'.
+    assert rows == [
+        ["a", "b", "c", "d", "e", "f", "'  -h"],
+        ['\'=HYPERLINK("x")', "'+1", "plain", "", "'  =1+1", " plain", "'   @x"],
+    ]
 
 
 def test_csv_rows_read_back_whole_and_numbers_stay_numbers(runner, sample_file):

@@ -219,9 +219,17 @@ CSV_FIELDS = tuple(f for f in FIELDS if f != "evidence") + ("evidence",)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+def _formula(value: str) -> bool:
+    """Whether a spreadsheet could run `value` as a formula: it starts with one of
+    _FORMULA_START, or does after leading spaces (an import that trims cells runs ' =1+1')."""
+    return value.startswith(_FORMULA_START) or (
+        value[:1].isspace() and value.lstrip().startswith(_FORMULA_START)
+    )
+
+
 def neutralise(value: str) -> str:
     """A cell a spreadsheet would run as a formula is prefixed with ' so it stays text."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    return "'" + value if _formula(value) else value
 
 
 def to_csv(findings: list[dict[str, Any]]) -> str:
@@ -254,7 +262,7 @@ def csv_cell(value: str, *, number: bool = False) -> str:
     a reader (Excel, Python's csv) then starts a new row there, whose first cell is not
     neutralised. Hand-written: the csv module copies every character through its
     per-character loop, which took seconds on the quote-heavy evidence of 100,000 findings."""
-    if not number and value.startswith(_FORMULA_START):
+    if not number and _formula(value):
         value = "'" + value
     if '"' in value:
         return '"' + value.replace('"', '""') + '"'

@@ -189,12 +189,12 @@ def test_findings_csv_neutralises_formulas(hostile, runner):
     del out
 
 
-@pytest.mark.parametrize("value", ["=1+2", "+1", "-1", "@SUM(A1)", "\tx", "\rx"])
+@pytest.mark.parametrize("value", ["=1+2", "+1", "-1", "@SUM(A1)", "\tx", "\rx", " =x", "  @x"])
 def test_neutralise_prefixes_formulas(value):
     assert neutralise(value) == "'" + value
 
 
-@pytest.mark.parametrize("value", ["", "Contoso", "1-2", " =x", "'=x", "x=1"])
+@pytest.mark.parametrize("value", ["", "Contoso", "1-2", " x=1", "'=x", "x=1"])
 def test_neutralise_leaves_text_alone(value):
     assert neutralise(value) == value
 
