@@ -87,6 +87,44 @@ def test_two_snapshots_resolved_new_and_persisting(runner, tmp_path, sample_copy
     assert nov[5:7] == [str(deltas[1]), str(deltas[3])]
 
 
+def test_new_and_still_open_count_open_findings_and_add_up_to_them(runner, tmp_path, sample_copy):
+    # A report said "20 open findings, 3 suppressed. Since 2026-11: 6 new, 6 resolved, 17
+    # still open": the suppressed findings were counted as new and still open.
+    dbfile = str(tmp_path / "a.duckdb")
+    _october(sample_copy)
+    _cli(runner, "ingest", str(sample_copy), "--db", dbfile, "--as-of", "2026-10-31")
+    _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-10")
+    _cli(runner, "ingest", str(SAMPLE), "--db", dbfile, "--as-of", "2026-11-30")
+    config = tmp_path / "dapaudit.toml"
+    config.write_text(  # one finding still there from October, one new in November
+        "[[suppressions]]\nrule = 'AZURE-LINGERING-PARTNER-ROLE'\n"
+        f"tenant = '{TAILSPIN}'\nreason = 'contract C-1'\nowner = 'secops@example.com'\n"
+        "[[suppressions]]\nrule = 'GDAP-MLT-ONLY'\n"
+        f"tenant = '{RELECLOUD}'\nreason = 'ends in January'\nowner = 'secops@example.com'\n",
+        encoding="utf-8",
+    )
+    _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-11", "--config", str(config))
+    con = db.connect(dbfile, read_only=True)
+    try:
+        new, still_open, suppressed = con.execute(
+            "SELECT new, still_open, suppressed FROM snapshot_deltas WHERE snapshot = '2026-11'"
+        ).fetchone()
+        open_, held = con.execute(
+            "SELECT count(*) FILTER (WHERE status = 'open'), "
+            "count(*) FILTER (WHERE status = 'suppressed') FROM findings "
+            "WHERE snapshot = '2026-11'"
+        ).fetchone()
+    finally:
+        con.close()
+    assert held == suppressed == 2
+    assert new + still_open == open_
+    out = tmp_path / "out"
+    _cli(runner, "report", "monthly", "--db", dbfile, "--out", str(out), "--format", "html")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert f"{open_} open findings, 2 suppressed" in html
+    assert f"{new} new," in html and f"{still_open} still open." in html
+
+
 def test_reanalysing_replaces_findings_and_keeps_fingerprints(runner, tmp_path):
     from conftest import SAMPLE
 

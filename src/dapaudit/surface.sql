@@ -116,12 +116,14 @@ COMMENT ON COLUMN finding_changes.partner_tenant_id IS 'Partner tenant, or NULL.
 COMMENT ON COLUMN finding_changes.subject IS 'Subject of the finding.';
 COMMENT ON COLUMN finding_changes.title IS 'Title of the finding.';
 COMMENT ON COLUMN finding_changes.change IS 'new (not in the previous snapshot), still_open (in both) or resolved (only in the previous one).';
+COMMENT ON COLUMN finding_changes.status IS 'open or suppressed: of this snapshot''s finding, or of the previous snapshot''s for resolved rows.';
 
 COMMENT ON COLUMN snapshot_deltas.snapshot IS 'Snapshot label.';
 COMMENT ON COLUMN snapshot_deltas.previous_snapshot IS 'The analysed snapshot it is compared with, or NULL for the first.';
-COMMENT ON COLUMN snapshot_deltas.new IS 'Findings not in the previous snapshot.';
-COMMENT ON COLUMN snapshot_deltas.still_open IS 'Findings in both.';
+COMMENT ON COLUMN snapshot_deltas.new IS 'Open findings not in the previous snapshot.';
+COMMENT ON COLUMN snapshot_deltas.still_open IS 'Open findings in both.';
 COMMENT ON COLUMN snapshot_deltas.resolved IS 'Findings of the previous snapshot this one no longer has.';
+COMMENT ON COLUMN snapshot_deltas.suppressed IS 'Findings of this snapshot that are suppressed, new or not.';
 
 -- ------------------------------------------------------------------ the effective access model
 COMMENT ON COLUMN customer_tenants.snapshot IS 'Snapshot label.';

@@ -170,27 +170,31 @@ WITH ordered AS (
 )
 SELECT o.snapshot, o.previous_snapshot, f.fingerprint, f.rule_id, f.severity,
        f.customer_tenant_id, f.partner_tenant_id, f.subject, f.title,
-       CASE WHEN p.fingerprint IS NULL THEN 'new' ELSE 'still_open' END AS change
+       CASE WHEN p.fingerprint IS NULL THEN 'new' ELSE 'still_open' END AS change,
+       f.status
 FROM ordered o
 JOIN findings f ON f.snapshot = o.snapshot
 LEFT JOIN findings p ON p.snapshot = o.previous_snapshot AND p.fingerprint = f.fingerprint
 UNION ALL
 SELECT o.snapshot, o.previous_snapshot, p.fingerprint, p.rule_id, p.severity,
-       p.customer_tenant_id, p.partner_tenant_id, p.subject, p.title, 'resolved'
+       p.customer_tenant_id, p.partner_tenant_id, p.subject, p.title, 'resolved', p.status
 FROM ordered o
 JOIN findings p ON p.snapshot = o.previous_snapshot
 WHERE NOT EXISTS (SELECT 1 FROM findings f
                   WHERE f.snapshot = o.snapshot AND f.fingerprint = p.fingerprint);
-COMMENT ON VIEW finding_changes IS 'Per snapshot, each finding marked new, still_open or resolved against the previous analysed snapshot.';
+COMMENT ON VIEW finding_changes IS 'Per snapshot, each finding marked new, still_open or resolved against the previous analysed snapshot, with its status (open or suppressed).';
 
+-- new and still_open count open findings, so that they add up to the snapshot's open ones
+-- (a report said "20 open, 3 suppressed ... 6 new, 17 still open"); suppressed ones apart.
 CREATE OR REPLACE VIEW snapshot_deltas AS
 SELECT snapshot, any_value(previous_snapshot) AS previous_snapshot,
-       count(*) FILTER (WHERE change = 'new') AS new,
-       count(*) FILTER (WHERE change = 'still_open') AS still_open,
-       count(*) FILTER (WHERE change = 'resolved') AS resolved
+       count(*) FILTER (WHERE change = 'new' AND status = 'open') AS new,
+       count(*) FILTER (WHERE change = 'still_open' AND status = 'open') AS still_open,
+       count(*) FILTER (WHERE change = 'resolved') AS resolved,
+       count(*) FILTER (WHERE change <> 'resolved' AND status <> 'open') AS suppressed
 FROM finding_changes
 GROUP BY snapshot;
-COMMENT ON VIEW snapshot_deltas IS 'Per analysed snapshot: counts of new, still open and resolved findings against the previous one.';
+COMMENT ON VIEW snapshot_deltas IS 'Per analysed snapshot against the previous one: open findings new and still open (together the snapshot''s open findings), findings resolved, and findings suppressed.';
 
 -- ------------------------------------------------------------------ effective access model
 -- "Who can administer customer C, and how": one row per (holder, role, path). The rules and

@@ -480,8 +480,8 @@ def _changes(
     rule_filter = "AND ($rules IS NULL OR list_contains($rules::VARCHAR[], rule_id))"
     previous, new, still_open, resolved_n = con.execute(
         f"""SELECT any_value(previous_snapshot),
-                   count(*) FILTER (WHERE change = 'new' {rule_filter}),
-                   count(*) FILTER (WHERE change = 'still_open' {rule_filter}),
+                   count(*) FILTER (WHERE change = 'new' AND status = 'open' {rule_filter}),
+                   count(*) FILTER (WHERE change = 'still_open' AND status = 'open' {rule_filter}),
                    count(*) FILTER (WHERE change = 'resolved' {rule_filter})
             FROM finding_changes WHERE snapshot = $snapshot""",
         params,
