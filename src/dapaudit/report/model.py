@@ -8,6 +8,7 @@ the partner-side rows of that customer's own partners), so it cannot show anothe
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -289,7 +290,11 @@ def _as_of(con: duckdb.DuckDBPyConnection, snapshot: str) -> date:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """When a report says it was generated: now, or $SOURCE_DATE_EPOCH when set (the
+    reproducible-builds convention), so that the same database gives the same bytes."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    when = datetime.fromtimestamp(int(epoch), UTC) if epoch.isdigit() else datetime.now(UTC)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
 # ------------------------------------------------------------------ monthly report
