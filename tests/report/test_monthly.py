@@ -162,22 +162,28 @@ def test_summary_counts_and_charts(monthly):
     rule_rows = doc.table("summary", "rule-counts").dicts()
     by_rule = {r["Rule"]: int(r["Open findings"]) for r in rule_rows}
     assert by_rule == {rid: sum(1 for f in found if f[0] == rid) for rid in {f[0] for f in found}}
-    # Change since October, computed here from the fingerprints of both snapshots.
+    # Change since October, computed here from the fingerprints of both snapshots: new and
+    # still open among the open findings (they add up to them), resolved among all.
     fps = {
-        s: {
+        (s, only_open): {
             fp
             for (fp,) in con.execute(
-                "SELECT fingerprint FROM findings WHERE snapshot = ?", [s]
+                "SELECT fingerprint FROM findings WHERE snapshot = ? AND (status = 'open' OR ?)",
+                [s, not only_open],
             ).fetchall()
         }
         for s in (PREV, SNAP)
+        for only_open in (True, False)
     }
+    now_open, now, before = fps[SNAP, True], fps[SNAP, False], fps[PREV, False]
+    assert now_open != now  # a suppressed finding, for the counts to tell the difference
     change = {r[0]: int(r[1]) for r in doc.table("summary", "change-counts").rows}
     assert change == {
-        "new": len(fps[SNAP] - fps[PREV]),
-        "resolved": len(fps[PREV] - fps[SNAP]),
-        "still open": len(fps[SNAP] & fps[PREV]),
+        "new": len(now_open - before),
+        "resolved": len(before - now),
+        "still open": len(now_open & before),
     }
+    assert change["new"] + change["still open"] == len(found)
     assert change["new"] >= 1 and change["resolved"] >= 1  # the estate edits made both happen
     # Charts are inline SVG whose bars carry the same numbers.
     svgs = [e for e in doc.elements if e.tag == "svg" and e.section == "summary"]
