@@ -34,15 +34,19 @@ def _cli(runner, *args):
     return result
 
 
-def test_two_snapshots_resolved_new_and_persisting(runner, tmp_path, sample_copy):
-    from conftest import SAMPLE
-
-    dbfile = str(tmp_path / "a.duckdb")
-    _october(sample_copy)
-    _cli(runner, "ingest", str(sample_copy), "--db", dbfile, "--as-of", "2026-10-31")
+def _october_then_november(runner, dbfile: str, estate, *november: str) -> None:
+    """Snapshots 2026-10 (_october's estate) and 2026-11 (the sample), each analysed; `november`:
+    more arguments for the second analyze (a --config)."""
+    _october(estate)
+    _cli(runner, "ingest", str(estate), "--db", dbfile, "--as-of", "2026-10-31")
     _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-10")
     _cli(runner, "ingest", str(SAMPLE), "--db", dbfile, "--as-of", "2026-11-30")
-    _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-11")
+    _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-11", *november)
+
+
+def test_two_snapshots_resolved_new_and_persisting(runner, tmp_path, sample_copy):
+    dbfile = str(tmp_path / "a.duckdb")
+    _october_then_november(runner, dbfile, sample_copy)
 
     con = db.connect(dbfile, read_only=True)
     try:
@@ -91,10 +95,6 @@ def test_new_and_still_open_count_open_findings_and_add_up_to_them(runner, tmp_p
     # A report said "20 open findings, 3 suppressed. Since 2026-11: 6 new, 6 resolved, 17
     # still open": the suppressed findings were counted as new and still open.
     dbfile = str(tmp_path / "a.duckdb")
-    _october(sample_copy)
-    _cli(runner, "ingest", str(sample_copy), "--db", dbfile, "--as-of", "2026-10-31")
-    _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-10")
-    _cli(runner, "ingest", str(SAMPLE), "--db", dbfile, "--as-of", "2026-11-30")
     config = tmp_path / "dapaudit.toml"
     config.write_text(  # one finding still there from October, one new in November
         "[[suppressions]]\nrule = 'AZURE-LINGERING-PARTNER-ROLE'\n"
@@ -103,7 +103,7 @@ def test_new_and_still_open_count_open_findings_and_add_up_to_them(runner, tmp_p
         f"tenant = '{RELECLOUD}'\nreason = 'ends in January'\nowner = 'secops@example.com'\n",
         encoding="utf-8",
     )
-    _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-11", "--config", str(config))
+    _october_then_november(runner, dbfile, sample_copy, "--config", str(config))
     con = db.connect(dbfile, read_only=True)
     try:
         new, still_open, suppressed = con.execute(
