@@ -1011,20 +1011,18 @@ def js(path: str, rec: str = "s.rec") -> str:
     return f"nullif(trim({rec}->>'$.{path}'), '')"
 
 
-# A numeric UTC offset at the end of a time (`+05:30`, `-0800`, `+02`): group 1 its hours,
-# group 2 its minutes.
-_UTC_OFFSET = "[T ][0-9:.]+[+-]([0-9]{2}):?([0-9]{2})?$"
+# A numeric UTC offset past RFC 3339's range at the end of a time: hours 24 to 99 (with or
+# without minutes), or minutes 60 to 99 (`+25:00`, `-2400`, `+05:60`).
+_BAD_UTC_OFFSET = "[T ][0-9:.]+[+-]((2[4-9]|[3-9][0-9])(:?[0-9]{2})?|[0-9]{2}:?[6-9][0-9])$"
 
 
 def utc_offset_out_of_range(expr: str) -> str:
     """SQL: whether a time's numeric UTC offset is past 23 hours or 59 minutes, which DuckDB's
     cast takes as written (RFC 3339 allows neither). A time ending in Z, as Graph writes them,
     is not matched against the pattern at all."""
-    parts = f"regexp_extract({expr}, '{_UTC_OFFSET}', ['h', 'm'])"
     return (
         f"(CASE WHEN upper(right({expr}, 1)) = 'Z' THEN false "
-        f"ELSE coalesce(TRY_CAST(nullif({parts}.h, '') AS INTEGER) > 23 "
-        f"OR TRY_CAST(nullif({parts}.m, '') AS INTEGER) > 59, false) END)"
+        f"ELSE coalesce(regexp_matches({expr}, '{_BAD_UTC_OFFSET}'), false) END)"
     )
 
 
