@@ -44,6 +44,17 @@ FAULT_FILES = (
 KILLS: dict[str, int] = {}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _killed_staging_stays_here(tmp_path_factory):
+    """A killed ingest cannot remove its staging folder (transcoded copies of the exports), as
+    a real SIGKILL cannot: the children stage under this test's folder, not the machine's
+    temporary folder, where every run of this module left a dozen."""
+    staging = tmp_path_factory.mktemp("staging")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TMPDIR", str(staging))
+        yield
+
+
 def _ok(result: subprocess.CompletedProcess) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 

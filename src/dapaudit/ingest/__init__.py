@@ -16,6 +16,7 @@ import functools
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -311,7 +312,8 @@ def ingest(
         )
     inputs_list = list(inputs)
     report = IngestReport(snapshot)
-    with tempfile.TemporaryDirectory(prefix="dapaudit-") as tmp:
+    remove_stale_staging()
+    with tempfile.TemporaryDirectory(prefix=f"{STAGING_PREFIX}{os.getpid()}-") as tmp:
         try:
             paths = _discover(
                 inputs_list,
@@ -346,6 +348,41 @@ def ingest(
             _load(con, files, snapshot, as_of, report, progress, threads, kind_workers(files))
         checkpoint_small(con)
     return report
+
+
+# Ingest stages transcoded copies of exports (names, sign-in names, role holders) in a private
+# folder of the machine's temporary folder, named after its process, and removes it when it
+# ends, Ctrl-C and SIGTERM included. A process killed outright (SIGKILL, power loss) cannot:
+# the next ingest removes such a folder once its process is gone and it has not changed for
+# STALE_STAGING_SECONDS (a process of the same number in another container sharing the folder
+# may still be running: an hour-old folder of a running ingest is written no more).
+STAGING_PREFIX = "dapaudit-staging-"
+STALE_STAGING_SECONDS = 3600
+
+
+def remove_stale_staging() -> None:
+    """Remove this user's staging folders left by ingests that were killed."""
+    if os.name != "posix":
+        return
+    now = datetime.now(UTC).timestamp()
+    for folder in Path(tempfile.gettempdir()).glob(f"{STAGING_PREFIX}*-*"):
+        pid = folder.name[len(STAGING_PREFIX) :].split("-", 1)[0]
+        try:
+            info = folder.lstat()
+            if (
+                not pid.isdigit()
+                or int(pid) == os.getpid()
+                or not folder.is_dir()
+                or folder.is_symlink()
+                or info.st_uid != os.getuid()
+                or now - info.st_mtime < STALE_STAGING_SECONDS
+            ):
+                continue
+            os.kill(int(pid), 0)  # raises when no such process
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, OverflowError):  # gone meanwhile, another user's, or no process number
+            continue
 
 
 def kind_workers(files: list[SourceFile]) -> int:
