@@ -369,6 +369,24 @@ def test_intervals_print_as_duckdb_spells_them(runner, sample_file):
     assert csv_out.output == "m\n1 month\n"
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT 'Señor Café' AS name, INTERVAL 2 MONTH AS i",  # the ';' looked for past the end
+        "SELECT 'Café' AS name, INTERVAL 2 MONTH AS i; -- Résumé",
+        "SELECT 'Café' AS name, INTERVAL 2 MONTH AS i; -- ;",  # a character short of the ';'
+    ],
+)
+def test_intervals_after_text_beyond_ascii(runner, sample_file, sql):
+    """DuckDB's tokenizer counts in UTF-8 bytes: the closing ';' was looked for so many
+    characters too far on (a traceback, or the interval printed as Python's timedelta)."""
+    result = q(runner, sample_file, "--format", "csv", sql)
+    assert result.exit_code == 0, result.output
+    assert (
+        result.output == "name,i\n" + ("Señor Café" if "Señor" in sql else "Café") + ",2 months\n"
+    )
+
+
 def test_interval_of_a_statement_that_is_no_subquery_still_prints(runner, sample_file):
     # CALL cannot be wrapped to cast its columns: it prints as before, as Python's timedelta.
     result = q(runner, sample_file, "--format", "csv", "CALL unnest([INTERVAL 1 DAY])")

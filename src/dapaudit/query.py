@@ -285,10 +285,12 @@ def _intervals_as_text(
     (CALL, PRAGMA): it then prints as Python's timedelta."""
     last = con.extract_statements(sql)[-1].query
     # Its closing ';' (DuckDB keeps it, and comments after it, in the statement's text).
+    # tokenize() counts in UTF-8 bytes: 'Café' before the ';' put it a character further on.
+    raw = last.encode("utf-8")
     for start, kind in reversed(duckdb.tokenize(last)):
         if kind != duckdb.token_type.comment:
-            if last[start] == ";":
-                last = last[:start]
+            if raw[start : start + 1] == b";":
+                last = raw[:start].decode("utf-8")
             break
     exprs, spelt = [], []
     for n, (name, type_name) in enumerate(zip(columns, types, strict=True), 1):
