@@ -60,11 +60,13 @@ class Group(click.Group):
                 f"{_first_line(exc)}: the database lacks a table or view dapaudit made; "
                 "`dapaudit check` lists what is missing"
             ) from None
+        except BrokenPipeError:
+            interrupt.stop_by_broken_pipe()
         except OSError as exc:
             # A file or folder the command cannot read or write (permissions, a file where a
             # folder should be, a full disk): the user's to mend, not a bug. Writes that fail
             # this way come after the database's transaction, or leave it unchanged.
-            if exc.errno is None or isinstance(exc, BrokenPipeError):
+            if exc.errno is None:
                 raise
             where = f"{exc.filename}: " if exc.filename else ""
             raise InputError(printable(f"{where}{exc.strerror or exc}")) from None

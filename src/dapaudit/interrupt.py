@@ -66,6 +66,19 @@ def install() -> None:
         signal.signal(signal.SIGTERM, _stop)
 
 
+def stop_by_broken_pipe() -> None:
+    """The reader of standard output went away (`| head`): end as `cat` or `grep` do then, by
+    SIGPIPE (shell exit status 141), once the command has cleaned up. Not exit status 1: that
+    says findings at or above --fail-on. What is still buffered for the pipe goes nowhere."""
+    global stopped_by
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    stopped_by = signal.SIGPIPE
+    raise SystemExit(128 + signal.SIGPIPE)
+
+
 def exit_by_signal() -> None:
     """End the process by the signal that stopped the command, if one did, with its default
     action: the parent sees what happened (a shell's $? is 128 + the signal's number)."""

@@ -279,3 +279,27 @@ def test_ctrl_c_to_the_process_group_stops_the_review_workers_without_tracebacks
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == "Aborted!"
     assert proc.returncode == -signal.SIGINT
+
+
+def test_a_reader_that_goes_away_ends_the_command_by_sigpipe(tmp_path):
+    """`dapaudit query ... | head -1`: the command ends as `cat` does when its reader goes
+    away, by SIGPIPE (shell status 141), without a word on standard error; never exit code 1,
+    which says findings at or above --fail-on."""
+    path = tmp_path / "x.duckdb"
+    con = db.connect(path)
+    ingest(con, [SAMPLE], snapshot="2026-11", as_of=AS_OF)
+    con.close()
+    proc = subprocess.Popen(
+        dapaudit_argv(
+            "query", "--db", str(path), "--format", "csv", "SELECT i FROM range(10000000) t(i)"
+        ),
+        cwd=tmp_path,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout.readline() == b"i\n"
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait() == -signal.SIGPIPE, stderr
+    assert stderr == ""
