@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
+from conftest import AS_OF, SAMPLE
+from dapaudit import db
+from dapaudit.analyze import analyze
 from dapaudit.cli import cli
+from dapaudit.config import load_config
 from dapaudit.docs import build_sample_database
+from dapaudit.ingest import ingest
 from dapaudit.query import saved_queries
 
 NORTHWIND = "Northwind Partners Ltd"
@@ -81,6 +87,64 @@ def test_lingering_foreign_owners(runner, sample_file):
         r["customer"] for r in saved(runner, sample_file, "lingering_foreign_owners", "months=12")
     }
     assert "Tailspin Toys" in later and "Alpine Ski House" not in later
+
+
+@pytest.fixture(scope="module")
+def real_shaped_file(tmp_path_factory):
+    """The sample as real exports give it: no date for a DAP removal (Partner Center and Graph
+    carry none), and a zero auto-extension written PT0H rather than Graph's PT0S."""
+    folder = tmp_path_factory.mktemp("real-shaped")
+    exports = folder / "exports"
+    shutil.copytree(SAMPLE, exports)
+    relationships = exports / "partner_relationships.csv"
+    text = relationships.read_text(encoding="utf-8")
+    assert text.count(",2025-06-01,") == 1  # Tailspin Toys' DAP removal
+    relationships.write_text(text.replace(",2025-06-01,", ",,"), encoding="utf-8")
+    gdap = exports / "gdap_relationships.csv"
+    text = gdap.read_text(encoding="utf-8")
+    assert text.count("Contoso modern workplace,active,P730D,PT0S,") == 1
+    gdap.write_text(
+        text.replace(
+            "Contoso modern workplace,active,P730D,PT0S,",
+            "Contoso modern workplace,active,P730D,PT0H,",
+        ),
+        encoding="utf-8",
+    )
+    path = folder / "real.duckdb"
+    with db.opened(path) as con:
+        ingest(con, [exports], snapshot="2026-11", as_of=AS_OF)
+        analyze(con, "2026-11", load_config(None))
+    return path
+
+
+def test_lingering_owner_with_no_date_for_the_dap_removal_is_listed(runner, real_shaped_file):
+    """Real exports do not date a DAP removal: the Owner that lingers is listed (last, its
+    dates empty) at any --param months, as AZURE-LINGERING-PARTNER-ROLE reports it, where the
+    query gave no row at all."""
+    for months in ("6", "120"):
+        rows = saved(runner, real_shaped_file, "lingering_foreign_owners", f"months={months}")
+        tailspin = [r for r in rows if r["customer"] == "Tailspin Toys"]
+        assert tailspin and all(
+            r["dap_ended_on"] is None and r["months_since"] is None for r in tailspin
+        )
+        assert rows[-len(tailspin) :] == tailspin
+    # A dated removal still answers to the window: Alpine's ended 11 months before.
+    assert "Alpine Ski House" not in {
+        r["customer"]
+        for r in saved(runner, real_shaped_file, "lingering_foreign_owners", "months=12")
+    }
+
+
+def test_gdap_expiring_agrees_with_the_rule_on_a_zero_auto_extension(runner, real_shaped_file):
+    rows = saved(runner, real_shaped_file, "gdap_expiring")
+    (contoso,) = [r for r in rows if r["relationship"] == "Contoso modern workplace"]
+    assert contoso["auto_extends"] is False
+    result = runner.invoke(
+        cli,
+        ["findings", "--db", str(real_shaped_file), "--rule", "GDAP-EXPIRING", "--format", "json"],
+    )
+    assert result.exit_code == 0, result.output
+    assert [f["subject"] for f in json.loads(result.output)] == [contoso["relationship_id"]]
 
 
 def test_customers_per_partner(runner, sample_file):

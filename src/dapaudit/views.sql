@@ -14,6 +14,14 @@ CREATE OR REPLACE MACRO azure_scope_text(scope, subscription_id, subscription_na
               THEN 'subscription ' || subscription_name || ' (' || scope || ')'
          ELSE 'scope ' || scope || ' in subscription ' || subscription_name END;
 
+-- Whether a GDAP relationship's autoExtendDuration extends it: a duration with a part that is
+-- not zero. None, empty, PT0S as Graph writes it, and P0D, PT0H, P0Y0M0D or PT0.0S (the same
+-- zero, all accepted at ingest) do not. One definition for the rule and the saved query.
+CREATE OR REPLACE MACRO gdap_auto_extends(duration) AS
+    coalesce(trim(duration), '') <> ''
+    AND NOT regexp_full_match(upper(trim(duration)),
+                              '-?P(0+Y)?(0+M)?(0+W)?(0+D)?(T(0+H)?(0+M)?(0+([.,]0+)?S)?)?');
+
 -- GDAP relationships with their state at the snapshot's reference date (midnight UTC).
 CREATE OR REPLACE VIEW gdap_relationship_state AS
 SELECT g.*,

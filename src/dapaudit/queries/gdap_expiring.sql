@@ -8,7 +8,7 @@ SELECT coalesce(c.display_name, g.customer_tenant_id) AS customer,
        g.relationship_id,
        CAST(g.end_at AT TIME ZONE 'UTC' AS DATE) AS ends_on,
        date_diff('day', s.as_of, CAST(g.end_at AT TIME ZONE 'UTC' AS DATE)) AS days_left,
-       coalesce(g.auto_extend_duration, 'PT0S') NOT IN ('PT0S', 'P0D') AS auto_extends
+       gdap_auto_extends(g.auto_extend_duration) AS auto_extends
 FROM gdap_relationship_state g
 JOIN snapshots s ON s.snapshot = g.snapshot
 LEFT JOIN tenant_directory c ON c.snapshot = g.snapshot AND c.tenant_id = g.customer_tenant_id

@@ -1,8 +1,11 @@
 -- title: Subscriptions with a partner's Owner N months after its DAP was removed
 -- description: Azure subscriptions where a partner's principal (its agent group, or a foreign
 -- principal naming it) still holds Owner although the partner's DAP was removed, or the whole
--- relationship ended, at least N months before the snapshot's reference date.
--- param: months INTEGER = 6 -- only partners whose DAP ended at least this many months ago
+-- relationship ended, at least N months before the snapshot's reference date, and the partner
+-- holds no active GDAP relationship there. Where no export dates the end of DAP (Partner
+-- Center and Graph exports do not), the row is listed too, last, with dap_ended_on and
+-- months_since empty: the Owner lingers, since when no file says.
+-- param: months INTEGER = 6 -- only partners whose DAP ended at least this many months ago, or at an unknown date
 SELECT coalesce(c.display_name, a.tenant_id) AS customer,
        coalesce(s.display_name, a.subscription_id) AS subscription,
        a.scope,
@@ -23,5 +26,7 @@ LEFT JOIN azure_subscriptions s  -- as the assignment's tenant lists it
       AND s.tenant_id = a.tenant_id
 WHERE a.snapshot = $snapshot
   AND NOT p.dap_enabled
-  AND coalesce(p.dap_removed_on, p.relationship_ended_on) <= snap.as_of - to_months($months)
-ORDER BY dap_ended_on, customer, a.scope, principal
+  AND p.active_gdap_relationships = 0  -- as AZURE-LINGERING-PARTNER-ROLE: no current access
+  AND coalesce(coalesce(p.dap_removed_on, p.relationship_ended_on)
+                   <= snap.as_of - to_months($months), true)
+ORDER BY dap_ended_on NULLS LAST, customer, a.scope, principal

@@ -35,8 +35,5 @@ WHERE g.snapshot = $snapshot
   AND g.is_active
   AND g.end_at IS NOT NULL
   AND date_diff('day', $as_of::DATE, timezone('UTC', g.end_at)::DATE) <= CAST($days AS INTEGER)
-  -- No auto-extension: no duration, or one whose every part is zero (PT0S as Graph writes it,
-  -- or P0D, PT0H, P0Y0M0D, PT0.0S: the same zero).
-  AND (coalesce(trim(g.auto_extend_duration), '') = ''
-       OR regexp_full_match(upper(trim(g.auto_extend_duration)),
-                            '-?P(0+Y)?(0+M)?(0+W)?(0+D)?(T(0+H)?(0+M)?(0+([.,]0+)?S)?)?'))
+  -- No auto-extension: no duration, or one whose every part is zero (views.sql).
+  AND NOT gdap_auto_extends(g.auto_extend_duration)
