@@ -93,3 +93,43 @@ def test_rule_sql_over_parquet_gives_the_same_findings(analysed, rule):
     ).fetchall()
     assert stored, f"the generated estate plants {rule.id}"
     assert over_parquet == stored
+
+
+def test_collection_points_with_their_own_labels_sit_side_by_side(tmp_path):
+    """Two collection points (own databases, own snapshot labels, as the README asks: each
+    numbers its source files from 1, and the rules join a snapshot's rows on those numbers)
+    exported and copied into one folder: no file lands on another's but the reference tables,
+    which are the same bytes, and the rules over the merged folder give each its own findings."""
+    merged = tmp_path / "merged"
+    points = {}
+    for label, seed in (("2026-11-emea", 3), ("2026-11-apac", 4)):
+        generate(tmp_path / label, 12, seed=seed)
+        con = db.connect(tmp_path / f"{label}.duckdb")
+        ingest(con, [tmp_path / label / "exports"], snapshot=label, as_of=AS_OF)
+        analyze(con, label, Config())
+        out = tmp_path / f"{label}-parquet"
+        tables = _export(con, out)
+        for file in sorted(out.rglob("*.parquet")):
+            target = merged / file.relative_to(out)
+            if target.exists():
+                assert "snapshot=" not in str(target) and target.read_bytes() == file.read_bytes()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(file.read_bytes())
+        points[label] = con
+    engine = _engine_over_parquet(merged, tables)
+    for label, con in points.items():
+        for rule in all_rules():
+            params = {"snapshot": label, "as_of": AS_OF, **dict(rule.params)}
+            params = {k: v for k, v in params.items() if k in rule.parameters()}
+            assert (
+                engine.execute(
+                    f"SELECT customer_tenant_id, subject, title FROM ({rule.sql}) ORDER BY ALL",
+                    params,
+                ).fetchall()
+                == con.execute(
+                    "SELECT customer_tenant_id, subject, title FROM findings "
+                    "WHERE snapshot = ? AND rule_id = ? ORDER BY ALL",
+                    [label, rule.id],
+                ).fetchall()
+            ), (label, rule.id)
+        con.close()
