@@ -387,6 +387,25 @@ def test_intervals_after_text_beyond_ascii(runner, sample_file, sql):
     )
 
 
+def test_json_inside_lists_and_structs_comes_out_as_json(runner, sample_file):
+    """The client hands JSON inside a list or struct over as text: `[evidence]` printed a list
+    of strings holding JSON, where the README promises JSON columns nested."""
+    sql = (
+        "SELECT ['{\"a\": 1}'::JSON, NULL] AS l, {'e': '[1, \"x\"]'::JSON} AS st, "
+        "'{\"b\": true}'::JSON AS j"
+    )
+    result = q(runner, sample_file, "--format", "json", sql)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == [
+        {"l": [{"a": 1}, None], "st": {"e": [1, "x"]}, "j": {"b": True}}
+    ]
+    csv_out = q(runner, sample_file, "--format", "csv", sql)
+    assert (
+        csv_out.output.splitlines()[1]
+        == '"[{""a"": 1}, null]","{""e"": [1, ""x""]}","{""b"": true}"'
+    )
+
+
 def test_interval_of_a_statement_that_is_no_subquery_still_prints(runner, sample_file):
     # CALL cannot be wrapped to cast its columns: it prints as before, as Python's timedelta.
     result = q(runner, sample_file, "--format", "csv", "CALL unnest([INTERVAL 1 DAY])")

@@ -259,18 +259,25 @@ def run(session: QuerySession, sql: str, params: Mapping[str, Any] | None = None
 
     An INTERVAL comes out as DuckDB spells it ("1 month 3 days"), a list or struct holding one
     as JSON of those spellings: Python's timedelta has no months (DuckDB hands a month over as
-    30 days) and spells a negative one "-1 day, 23:59:59"."""
+    30 days) and spells a negative one "-1 day, 23:59:59". A list or struct holding JSON comes
+    out as JSON too: the client hands the JSON inside over as text, which printed as a string."""
     cur = session.execute(sql, params)
     if cur.description is None:
         return Result([], [], [])
     columns = [d[0] for d in cur.description]
     types = [str(d[1]) for d in cur.description]
-    if any("INTERVAL" in t for t in types):
+    if any(_spelt_by_duckdb(t) for t in types):
         spelt = _intervals_as_text(session.con, sql, params, columns, types)
         if spelt is not None:
             wrapped, types = spelt
             cur = session.execute(wrapped, params)
     return Result(columns, types, _stream(cur))
+
+
+def _spelt_by_duckdb(type_name: str) -> bool:
+    """An interval, or a list or struct holding an interval or JSON: the client's Python
+    values would print wrong (see run())."""
+    return "INTERVAL" in type_name or ("JSON" in type_name and type_name != "JSON")
 
 
 def _intervals_as_text(
@@ -281,8 +288,8 @@ def _intervals_as_text(
     types: list[str],
 ) -> tuple[str, list[str]] | None:
     """SQL's last statement again, each INTERVAL cast to text and each list or struct holding
-    one to JSON, with the types that gives; None when that statement cannot be a subquery
-    (CALL, PRAGMA): it then prints as Python's timedelta."""
+    one (or JSON) to JSON, with the types that gives; None when that statement cannot be a
+    subquery (CALL, PRAGMA): it then prints as the client hands it over."""
     last = con.extract_statements(sql)[-1].query
     # Its closing ';' (DuckDB keeps it, and comments after it, in the statement's text).
     # tokenize() counts in UTF-8 bytes: 'Café' before the ';' put it a character further on.
@@ -298,7 +305,7 @@ def _intervals_as_text(
         if type_name == "INTERVAL":
             exprs.append(f"CAST(#{n} AS VARCHAR) AS {alias}")
             spelt.append("VARCHAR")
-        elif "INTERVAL" in type_name:
+        elif _spelt_by_duckdb(type_name):
             exprs.append(f"to_json(#{n}) AS {alias}")
             spelt.append("JSON")
         else:
