@@ -417,3 +417,18 @@ def test_decimals_print_in_plain_notation(runner, sample_file):
     sql = "SELECT 0::DECIMAL(18,10) AS z, 1e-7::DECIMAL(18,10) AS small, 12.5::DECIMAL(5,2) AS n"
     result = q(runner, sample_file, "--format", "csv", sql)
     assert result.output == "z,small,n\n0.0000000000,0.0000001000,12.50\n"
+
+
+@pytest.mark.parametrize("comment", ["-- the answer\n", "--\tthe answer\r\n", "-- "])
+def test_sql_that_starts_with_a_comment_is_sql_not_an_option(runner, sample_file, comment):
+    """A saved query's text pasted in as the argument starts with '-- title: ...', which the
+    command line took for an option ('No such option'), echoing the whole SQL."""
+    sql = comment + ("SELECT 42 AS x" if comment != "-- " else "x\nSELECT 42 AS x")
+    result = q(runner, sample_file, sql, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert result.output == "x\n42\n"
+
+
+def test_an_unknown_option_is_still_one(runner, sample_file):
+    result = q(runner, sample_file, "--nope", "SELECT 1")
+    assert result.exit_code == 2 and "No such option '--nope'" in result.output

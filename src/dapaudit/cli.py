@@ -936,7 +936,20 @@ def generate(
 # ------------------------------------------------------------------ query surface (issue 6)
 
 
-@cli.command()
+class _SqlArgument(click.Command):
+    """`query` whose SQL may start with a comment: '-- title ...' read as an option name
+    ('No such option'), as a saved query's text pasted in does. An argument that starts with
+    '--' and a space or line break is no option: it goes last, after '--'."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" not in args:
+            comments = [a for a in args if a[:2] == "--" and a[2:3] in (" ", "\t", "\r", "\n")]
+            if len(comments) == 1:
+                args = [a for a in args if a is not comments[0]] + ["--", comments[0]]
+        return super().parse_args(ctx, args)
+
+
+@cli.command(cls=_SqlArgument)
 @click.argument("sql", required=False)
 @db_option
 @click.option(
