@@ -432,3 +432,20 @@ def test_sql_that_starts_with_a_comment_is_sql_not_an_option(runner, sample_file
 def test_an_unknown_option_is_still_one(runner, sample_file):
     result = q(runner, sample_file, "--nope", "SELECT 1")
     assert result.exit_code == 2 and "No such option '--nope'" in result.output
+
+
+def test_table_aligns_wide_and_combining_characters(runner, sample_file):
+    """Columns line up on a terminal: a wide East Asian character takes two columns and a
+    combining mark none (len() put the next column of a 日本語 row seven columns off)."""
+    from dapaudit.textout import display_width
+
+    sql = (
+        "SELECT * FROM (VALUES ('日本語テキスト', 'x'), ('abc', 'y'), ('e' || chr(769), 'z'), "
+        "(repeat('日本', 40), 'w')) t(a, b)"
+    )
+    result = q(runner, sample_file, sql)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()[2:6]
+    ends = {display_width(line) for line in lines}
+    assert len(ends) == 1, lines  # every row's last column (one character) ends where the others'
+    assert lines[3].endswith("…  w")

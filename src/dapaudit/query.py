@@ -27,7 +27,7 @@ from . import db as dbmod
 from .errors import DapauditError
 from .findings import csv_cell
 from .paths import PACKAGE_DIR
-from .textout import MAX_CELL, QUERY_FORMATS, printable, table
+from .textout import MAX_CELL, QUERY_FORMATS, cut, display_width, printable, table
 
 FORMATS = QUERY_FORMATS
 AUDIT_CATALOG = "audit"
@@ -470,18 +470,17 @@ def to_table(result: Result, width: int | None = None) -> str:
         for row in result.rows
     ]
     widths = [
-        min(MAX_CELL, max([len(h)] + [len(r[i]) for r in rows])) for i, h in enumerate(headers)
+        min(MAX_CELL, max([display_width(h)] + [display_width(r[i]) for r in rows]))
+        for i, h in enumerate(headers)
     ]
     budget = width - 2 * (len(widths) - 1)
     while sum(widths) > budget and max(widths) > 16:
         widths[widths.index(max(widths))] -= 1
-    cut = [[_cut(v, w) for v, w in zip(r, widths, strict=True)] for r in rows]
-    text = table([_cut(h, w) for h, w in zip(headers, widths, strict=True)], cut, max_cell=MAX_CELL)
+    cells = [[cut(v, w) for v, w in zip(r, widths, strict=True)] for r in rows]
+    text = table(
+        [cut(h, w) for h, w in zip(headers, widths, strict=True)], cells, max_cell=MAX_CELL
+    )
     return text + f"({len(rows)} row{'s' if len(rows) != 1 else ''})\n"
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # ------------------------------------------------------------------ saved queries
