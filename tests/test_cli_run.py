@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
-from conftest import SAMPLE
+from conftest import SAMPLE, db_dump
 from dapaudit.cli import cli
 from dapaudit.docs import expected_findings
 from dapaudit.rules import all_rules
@@ -197,6 +197,23 @@ def test_demo_keeps_its_database_where_asked(runner, tmp_path):
     assert result.exit_code == 0, result.output
     listed = runner.invoke(cli, ["snapshots", "--db", str(path)])
     assert listed.exit_code == 0 and "2026-11" in listed.output
+
+
+def test_demo_never_writes_into_an_existing_database(runner, tmp_path):
+    """`demo --db audit.duckdb` added the fictional sample estate to the audit's snapshot of
+    that month and re-analysed it, with exit code 0."""
+    audit = tmp_path / "audit.duckdb"
+    result = runner.invoke(cli, ["ingest", str(SAMPLE / "tenants.csv"), "--db", str(audit)])
+    assert result.exit_code == 0, result.output
+    before = db_dump(audit)
+    result = runner.invoke(
+        cli, ["demo", "--out", str(tmp_path / "out"), "--format", "html", "--db", str(audit)]
+    )
+    assert result.exit_code == 2
+    assert f"Error: {audit}: the file exists; the demo keeps its database only in a new" in (
+        result.output
+    )
+    assert db_dump(audit) == before and not (tmp_path / "out").exists()
 
 
 def test_a_failed_command_leaves_no_new_database_or_report_folder(runner, tmp_path):

@@ -676,11 +676,18 @@ def _run(
     "db_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Keep the demo's database in this file (default: a temporary one).",
+    help="Keep the demo's database in this file, which must not exist yet (default: a temporary one).",
 )
 @with_example("dapaudit demo --out /tmp/dapaudit-demo")
 def demo(out_dir, formats, db_path) -> None:
     """Run on the bundled sample estate into a temporary database and show the report."""
+    if db_path is not None and Path(db_path).exists():
+        # It would add the fictional sample estate to the snapshot of that database's month,
+        # an audit's database included, and re-analyse it.
+        raise InputError(
+            f"{printable(db_path)}: the file exists; the demo keeps its database only in a new "
+            "file (it would add the sample estate to this one)"
+        )
     with tempfile.TemporaryDirectory(prefix="dapaudit-demo-") as tmp:
         _run(
             [str(checkout_folder(SAMPLE_DATA_DIR) / "canonical")],

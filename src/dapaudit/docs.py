@@ -286,7 +286,13 @@ def regenerate(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Rewrite the generated sections of the README (default README.md) and docs/schema.md."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["-h"], ["--help"]) or len(argv) > 1:
+        print("usage: python -m dapaudit.docs [README.md]\n\n" + (main.__doc__ or ""))
+        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
     readme = Path(argv[0]) if argv else README
+    if not readme.is_file():
+        print(f"Error: {readme}: no such file", file=sys.stderr)
+        return 2
     for path, text in (
         (readme, regenerate(readme.read_text(encoding="utf-8"))),
         (SCHEMA_DOC, schema_markdown()),
