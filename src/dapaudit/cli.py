@@ -676,7 +676,10 @@ def _run(
     "db_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Keep the demo's database in this file, which must not exist yet (default: a temporary one).",
+    help=(
+        "Keep the demo's database in this file, which must not exist yet (default: a "
+        "temporary one)."
+    ),
 )
 @with_example("dapaudit demo --out /tmp/dapaudit-demo")
 def demo(out_dir, formats, db_path) -> None:

@@ -88,6 +88,38 @@ def test_tenant_is_the_account_lists_then_the_context_else_an_error(tmp_path):
     assert "assignments.json, record 2, field 'tenant': no tenant id" in str(refused.value)
 
 
+def test_a_subscription_two_account_lists_give_to_two_tenants(tmp_path):
+    """A subscription that az account list gives to C in C's folder and to P in P's (moved
+    between tenants, or an edited file): P's role assignments on it are P's, whichever order
+    the folders are ingested in. The least tenant id of the two used to win: one customer's
+    Owners went into another customer's findings and review, by the order of ingest."""
+    account = json.loads((FIXTURES / "az_account_list.json").read_text(encoding="utf-8"))
+    estate = tmp_path / "estate"
+    for tenant in (C, P):
+        folder = estate / tenant
+        folder.mkdir(parents=True)
+        listed = [dict(account[0], tenantId=tenant, homeTenantId=tenant)]
+        (folder / "az-account-list.json").write_text(json.dumps(listed), encoding="utf-8")
+    (estate / P / "az-role-assignment-list.json").write_text(
+        json.dumps([_assignment(S1, 1)]), encoding="utf-8"
+    )
+    for n, order in enumerate(([C, P], [P, C], [None])):
+        con = db.connect(tmp_path / f"{n}.duckdb")
+        for tenant in order:
+            ingest(con, [estate / tenant if tenant else estate], snapshot="s", as_of=AS_OF)
+        assert rows(con, "azure_role_assignments", "subscription_id, tenant_id") == [(S1, P)]
+        con.close()
+
+    # No folder or --tenant to pick one of the two: refused, never guessed.
+    (estate / P / "az-role-assignment-list.json").rename(estate / "assignments.json")
+    con = db.connect(tmp_path / "refused.duckdb")
+    with pytest.raises(DapauditError) as refused:
+        ingest(con, [estate], snapshot="s", as_of=AS_OF)
+    assert "assignments.json, record 1, field 'scope': az account list gives this " in str(
+        refused.value
+    )
+
+
 def test_az_cli_properties_nested_with_tenant_from_context(tmp_path):
     con, _ = load(tmp_path, "az_role_assignments_nested_old_cli.json", tenant=C)
     assert rows(con, "azure_role_assignments", COLS) == [

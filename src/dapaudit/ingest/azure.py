@@ -42,22 +42,44 @@ def _insert_assignments(stage: StagedTable, e: dict[str, str], fields: dict[str,
     """Checks and insert shared by the JSON and CSV role-assignment readers. `e`: the
     expressions of each field over `s`, the stage."""
     con = stage.batch.con
-    # The tenant: the subscription's owner when az account list told it, else the context.
+    # The tenant: the subscription's owner when az account list told it, else the context. A
+    # subscription two account lists give to two tenants (moved between them, or an edited
+    # file) is the file's context tenant when that is one of them; taking the least of them
+    # put one customer's Owners in another's findings and review, by the order of ingest.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE ingest_subscription_tenants AS "
-        "SELECT subscription_id, min(tenant_id) AS tenant_id FROM azure_subscriptions "
-        "WHERE snapshot = ? GROUP BY subscription_id",
+        "SELECT subscription_id, list(DISTINCT tenant_id ORDER BY tenant_id) AS tenants "
+        "FROM azure_subscriptions WHERE snapshot = ? GROUP BY subscription_id",
         [stage.batch.snapshot],
     )
+
+    def listed(what: str) -> str:  # `what` of the subscription's row, NULL when not listed
+        return (
+            f"(SELECT {what} FROM ingest_subscription_tenants t "
+            f"WHERE t.subscription_id = {subscription_of(e['scope'])})"
+        )
+
+    context = "lower(f.context_tenant_id)"
     e = e | {
-        "tenant": (
-            "coalesce((SELECT t.tenant_id FROM ingest_subscription_tenants t "
-            f"WHERE t.subscription_id = {subscription_of(e['scope'])}), f.context_tenant_id)"
+        "ambiguous_subscription": listed(
+            f"len(t.tenants) > 1 AND NOT coalesce(list_contains(t.tenants, {context}), false)"
         ),
+        "tenant": "coalesce("
+        + listed(
+            f"CASE WHEN len(t.tenants) = 1 THEN t.tenants[1] "
+            f"WHEN list_contains(t.tenants, {context}) THEN {context} END"
+        )
+        + f", CASE WHEN {listed('1')} IS NULL THEN f.context_tenant_id END)",
         "foreign_partner_name": foreign_partner_name(e["principal_display_name"]),
     }
     # Each field once per row, not once in the checks and again in the insert.
     stage, e = stage.project(e)
+    stage.fail_first(
+        f"coalesce({e['ambiguous_subscription']}, false)",
+        "az account list gives this subscription to several tenants, and neither --tenant nor "
+        "a parent folder names one of them: put the file in its tenant's folder or give --tenant",
+        fields["scope"],
+    )
     stage.require(e["scope"], fields["scope"])
     require_arm_scope(stage, e["scope"], fields["scope"])
     stage.require(e["principal_id"], fields["principal_id"])
