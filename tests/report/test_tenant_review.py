@@ -376,10 +376,16 @@ def test_file_stem_is_safe():
     ):
         stem = review_file_stem(name, tid)
         assert "/" not in stem and "\\" not in stem and ".." not in stem
-        assert stem.startswith("review-") and stem.endswith("-0e6249f8")
+        assert stem.startswith("review-") and stem.endswith("-0e6249f8cf405b6e913882b4a7337e4f")
         assert len(stem) <= 80
         assert Path(stem).name == stem
-    assert review_file_stem("Ünïcödé GmbH", tid) == "review-unicode-gmbh-0e6249f8"
+    assert review_file_stem("Ünïcödé GmbH", tid) == (
+        "review-unicode-gmbh-0e6249f8cf405b6e913882b4a7337e4f"
+    )
+    # Names without Latin letters, ids alike in their first digits: still two files.
+    assert review_file_stem("Ромашка ООО", "aaaaaaaa-1111-4111-8111-111111111111") != (
+        review_file_stem("Василёк АО", "aaaaaaaa-2222-4222-8222-222222222222")
+    )
 
 
 def test_framework_section_lists_this_tenants_findings_per_control(reviews):

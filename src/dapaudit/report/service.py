@@ -245,12 +245,14 @@ def review_file_stem(name: str, tenant_id: str) -> str:
     """A safe file name for a customer's review: ASCII letters, digits and hyphens only.
 
     Tenant names come from exports, so they may hold path separators, `..` or control
-    characters; the tenant id (sanitised the same way) keeps names unique.
+    characters; the whole tenant id (sanitised the same way) keeps names unique. Its first
+    8 digits did not: every name without Latin letters is the slug `tenant`, and two such
+    customers whose ids began alike wrote one file, the second review over the first.
     """
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:60].strip("-") or "tenant"
-    short_id = re.sub(r"[^a-z0-9]", "", tenant_id.lower())[:8] or "unknown"
-    return f"review-{slug}-{short_id}"
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:40].strip("-") or "tenant"
+    tenant = re.sub(r"[^a-z0-9]", "", tenant_id.lower())[:32] or "unknown"
+    return f"review-{slug}-{tenant}"
 
 
 def write_tenant_reviews(
