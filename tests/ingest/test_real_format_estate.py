@@ -8,10 +8,13 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+import pytest
+
 from conftest import AS_OF, ROOT, SAMPLE
 from dapaudit import db
 from dapaudit.analyze import analyze
 from dapaudit.config import Config
+from dapaudit.errors import DapauditError
 from dapaudit.ingest import ingest
 from dapaudit.ingest.canonical import CANONICAL
 
@@ -164,3 +167,32 @@ def test_cli_ingest_reports_each_files_detected_kind(runner, tmp_path):
     assert len(kind_lines) == len(files)
     assert any("groups.json: graph.groups, " in ln for ln in kind_lines)
     assert any("partners.csv: aadinternals.ms_partners, " in ln for ln in kind_lines)
+
+
+def test_tenant_option_never_overrides_a_tenant_folder(tmp_path):
+    """--tenant over the whole estate laid out by tenant put every customer's role listing
+    under the one tenant ('Contoso Ltd has 32 effective Global Administrators'); now refused,
+    naming a file in another tenant's folder. Where the folder is that tenant's, or the file
+    lies above any tenant folder of the input, --tenant applies as before."""
+    con = db.connect(tmp_path / "x.duckdb")
+    before = con.execute("SELECT count(*) FROM source_files").fetchone()
+    with pytest.raises(DapauditError) as refused:
+        ingest(con, [REAL], snapshot="2026-11", as_of=AS_OF, tenant="contoso.onmicrosoft.com")
+    message = str(refused.value)
+    assert "--tenant contoso.onmicrosoft.com, but the file is in the folder of tenant " in message
+    assert "contoso.onmicrosoft.com/" not in message.split(":")[0]
+    assert con.execute("SELECT count(*) FROM source_files").fetchone() == before
+    ingest(
+        con,
+        [REAL / "contoso.onmicrosoft.com"],
+        snapshot="2026-11",
+        as_of=AS_OF,
+        tenant="CONTOSO.onmicrosoft.com",
+    )
+    # A folder above the input that looks like a domain is not the input's tenant folder.
+    outer = tmp_path / "audit.example.com"
+    shutil.copytree(REAL / "contoso.onmicrosoft.com", outer / "exports")
+    ingest(
+        con, [outer / "exports"], snapshot="2026-12", as_of=AS_OF, tenant="contoso.onmicrosoft.com"
+    )
+    con.close()

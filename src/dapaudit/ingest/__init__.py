@@ -246,6 +246,17 @@ def _folder_hint_of_dir(folder: str) -> str | None:
     return None
 
 
+def _hint_within(resolved: Path, roots: list[Path]) -> str | None:
+    """The tenant the nearest folder names, looking only from the file up to the input folder
+    it was found under (that one included): a folder above the input (`audit.example.com`
+    holding the whole estate) is not an input's tenant folder."""
+    for root in roots:
+        if resolved.is_relative_to(root):
+            inside = [root.name, *resolved.relative_to(root).parent.parts]
+            return _folder_hint_of_dir("/".join(inside))
+    return None
+
+
 @functools.cache
 def _role_template_ids() -> frozenset[str]:
     with open(REFERENCE_DIR / "directory_roles.csv", encoding="utf-8") as fh:
@@ -493,6 +504,17 @@ def _prepare_file(
     kind to load as) (resolved once by _discover: display path,
     folder hint and parent folders start from it), and the warnings it gives."""
     shown = _display_resolved(resolved)
+    folder_hint = _folder_hint_resolved(resolved)
+    inner_hint = _hint_within(resolved, roots) if tenant else None
+    if inner_hint and inner_hint != tenant.lower():
+        # --tenant over a whole estate laid out by tenant put every tenant's role listing
+        # under the one tenant (Contoso with 32 Global Administrators).
+        raise DapauditError(
+            f"--tenant {tenant}, but the file is in the folder of tenant {inner_hint}: "
+            "--tenant is for exports outside a tenant's folder; leave it out (the folder names "
+            "the tenant) or give it as the folder does",
+            file=shown,
+        )
     head, sha256, size, not_utf8 = read_head_and_hash(path)
     info = sniff_bytes(head)
     if not_utf8 and info.encoding == "utf-8":  # an ASCII head, Windows ANSI further on
@@ -540,7 +562,7 @@ def _prepare_file(
         small=content is not None,
         delimiter=delimiter,
         header=tuple(csv_header(info.head, delimiter)) if delimiter else (),
-        context_hint=(tenant.lower() if tenant else _folder_hint_resolved(resolved)),
+        context_hint=(tenant.lower() if tenant else folder_hint),
         folders=tuple(_parent_folders_resolved(resolved, roots)),
         size=size,
     )
