@@ -671,3 +671,27 @@ def test_a_review_states_source_date_epoch_as_its_time_of_generation(runner, tmp
     assert result.exit_code == 0, result.output
     (html,) = (tmp_path / "r").glob("*.html")
     assert "generated 2026-12-01 00:00 UTC" in html.read_text(encoding="utf-8")
+
+
+def test_an_agent_group_exported_under_two_names_holds_the_role_once(tmp_path):
+    """The same AdminAgents group in two exports under two names ('AdminAgents', 'AdminAgents
+    (NW)') was listed twice in Contoso's 'who is Global Administrator', each time with the
+    same three users, while the findings named one group."""
+    from dapaudit.report.reviews import load_review_rows
+
+    extra = tmp_path / "agent_groups_again.csv"
+    extra.write_text(
+        "partner_tenant_id,group_id,display_name,agent_role\n"
+        "d6f7fc44-c24f-50b5-803c-2a06b9253355,d899e4a6-e77b-5d09-93fa-4c1d3b9f4af5,"
+        "AdminAgents (NW),admin_agents\n",
+        encoding="utf-8",
+    )
+    contoso = "0e6249f8-cf40-5b6e-9138-82b4a7337e4f"
+    con = db.connect(tmp_path / "x.duckdb")
+    ingest(con, [SAMPLE, extra], snapshot="2026-11", as_of=AS_OF)
+    access = load_review_rows(con, "2026-11", contoso, contoso)[contoso].access
+    implicit = [row for row in access if row[4] == "implicit_dap" and row[2]]  # GA, via DAP
+    assert [(row[5], row[7]) for row in implicit] == [
+        ("d899e4a6-e77b-5d09-93fa-4c1d3b9f4af5", "AdminAgents")
+    ]
+    con.close()

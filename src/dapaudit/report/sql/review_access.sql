@@ -24,11 +24,15 @@ folded AS (
            CASE WHEN a.path = 'gdap_assignment' THEN 'gdap_unlisted' ELSE a.path END AS path,
            CASE WHEN a.through_group THEN a.via_group_id ELSE a.principal_id END AS holder_id,
            CASE WHEN a.through_group THEN 'group' ELSE a.principal_type END AS holder_type,
-           CASE WHEN a.through_group OR a.path = 'implicit_dap'
-                THEN coalesce(a.via_group_name,
-                              CASE i.agent_role WHEN 'admin_agents' THEN 'AdminAgents'
-                                                WHEN 'helpdesk_agents' THEN 'HelpdeskAgents' END)
-                ELSE a.principal_display_name END AS holder_name,
+           -- One row per group however many names its exports give it (the least of them),
+           -- as the DAP rule names it: an agent group exported twice under two names was
+           -- listed twice, each time with the same members.
+           min(CASE WHEN a.through_group OR a.path = 'implicit_dap'
+                    THEN coalesce(a.via_group_name,
+                                  CASE i.agent_role WHEN 'admin_agents' THEN 'AdminAgents'
+                                                    WHEN 'helpdesk_agents' THEN 'HelpdeskAgents'
+                                  END)
+                    ELSE a.principal_display_name END) AS holder_name,
            CASE WHEN a.through_group THEN NULL ELSE a.principal_upn END AS holder_upn,
            a.partner_tenant_id, a.relationship_id,
            bool_or(coalesce(a.members_known, false)) AS members_known,
