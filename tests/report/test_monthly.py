@@ -299,6 +299,10 @@ def test_pdf_pages_toc_running_header_and_limit(monthly):
             assert squash(note) in flat
             cut += 1
     assert cut, "no rule has more findings than the PDF limit: the limit is untested"
+    # findings.csv names only the customers with findings: the customers' note sends the
+    # reader to the HTML report alone (it said findings.csv held the full list too).
+    assert squash("customers; the full list is in the HTML report.") in flat
+    assert squash("customers; the full list is in the HTML report and") not in flat
     assert "Findings by customer" not in full  # HTML only: it repeats every finding
 
 
