@@ -260,3 +260,83 @@ def test_snapshots_lists_each_snapshots_source_files(runner, tmp_path):
     assert "canonical.tenants" in listed
     summary = _cli(runner, "snapshots", "--db", dbfile, "--summary").output
     assert "Source files" not in summary and "2026-11-30" in summary
+
+
+COHO = "92b6d115-08c7-5d2a-874a-21e78f17c86f"
+
+
+def _gone(dbfile: str, snapshot: str) -> dict[tuple[str, str], str]:
+    """(rule, customer) -> resolved or not_assessed, for the findings `snapshot` no longer has."""
+    with db.opened(dbfile, read_only=True) as con:
+        rows = con.execute(
+            "SELECT rule_id, customer_tenant_id, change FROM finding_changes "
+            "WHERE snapshot = ? AND change IN ('resolved', 'not_assessed')",
+            [snapshot],
+        ).fetchall()
+    return {(rule, customer): change for rule, customer, change in rows}
+
+
+def _november_without(runner, dbfile: str, estate, *november: str) -> None:
+    """The sample as 2026-10, then `estate` (changed by the test) as 2026-11, each analysed;
+    `november`: more arguments for the second analyze."""
+    _cli(runner, "ingest", str(SAMPLE), "--db", dbfile, "--as-of", "2026-10-31")
+    _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-10")
+    _cli(runner, "ingest", str(estate), "--db", dbfile, "--as-of", "2026-11-30")
+    _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-11", *november)
+
+
+def test_a_customer_export_missing_this_month_is_not_assessed_not_resolved(
+    runner, tmp_path, sample_copy
+):
+    """Coho's Azure role assignments missing in November: its AZURE-UNKNOWN-FOREIGN-PRINCIPAL
+    finding was reported 'resolved since the previous snapshot'. It is not assessed now, in the
+    views and in the monthly report; Adatum's Owner, removed while Adatum's export is there,
+    stays resolved (test_two_snapshots_resolved_new_and_persisting)."""
+    roles = sample_copy / "azure_role_assignments.csv"
+    lines = roles.read_text(encoding="utf-8").splitlines(keepends=True)
+    roles.write_text("".join(x for x in lines if not x.startswith(COHO)), encoding="utf-8")
+    dbfile = str(tmp_path / "a.duckdb")
+    _november_without(runner, dbfile, sample_copy)
+    assert _gone(dbfile, "2026-11") == {("AZURE-UNKNOWN-FOREIGN-PRINCIPAL", COHO): "not_assessed"}
+    with db.opened(dbfile, read_only=True) as con:
+        assert con.execute(
+            "SELECT resolved, not_assessed FROM snapshot_deltas WHERE snapshot = '2026-11'"
+        ).fetchone() == (0, 1)
+    out = tmp_path / "report"
+    _cli(runner, "report", "monthly", "--db", dbfile, "--format", "html", "--out", str(out))
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "0 resolved" in html and "1 not assessed" in html
+    section = html[html.index('id="not-assessed"') :]
+    assert "Coho Winery" in section[: section.index("</section>")]
+
+
+def test_partner_exports_missing_this_month_leave_their_findings_not_assessed(
+    runner, tmp_path, sample_copy
+):
+    """No partner relationships or DAP monitoring in November: every DAP finding, and the
+    Global Administrator counts that took the DAP partners' users, read as resolved."""
+    (sample_copy / "partner_relationships.csv").unlink()
+    (sample_copy / "dap_monitoring.csv").unlink()
+    dbfile = str(tmp_path / "a.duckdb")
+    _november_without(runner, dbfile, sample_copy)
+    gone = _gone(dbfile, "2026-11")
+    dap_rules = {"DAP-IMPLICIT-GLOBAL-ADMIN", "DAP-IMPLICIT-HELPDESK-ADMIN", "DAP-INACTIVE"}
+    judged = {rule for rule, _ in gone} & (dap_rules | {"EXCESS-GLOBAL-ADMINS"})
+    assert judged == dap_rules | {"EXCESS-GLOBAL-ADMINS"}
+    assert {
+        change for (rule, _), change in gone.items() if rule in dap_rules | {"EXCESS-GLOBAL-ADMINS"}
+    } == {"not_assessed"}
+
+
+def test_a_rule_turned_off_is_not_assessed_and_a_remediation_still_resolved(
+    runner, tmp_path, sample_copy
+):
+    config = tmp_path / "dapaudit.toml"
+    config.write_text("[rules.DAP-INACTIVE]\nenabled = false\n", encoding="utf-8")
+    dbfile = str(tmp_path / "a.duckdb")
+    _october_then_november(runner, dbfile, sample_copy, "--config", str(config))
+    gone = _gone(dbfile, "2026-11")
+    assert {change for (rule, _), change in gone.items() if rule == "DAP-INACTIVE"} == {
+        "not_assessed"
+    }
+    assert gone[("AZURE-LINGERING-PARTNER-ROLE", ADATUM)] == "resolved"

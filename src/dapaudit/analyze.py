@@ -272,6 +272,18 @@ def _analyze_in_transaction(
                 "controls": [list(r.controls) for r in rules],
             },
         )
+        # Which rules this analysis ran, and from which tables: finding_changes tells a finding
+        # of a rule turned off, or one whose export is missing now, from a resolved one.
+        con.execute("DELETE FROM analysis_rules WHERE snapshot = ?", [snapshot])
+        con.execute(
+            "INSERT INTO analysis_rules SELECT $snapshot, unnest($ids::VARCHAR[]), "
+            "unnest($needs::VARCHAR[][])",
+            {
+                "snapshot": snapshot,
+                "ids": [r.id for r in rules],
+                "needs": [sorted(r.needs) for r in rules],
+            },
+        )
         overrides = {r.id: config.severity(r.id) for r in rules if config.severity(r.id)}
         _load_suppressions(con, config, as_of)
         con.execute("DELETE FROM findings WHERE snapshot = ?", [snapshot])

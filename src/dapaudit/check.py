@@ -24,7 +24,14 @@ from .ingest.base import REGISTRY
 from .paths import PACKAGE_DIR
 
 # Tables that describe other rows rather than hold facts from an export.
-_BOOKKEEPING = {"source_files", "export_coverage", "findings", "snapshots", "dapaudit_meta"}
+_BOOKKEEPING = {
+    "source_files",
+    "export_coverage",
+    "findings",
+    "snapshots",
+    "dapaudit_meta",
+    "analysis_rules",
+}
 
 
 @dataclass

@@ -27,7 +27,7 @@ from .faults import checkpoint
 from .interrupt import track
 from .paths import PACKAGE_DIR, REFERENCE_DIR
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_DB = "dapaudit.duckdb"
 # How long a command waits for another dapaudit process to release the database file;
 # $DAPAUDIT_LOCK_WAIT (seconds, 0 = do not wait) overrides it.
@@ -363,7 +363,17 @@ def _create(con: duckdb.DuckDBPyConnection) -> None:
 # Schema migrations: MIGRATIONS[n] is the SQL that takes a database from version n to n + 1.
 # Add a step whenever SCHEMA_VERSION goes up; connect() runs the missing steps in order, in
 # one transaction with the views and reference tables, so a crash leaves the old version.
-MIGRATIONS: dict[int, str] = {}
+def _schema_block(version: int) -> str:
+    """The part of schema.sql that schema version `version` added: its migration step is the
+    same SQL a new database runs, never a second copy of it."""
+    text = (PACKAGE_DIR / "schema.sql").read_text(encoding="utf-8")
+    start = text.index(f"-- schema version {version} (")
+    return text[start : text.index(f"-- end of schema version {version}", start)]
+
+
+MIGRATIONS: dict[int, str] = {
+    1: _schema_block(2),  # analysis_rules: which rules each analysis ran, and from what
+}
 
 
 def _migrate(con: duckdb.DuckDBPyConnection, version: int) -> None:

@@ -168,13 +168,57 @@ COMMENT ON VIEW source_refs IS 'source_file_id to file path and kind, for buildi
 
 -- Each finding of each snapshot compared with the previous snapshot (by as_of, then label):
 -- new (not in the previous one), still_open (in both); resolved rows stand for findings of the
--- previous snapshot that this one no longer has.
+-- previous snapshot that this one no longer has, and not_assessed rows for those this one
+-- could not judge: their rule did not run (turned off in the configuration), or the export it
+-- judges from is missing this time (a customer's role listing or Azure role assignments that
+-- the previous snapshot had; a partner named by partner relationships, DAP monitoring or GDAP
+-- relationships before and by none of them now). Otherwise a dropped export or a rule turned
+-- off read as remediation in the monthly report.
 CREATE OR REPLACE VIEW finding_changes AS
 WITH ordered AS (
     SELECT snapshot, as_of,
            lag(snapshot) OVER (ORDER BY as_of, snapshot) AS previous_snapshot
     FROM snapshots
     WHERE analyzed_at IS NOT NULL
+),
+rules_recorded AS (SELECT DISTINCT snapshot FROM analysis_rules),
+customer_lapses AS (
+    SELECT o.snapshot, c.tenant_id, list(DISTINCT c.dataset) AS datasets
+    FROM ordered o
+    JOIN export_coverage c ON c.snapshot = o.previous_snapshot
+    WHERE c.dataset IN ('directory_role_members', 'azure_role_assignments')
+      AND NOT EXISTS (SELECT 1 FROM export_coverage n
+                      WHERE n.snapshot = o.snapshot AND n.tenant_id = c.tenant_id
+                        AND n.dataset = c.dataset)
+    GROUP BY ALL
+),
+partner_links AS (
+    SELECT DISTINCT snapshot, partner_tenant_id, customer_tenant_id,
+           'partner_relationships' AS dataset
+    FROM partner_relationships
+    UNION SELECT DISTINCT snapshot, partner_tenant_id, customer_tenant_id, 'dap_monitoring'
+    FROM dap_monitoring
+    UNION SELECT DISTINCT snapshot, partner_tenant_id, customer_tenant_id, 'gdap_relationships'
+    FROM gdap_relationships
+),
+partner_lapse_rows AS (
+    -- A partner (with the customers it was linked to) that a table named before and not now.
+    SELECT o.snapshot, b.partner_tenant_id, b.customer_tenant_id, b.dataset
+    FROM ordered o
+    JOIN partner_links b ON b.snapshot = o.previous_snapshot
+    WHERE NOT EXISTS (SELECT 1 FROM partner_links n
+                      WHERE n.snapshot = o.snapshot AND n.partner_tenant_id = b.partner_tenant_id
+                        AND n.dataset = b.dataset)
+),
+partner_lapses AS (
+    SELECT snapshot, partner_tenant_id, list(DISTINCT dataset) AS datasets
+    FROM partner_lapse_rows GROUP BY ALL
+),
+-- For a finding about the customer alone (EXCESS-GLOBAL-ADMINS counts its partners' users):
+-- the lapses of the partners it was linked to.
+customer_partner_lapses AS (
+    SELECT snapshot, customer_tenant_id, list(DISTINCT dataset) AS datasets
+    FROM partner_lapse_rows GROUP BY ALL
 )
 SELECT o.snapshot, o.previous_snapshot, f.fingerprint, f.rule_id, f.severity,
        f.customer_tenant_id, f.partner_tenant_id, f.subject, f.title,
@@ -185,12 +229,27 @@ JOIN findings f ON f.snapshot = o.snapshot
 LEFT JOIN findings p ON p.snapshot = o.previous_snapshot AND p.fingerprint = f.fingerprint
 UNION ALL
 SELECT o.snapshot, o.previous_snapshot, p.fingerprint, p.rule_id, p.severity,
-       p.customer_tenant_id, p.partner_tenant_id, p.subject, p.title, 'resolved', p.status
+       p.customer_tenant_id, p.partner_tenant_id, p.subject, p.title,
+       CASE WHEN r.snapshot IS NOT NULL AND a.rule_id IS NULL THEN 'not_assessed'
+            WHEN list_has_any(a.datasets, coalesce(cl.datasets, []))
+                 OR list_has_any(a.datasets, coalesce(pl.datasets, []))
+                 OR (p.partner_tenant_id IS NULL
+                     AND list_has_any(a.datasets, coalesce(cpl.datasets, []))) THEN 'not_assessed'
+            ELSE 'resolved' END,
+       p.status
 FROM ordered o
 JOIN findings p ON p.snapshot = o.previous_snapshot
+LEFT JOIN rules_recorded r ON r.snapshot = o.snapshot
+LEFT JOIN analysis_rules a ON a.snapshot = o.snapshot AND a.rule_id = p.rule_id
+LEFT JOIN customer_lapses cl
+       ON cl.snapshot = o.snapshot AND cl.tenant_id = p.customer_tenant_id
+LEFT JOIN partner_lapses pl
+       ON pl.snapshot = o.snapshot AND pl.partner_tenant_id = p.partner_tenant_id
+LEFT JOIN customer_partner_lapses cpl
+       ON cpl.snapshot = o.snapshot AND cpl.customer_tenant_id = p.customer_tenant_id
 WHERE NOT EXISTS (SELECT 1 FROM findings f
                   WHERE f.snapshot = o.snapshot AND f.fingerprint = p.fingerprint);
-COMMENT ON VIEW finding_changes IS 'Per snapshot, each finding marked new, still_open or resolved against the previous analysed snapshot, with its status (open or suppressed).';
+COMMENT ON VIEW finding_changes IS 'Per snapshot, each finding marked new, still_open, resolved or not_assessed against the previous analysed snapshot, with its status (open or suppressed).';
 
 -- new and still_open count open findings, so that they add up to the snapshot's open ones
 -- (a report said "20 open, 3 suppressed ... 6 new, 17 still open"); suppressed ones apart.
@@ -199,10 +258,11 @@ SELECT snapshot, any_value(previous_snapshot) AS previous_snapshot,
        count(*) FILTER (WHERE change = 'new' AND status = 'open') AS new,
        count(*) FILTER (WHERE change = 'still_open' AND status = 'open') AS still_open,
        count(*) FILTER (WHERE change = 'resolved') AS resolved,
-       count(*) FILTER (WHERE change <> 'resolved' AND status <> 'open') AS suppressed
+       count(*) FILTER (WHERE change IN ('new', 'still_open') AND status <> 'open') AS suppressed,
+       count(*) FILTER (WHERE change = 'not_assessed') AS not_assessed
 FROM finding_changes
 GROUP BY snapshot;
-COMMENT ON VIEW snapshot_deltas IS 'Per analysed snapshot against the previous one: open findings new and still open (together the snapshot''s open findings), findings resolved, and findings suppressed.';
+COMMENT ON VIEW snapshot_deltas IS 'Per analysed snapshot against the previous one: open findings new and still open (together the snapshot''s open findings), findings resolved, findings suppressed, and findings of the previous snapshot not assessed this time.';
 
 -- ------------------------------------------------------------------ effective access model
 -- "Who can administer customer C, and how": one row per (holder, role, path). The rules and

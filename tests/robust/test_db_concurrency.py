@@ -16,6 +16,7 @@ from dapaudit import db
 from dapaudit.check import check_database
 from dapaudit.cli import cli
 from dapaudit.ingest import ingest
+from dapaudit.rules import all_rules
 
 # A process that holds the database's write lock until told to let go (a line on stdin).
 HOLDER = """
@@ -159,11 +160,43 @@ def _set_version(path: Path, value: str) -> None:
         con.execute("UPDATE dapaudit_meta SET value = ? WHERE key = 'schema_version'", [value])
 
 
-def _older_database(path: Path) -> None:
-    """A hand-made 'version 0' database: source_files without its ingested_at column."""
+def _version_1(path: Path, *more: str) -> None:
+    """The database as schema version 1 made it (no analysis_rules), changed by `more` too;
+    in one connection (the next one opened to write migrates it)."""
     with db.opened(path) as con:
-        con.execute("ALTER TABLE source_files DROP COLUMN ingested_at")
-    _set_version(path, "0")
+        con.execute("DROP TABLE analysis_rules")
+        for sql in more:
+            con.execute(sql)
+        if not more:
+            con.execute("UPDATE dapaudit_meta SET value = '1' WHERE key = 'schema_version'")
+
+
+def _older_database(path: Path) -> None:
+    """A hand-made 'version 0' database: a version 1 one whose source_files lacks its
+    ingested_at column."""
+    _version_1(
+        path,
+        "ALTER TABLE source_files DROP COLUMN ingested_at",
+        "UPDATE dapaudit_meta SET value = '0' WHERE key = 'schema_version'",
+    )
+
+
+def test_a_version_1_database_is_migrated_by_the_first_writing_command(runner, db_file):
+    """Schema version 2 added analysis_rules (the rules each analysis ran): the first writing
+    command adds it; a reader before that says to run one."""
+    _version_1(db_file)
+    result = runner.invoke(cli, ["findings", "--db", str(db_file)])
+    assert result.exit_code == 2 and "has schema version 1; run any writing command" in (
+        result.output
+    )
+    result = runner.invoke(cli, ["analyze", "--db", str(db_file), "--snapshot", "2026-10"])
+    assert result.exit_code == 0, result.output
+    with db.opened(db_file, read_only=True) as con:
+        assert db.schema_version(con) == db.SCHEMA_VERSION == 2
+        assert check_database(con).problems == []
+        assert con.execute(
+            "SELECT count(*) FROM analysis_rules WHERE snapshot = '2026-10'"
+        ).fetchone()[0] == len(all_rules())
 
 
 def test_older_database_is_migrated_forward_on_open(runner, tmp_path, db_file, monkeypatch):
@@ -172,8 +205,9 @@ def test_older_database_is_migrated_forward_on_open(runner, tmp_path, db_file, m
         db,
         "MIGRATIONS",
         {
+            **db.MIGRATIONS,
             0: "ALTER TABLE source_files ADD COLUMN ingested_at TIMESTAMP; "
-            "UPDATE source_files SET ingested_at = TIMESTAMP '1970-01-01'"
+            "UPDATE source_files SET ingested_at = TIMESTAMP '1970-01-01'",
         },
     )
     result = runner.invoke(cli, ["analyze", "--db", str(db_file), "--snapshot", "2026-10"])
@@ -205,7 +239,7 @@ def test_older_database_is_migrated_forward_on_open(runner, tmp_path, db_file, m
 
 def test_older_database_is_not_migrated_by_a_reader(runner, db_file, monkeypatch):
     _older_database(db_file)
-    monkeypatch.setattr(db, "MIGRATIONS", {0: "SELECT 1"})
+    monkeypatch.setattr(db, "MIGRATIONS", {**db.MIGRATIONS, 0: "SELECT 1"})
     before = raw_dump(db_file)
     result = runner.invoke(cli, ["findings", "--db", str(db_file)])
     assert result.exit_code == 2

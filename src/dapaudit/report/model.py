@@ -355,6 +355,10 @@ class Changes:
     resolved: int
     resolved_findings: list[FindingRow]  # findings of the previous snapshot no longer present
     chart: BarChart
+    # Findings of the previous snapshot this one could not judge (their rule was off, or the
+    # export they are judged from is missing this time): not resolved, not open.
+    not_assessed: int = 0
+    not_assessed_findings: list[FindingRow] = field(default_factory=list)
 
 
 @dataclass
@@ -480,42 +484,45 @@ def _customers(con: duckdb.DuckDBPyConnection, snapshot: str) -> list[tuple]:
 def _changes(
     con: duckdb.DuckDBPyConnection, snapshot: str, names: dict[str, str], rule_ids: set[str] | None
 ) -> Changes:
-    # Counted in SQL; only the resolved findings are listed, so only they come to Python.
+    # Counted in SQL; only the findings of the previous snapshot that are gone are listed, so
+    # only they come to Python.
     params = {"snapshot": snapshot, "rules": None if rule_ids is None else sorted(rule_ids)}
     rule_filter = "AND ($rules IS NULL OR list_contains($rules::VARCHAR[], rule_id))"
-    previous, new, still_open, resolved_n = con.execute(
+    previous, new, still_open = con.execute(
         f"""SELECT any_value(previous_snapshot),
                    count(*) FILTER (WHERE change = 'new' AND status = 'open' {rule_filter}),
-                   count(*) FILTER (WHERE change = 'still_open' AND status = 'open' {rule_filter}),
-                   count(*) FILTER (WHERE change = 'resolved' {rule_filter})
+                   count(*) FILTER (WHERE change = 'still_open' AND status = 'open' {rule_filter})
             FROM finding_changes WHERE snapshot = $snapshot""",
         params,
     ).fetchone()
-    counts = {"new": new, "still_open": still_open, "resolved": resolved_n}
-    resolved = [
-        FindingRow(
-            rule_id=r[0],
-            severity=r[1],
-            status="resolved",
-            customer_tenant_id=r[2],
-            customer_name=names.get(r[2] or "", r[2] or ""),
-            partner_tenant_id=r[3],
-            partner_name=names.get(r[3] or "", r[3] or ""),
-            subject=r[4],
-            title=r[5],
-            first_seen="",
-            fingerprint=r[6],
-            controls=[],
+    gone: dict[str, list[FindingRow]] = {"resolved": [], "not_assessed": []}
+    for r in con.execute(
+        f"""SELECT change, rule_id, severity, customer_tenant_id, partner_tenant_id, subject,
+                   title, fingerprint
+            FROM finding_changes
+            WHERE snapshot = $snapshot AND change IN ('resolved', 'not_assessed') {rule_filter}
+            ORDER BY change, rule_id, customer_tenant_id, partner_tenant_id, subject,
+                     fingerprint""",
+        params,
+    ).fetchall():
+        gone[r[0]].append(
+            FindingRow(
+                rule_id=r[1],
+                severity=r[2],
+                status=r[0],
+                customer_tenant_id=r[3],
+                customer_name=names.get(r[3] or "", r[3] or ""),
+                partner_tenant_id=r[4],
+                partner_name=names.get(r[4] or "", r[4] or ""),
+                subject=r[5],
+                title=r[6],
+                first_seen="",
+                fingerprint=r[7],
+                controls=[],
+            )
         )
-        for r in con.execute(
-            f"""SELECT rule_id, severity, customer_tenant_id, partner_tenant_id, subject, title,
-                       fingerprint
-                FROM finding_changes
-                WHERE snapshot = $snapshot AND change = 'resolved' {rule_filter}
-                ORDER BY rule_id, customer_tenant_id, partner_tenant_id, subject, fingerprint""",
-            params,
-        ).fetchall()
-    ]
+    resolved = gone["resolved"]
+    counts = {"new": new, "still_open": still_open, "resolved": len(resolved)}
     chart = bar_chart(
         "Change since " + (previous or "the previous snapshot"),
         [
@@ -525,7 +532,14 @@ def _changes(
         ],
     )
     return Changes(
-        previous, counts["new"], counts["still_open"], counts["resolved"], resolved, chart
+        previous,
+        counts["new"],
+        counts["still_open"],
+        counts["resolved"],
+        resolved,
+        chart,
+        len(gone["not_assessed"]),
+        gone["not_assessed"],
     )
 
 
