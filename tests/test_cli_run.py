@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+
+import pytest
 
 from conftest import SAMPLE, db_dump
 from dapaudit.cli import cli
@@ -297,3 +300,42 @@ def test_an_interrupted_report_leaves_the_previous_one_whole(runner, tmp_path, m
     result = _run(runner, tmp_path, formats="html")
     assert result.exit_code != 0
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no scratch file either
+
+
+def test_run_with_its_report_folder_as_the_input_says_so(runner, tmp_path):
+    """`run exports --out exports` said 'no input files found' of a folder of twelve exports:
+    the report folder is never read as exports, so every file was left out."""
+    estate = tmp_path / "exports"
+    shutil.copytree(SAMPLE, estate)
+    db_file = tmp_path / "x.duckdb"
+    for out in (estate, tmp_path):
+        result = runner.invoke(
+            cli, ["run", str(estate), "--out", str(out), "--db", str(db_file), "--format", "html"]
+        )
+        assert result.exit_code == 2
+        assert result.output == (
+            f"Error: {estate}: the input is inside the report folder (--out), whose files are "
+            "never read as exports: name another --out\n"
+        )
+    assert not db_file.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("dapaudit.toml", "not an export: dapaudit's configuration"),
+        ("findings.csv", "not an export: findings dapaudit wrote (a report folder)"),
+        ("old.duckdb", "not an export: a DuckDB database"),
+        ("expected_findings.json", "not an export: the findings `dapaudit generate` planted"),
+    ],
+)
+def test_dapaudits_own_files_among_the_inputs_are_named_as_such(runner, tmp_path, name, says):
+    """A configuration beside the exports failed as 'malformed JSON'; an earlier run's findings,
+    a database or a generated estate's answer key as 'cannot tell the kind of this file'."""
+    estate = tmp_path / "exports"
+    shutil.copytree(SAMPLE, estate)
+    (estate / name).write_text("[rules.DAP-INACTIVE]\nenabled = false\n", encoding="utf-8")
+    result = runner.invoke(cli, ["ingest", str(estate), "--db", str(tmp_path / "x.duckdb")])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: {estate / name}: {says}"), result.output
+    assert result.output.endswith("; leave it out of the inputs\n")

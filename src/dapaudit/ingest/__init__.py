@@ -136,6 +136,14 @@ def _discover(
                 "not a regular file (a pipe or a device): save the export to a file and name that",
                 file=str(item),
             )
+        if skipped and os.path.join(path.resolve(), "").startswith(skipped):
+            # `run exports --out exports`: everything below the report folder is left out,
+            # and "no input files found" said nothing of why.
+            raise DapauditError(
+                "the input is inside the report folder (--out), whose files are never read as "
+                "exports: name another --out",
+                file=str(item),
+            )
         if path.is_dir():
             root = path.resolve()
             files, links = _walk(path)
@@ -244,6 +252,20 @@ def _folder_hint_of_dir(folder: str) -> str | None:
         if _GUID.match(name) or _DOMAIN.match(name):
             return name.lower()
     return None
+
+
+# Files dapaudit itself reads or writes, by name: never an export.
+_OWN_FILES = {
+    "dapaudit.toml": "dapaudit's configuration",
+    "findings.json": "findings dapaudit wrote (a report folder)",
+    "findings.csv": "findings dapaudit wrote (a report folder)",
+    "report.html": "a report dapaudit wrote",
+    "report.pdf": "a report dapaudit wrote",
+    "expected_findings.json": (
+        "the findings `dapaudit generate` planted, beside the estate's exports/ folder "
+        "(ingest that folder)"
+    ),
+}
 
 
 def _hint_within(resolved: Path, roots: list[Path]) -> str | None:
@@ -504,6 +526,13 @@ def _prepare_file(
     kind to load as) (resolved once by _discover: display path,
     folder hint and parent folders start from it), and the warnings it gives."""
     shown = _display_resolved(resolved)
+    own = _OWN_FILES.get(path.name.lower()) or (
+        "a DuckDB database" if path.name.lower().endswith((".duckdb", ".duckdb.wal")) else None
+    )
+    if own:
+        # A folder that holds dapaudit's own files besides the exports ('run .' twice, a
+        # generated estate's root) failed with "malformed JSON" or "cannot tell the kind".
+        raise DapauditError(f"not an export: {own}; leave it out of the inputs", file=shown)
     folder_hint = _folder_hint_resolved(resolved)
     inner_hint = _hint_within(resolved, roots) if tenant else None
     if inner_hint and inner_hint != tenant.lower():
