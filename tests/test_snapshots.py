@@ -340,3 +340,33 @@ def test_a_rule_turned_off_is_not_assessed_and_a_remediation_still_resolved(
         "not_assessed"
     }
     assert gone[("AZURE-LINGERING-PARTNER-ROLE", ADATUM)] == "resolved"
+
+
+def test_a_recollected_export_added_to_the_snapshot_says_it_joins_the_old_one(
+    runner, tmp_path, sample_copy
+):
+    """The Azure export collected again after Tailspin removed the partner's Owner, ingested
+    into the same snapshot: its rows joined the first collection's, the finding stayed, and
+    nothing said why. The ingest now says so and what to do; the same files again, or a kind
+    the snapshot does not hold yet, say nothing."""
+    dbfile = str(tmp_path / "a.duckdb")
+    tenants_only = tmp_path / "tenants-only"
+    tenants_only.mkdir()
+    (sample_copy / "tenants.csv").rename(tenants_only / "tenants.csv")
+    first = _cli(runner, "ingest", str(sample_copy), "--db", dbfile, "--as-of", "2026-11-30")
+    again = _cli(runner, "ingest", str(sample_copy), "--db", dbfile, "--as-of", "2026-11-30")
+    more = _cli(runner, "ingest", str(tenants_only), "--db", dbfile, "--as-of", "2026-11-30")
+    assert "Warning" not in first.output + again.output + more.output
+    recollected = tmp_path / "recollected"
+    recollected.mkdir()
+    roles = (sample_copy / "azure_role_assignments.csv").read_text(encoding="utf-8")
+    (recollected / "azure_role_assignments.csv").write_text(
+        "".join(x for x in roles.splitlines(keepends=True) if TAILSPIN not in x), "utf-8"
+    )
+    result = _cli(runner, "ingest", str(recollected), "--db", dbfile, "--as-of", "2026-11-30")
+    assert (
+        "Warning: snapshot 2026-11: 1 file(s) added beside exports of the same kind and tenant "
+        f"it already holds (first: {recollected / 'azure_role_assignments.csv'}, beside "
+        f"{sample_copy / 'azure_role_assignments.csv'}); the rows of both count"
+    ) in result.output
+    assert "ingest them as a snapshot of their own (--snapshot LABEL)" in result.output

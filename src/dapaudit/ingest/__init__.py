@@ -683,25 +683,39 @@ def _findings_out_of_date(con, snapshot: str, why: str, report: IngestReport) ->
 def _todo(con, files: list[SourceFile], snapshot: str, report: IngestReport) -> list[SourceFile]:
     """The files to load, each given its source_file_id; the others reported as skipped."""
     # Idempotency: a file already in this snapshot (same bytes, kind and tenant context) is skipped.
-    done = {
-        (r[0], r[1], r[2])
-        for r in con.execute(
-            "SELECT sha256, kind, coalesce(context_hint, '') FROM source_files WHERE snapshot = ?",
-            [snapshot],
-        ).fetchall()
-    }
+    held = con.execute(
+        "SELECT sha256, kind, coalesce(context_hint, ''), path FROM source_files "
+        "WHERE snapshot = ? ORDER BY source_file_id",
+        [snapshot],
+    ).fetchall()
+    done = {(r[0], r[1], r[2]) for r in held}
+    earlier: dict[tuple[str, str], str] = {}  # (kind, context) -> a file already holding it
+    for _, kind, context, path in held:
+        earlier.setdefault((kind, context), path)
     next_id = con.execute("SELECT coalesce(max(source_file_id), 0) FROM source_files").fetchone()[0]
     todo: list[SourceFile] = []
     seen_now: set[tuple[str, str, str]] = set()
+    beside: list[tuple[str, str]] = []  # (new file, the earlier one of its kind and tenant)
     for f in files:
         key = (f.sha256, f.kind, f.context_hint or "")
         if key in done or key in seen_now:
             report.files.append(FileReport(f.display_path, f.kind, 0, skipped=True))
             continue
         seen_now.add(key)
+        if (f.kind, f.context_hint or "") in earlier:
+            beside.append((f.display_path, earlier[(f.kind, f.context_hint or "")]))
         next_id += 1
         f.source_file_id = next_id
         todo.append(f)
+    if beside:
+        # A re-collected export added to the snapshot of the first collection joined it: a
+        # remediated finding stayed, on the old file's rows, and nothing said why.
+        report.warnings.append(
+            f"snapshot {snapshot}: {len(beside)} file(s) added beside exports of the same kind "
+            f"and tenant it already holds (first: {beside[0][0]}, beside {beside[0][1]}); the "
+            "rows of both count, none replaces the other. To check re-collected exports "
+            "after a remediation, ingest them as a snapshot of their own (--snapshot LABEL)"
+        )
     return todo
 
 
