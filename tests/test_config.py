@@ -92,6 +92,21 @@ def test_active_suppression_keeps_the_finding_as_suppressed(runner, dbfile, tmp_
     assert all(f["status"] == "open" for f in items if f is not sup)
 
 
+def test_a_suppression_may_name_the_customer_by_its_domain(runner, dbfile, tmp_path):
+    """`report tenant` and `findings --tenant` take a domain; a suppression naming Tailspin as
+    tailspintoys.onmicrosoft.com matched nothing and was reported stale ('remove it')."""
+    result = _analyze(
+        runner, dbfile, tmp_path, _suppression("2027-03-31", tenant="TailspinToys.onmicrosoft.com")
+    )
+    assert result.exit_code == 0, result.output
+    assert "suppressed: 1" in result.output and "matches no finding" not in result.output
+    # A domain no tenant of the snapshot has still matches nothing, and is reported.
+    result = _analyze(
+        runner, dbfile, tmp_path, _suppression("2027-03-31", tenant="nobody.onmicrosoft.com")
+    )
+    assert "suppressed: 0" in result.output and "matches no finding" in result.output
+
+
 def test_suppressed_findings_do_not_count_for_fail_on(runner, dbfile, tmp_path):
     # Only the low and info rules stay enabled; the one low finding of GDAP-MLT-ONLY suppressed.
     off = "".join(

@@ -285,7 +285,7 @@ def _analyze_in_transaction(
             },
         )
         overrides = {r.id: config.severity(r.id) for r in rules if config.severity(r.id)}
-        _load_suppressions(con, config, as_of)
+        _load_suppressions(con, config, as_of, snapshot)
         con.execute("DELETE FROM findings WHERE snapshot = ?", [snapshot])
         checkpoint("analyze.deleted-findings")
         con.execute(
@@ -385,7 +385,9 @@ def _first_seen_after(con: duckdb.DuckDBPyConnection, snapshot: str) -> None:
     )
 
 
-def _load_suppressions(con: duckdb.DuckDBPyConnection, config: Config, as_of) -> None:
+def _load_suppressions(
+    con: duckdb.DuckDBPyConnection, config: Config, as_of, snapshot: str
+) -> None:
     con.execute(
         """CREATE OR REPLACE TEMP TABLE suppressions_cfg (
             idx INTEGER, rule_id VARCHAR, tenant VARCHAR, partner VARCHAR, subject VARCHAR,
@@ -411,6 +413,17 @@ def _load_suppressions(con: duckdb.DuckDBPyConnection, config: Config, as_of) ->
             for s in config.suppressions
         ],
     )
+    if any(s.tenant and "." in s.tenant for s in config.suppressions):
+        # A customer named by its domain, as `report tenant` and `findings --tenant` take it,
+        # never matched (findings carry the id) and was reported stale: "remove it".
+        con.execute(
+            """UPDATE suppressions_cfg SET tenant = d.tenant_id
+            FROM (SELECT lower(default_domain) AS domain, min(tenant_id) AS tenant_id
+                  FROM tenant_directory WHERE snapshot = ? AND default_domain IS NOT NULL
+                  GROUP BY ALL) d
+            WHERE suppressions_cfg.tenant = d.domain""",
+            [snapshot],
+        )
 
 
 def _report(con: duckdb.DuckDBPyConnection, snapshot: str, config: Config) -> AnalyzeReport:

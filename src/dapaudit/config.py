@@ -7,7 +7,7 @@ enabled = false
 
 [[suppressions]]
 rule = "AZURE-LINGERING-PARTNER-ROLE"
-tenant = "3f1c8a52-..."   # optional: customer tenant id
+tenant = "3f1c8a52-..."   # optional: customer tenant id, or its domain
 partner = "9d2e7b10-..."  # optional: partner tenant id
 subject = "/subscriptions/..."  # optional
 reason = "Partner manages this subscription under contract C-123"
