@@ -339,3 +339,34 @@ def test_dapaudits_own_files_among_the_inputs_are_named_as_such(runner, tmp_path
     assert result.exit_code == 2
     assert result.output.startswith(f"Error: {estate / name}: {says}"), result.output
     assert result.output.endswith("; leave it out of the inputs\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ["--as-of", "2026-11-31"],
+            "Invalid value for '--as-of': '2026-11-31' is not a date (YYYY-MM-DD): day is out of "
+            "range for month",
+        ),
+        (
+            ["--as-of", "26-11-30"],
+            "Invalid value for '--as-of': '26-11-30' is not a date (YYYY-MM-DD): expected "
+            "YYYY-MM-DD",
+        ),
+        (
+            ["--snapshot", " 2026-11"],
+            "Invalid value for '--snapshot': ' 2026-11': a snapshot label may not be empty nor "
+            "start or end with a space",
+        ),
+        (["--snapshot", ""], "a snapshot label may not be empty"),
+    ],
+)
+def test_a_bad_date_or_label_says_what_is_wrong(runner, tmp_path, args, says):
+    """2026-11-31 'did not match the format %Y-%m-%d'; ' 2026-11' made a second snapshot."""
+    db_file = tmp_path / "x.duckdb"
+    result = runner.invoke(
+        cli, ["ingest", str(SAMPLE / "tenants.csv"), "--db", str(db_file), *args]
+    )
+    assert result.exit_code == 2 and says in result.output, result.output
+    assert not db_file.exists()

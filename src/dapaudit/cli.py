@@ -171,11 +171,39 @@ def snapshot_option(f: Callable) -> Callable:
     )(f)
 
 
+class IsoDate(click.ParamType):
+    """YYYY-MM-DD, as a datetime at midnight (what click.DateTime gives). click.DateTime said
+    of 2026-11-31 only that it "does not match the format '%Y-%m-%d'"."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, datetime):
+            return value
+        text = str(value)
+        try:
+            if len(text) != 10:
+                raise ValueError("expected YYYY-MM-DD")
+            return datetime.combine(date.fromisoformat(text), datetime.min.time())
+        except ValueError as exc:
+            self.fail(f"{text!r} is not a date (YYYY-MM-DD): {exc}", param, ctx)
+
+
+def _new_label(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    # ' 2026-11' made a second snapshot beside 2026-11, and '' one with no name.
+    if value is not None and (not value.strip() or value != value.strip()):
+        raise click.BadParameter(
+            f"{value!r}: a snapshot label may not be empty nor start or end with a space"
+        )
+    return value
+
+
 def new_snapshot_options(f: Callable) -> Callable:
     f = click.option(
         "--as-of",
         "as_of",
-        type=click.DateTime(formats=["%Y-%m-%d"]),
+        type=IsoDate(),
+        metavar="YYYY-MM-DD",
         default=None,
         help="Reference date of the snapshot for time-based rules (default: today; files "
         "added to an existing snapshot keep its date).",
@@ -184,6 +212,7 @@ def new_snapshot_options(f: Callable) -> Callable:
         "--snapshot",
         default=None,
         metavar="LABEL",
+        callback=_new_label,
         help="Snapshot label (default: the month of --as-of, YYYY-MM).",
     )(f)
 
@@ -865,7 +894,8 @@ def check(db_path) -> None:
 @click.option(
     "--as-of",
     "as_of",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=IsoDate(),
+    metavar="YYYY-MM-DD",
     default="2026-11-30",
     show_default=True,
     help="Reference date the planted time-based conditions use.",
