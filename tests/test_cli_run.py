@@ -370,3 +370,22 @@ def test_a_bad_date_or_label_says_what_is_wrong(runner, tmp_path, args, says):
     )
     assert result.exit_code == 2 and says in result.output, result.output
     assert not db_file.exists()
+
+
+def test_an_empty_db_name_or_a_bad_memory_limit_is_said_as_such(runner, tmp_path, monkeypatch):
+    """--db '' reached DuckDB as its in-memory database ('Cannot launch in-memory database in
+    read-only mode'); $DAPAUDIT_MEMORY_LIMIT=lots as a parser error naming no variable."""
+    for command in (["findings"], ["ingest", str(SAMPLE / "tenants.csv")]):
+        result = runner.invoke(cli, [*command, "--db", ""])
+        assert result.exit_code == 2
+        assert "Invalid value for '--db': no file name: name the audit database file" in (
+            result.output
+        )
+    monkeypatch.setenv("DAPAUDIT_MEMORY_LIMIT", "lots")
+    result = runner.invoke(
+        cli, ["ingest", str(SAMPLE / "tenants.csv"), "--db", str(tmp_path / "x.duckdb")]
+    )
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        "Error: $DAPAUDIT_MEMORY_LIMIT is 'lots', which DuckDB does not read as a memory size ("
+    )

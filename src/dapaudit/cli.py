@@ -139,11 +139,20 @@ def _is_interrupt(exc: BaseException) -> bool:
 # ------------------------------------------------------------------ shared options
 
 
+def _db_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    # --db '' (an unset variable in a script) reached DuckDB as its in-memory database:
+    # "Cannot launch in-memory database in read-only mode", or an audit written nowhere.
+    if value is not None and not value.strip():
+        raise click.BadParameter("no file name: name the audit database file")
+    return value
+
+
 def db_option(f: Callable) -> Callable:
     return click.option(
         "--db",
         "db_path",
         type=click.Path(dir_okay=False),
+        callback=_db_file,
         default=dbmod.default_db_path,
         show_default="./dapaudit.duckdb or $DAPAUDIT_DB",
         help="The audit database file.",

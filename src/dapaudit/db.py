@@ -136,6 +136,12 @@ def _connect(path: str, read_only: bool, extra: dict | None = None) -> duckdb.Du
         except duckdb.InterruptException:  # Ctrl-C while it opened: not a database at fault
             raise
         except duckdb.Error as exc:
+            if os.environ.get(MEMORY_LIMIT_ENV, "").strip() and "Memory" in str(exc):
+                # "Parser Error: Memory must have a number", of a setting the user never saw.
+                raise DapauditError(
+                    f"${MEMORY_LIMIT_ENV} is {memory_limit()!r}, which DuckDB does not read as a "
+                    f"memory size ({exc}); give one such as 2GB or 512MB"
+                ) from None
             raise DapauditError(f"cannot open the database: {exc}", file=path) from None
 
 
