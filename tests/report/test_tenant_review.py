@@ -348,6 +348,9 @@ def test_tenant_by_domain_and_unknown_tenant(reviews, runner, tmp_path):
         ],
     )
     assert result.exit_code == 2
+    # ... and the message says it is a partner (it said no such customer tenant existed).
+    assert f"Error: '{partner}' is a partner tenant (" in result.output
+    assert "not a customer: reviews are of customer tenants" in result.output
 
 
 def test_tenant_or_all_tenants_is_required(reviews, runner, tmp_path):

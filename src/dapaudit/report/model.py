@@ -839,6 +839,18 @@ def resolve_customer(con: duckdb.DuckDBPyConnection, snapshot: str, text: str) -
     for tenant_id, _, domain in customer_tenants(con, snapshot):
         if wanted in (tenant_id.lower(), domain.lower()):
             return tenant_id
+    # A partner named instead: say so, rather than that no such tenant exists.
+    partners, name = con.execute(
+        "SELECT count(*), min(display_name) FROM tenant_directory WHERE snapshot = ? "
+        "AND (tenant_id = ? OR lower(default_domain) = ?) AND tenant_type = 'partner'",
+        [snapshot, wanted, wanted],
+    ).fetchone()
+    if partners:
+        raise DapauditError(
+            f"{text!r} is a partner tenant ({name or text}) in snapshot {snapshot}, not a "
+            "customer: reviews are of customer tenants (`dapaudit report monthly` covers the "
+            "partners)"
+        )
     raise DapauditError(
         f"no customer tenant {text!r} in snapshot {snapshot} (give its tenant id or domain)"
     )
