@@ -432,3 +432,76 @@ def test_pdf_manifest_of_many_files_is_given_per_kind(monthly):
     assert "every file with its path, rows and SHA-256 is in the HTML report" in pdf_view.text
     html_view = render_html("monthly.html", r=model, view=ReportView("html", "A4", None))
     assert all(f"customers/{i:04d}/roleAssignments.json" in html_view for i in range(150))
+
+
+SEVERITY_CELL = re.compile(r"^(?:(critical|high|medium|low|info) (\d+))(?:, |$)")
+
+
+def _severity_cell(text: str) -> dict[str, int]:
+    """'high 2, medium 1' as {'high': 2, 'medium': 1}, refusing anything else."""
+    counts: dict[str, int] = {}
+    while text:
+        match = SEVERITY_CELL.match(text)
+        assert match, f"not a list of severities with counts: {text!r}"
+        counts[match.group(1)] = int(match.group(2))
+        text = text[match.end() :]
+    return counts
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """The sample estate with GDAP-EXPIRING overridden to critical: AZURE-LINGERING-PARTNER-ROLE
+    keeps findings of two severities (Owner high, Reader medium), GDAP-EXPIRING's finding
+    carries a severity other than the rule's default."""
+    from click.testing import CliRunner
+
+    tmp = tmp_path_factory.mktemp("graded")
+    path = tmp / "dapaudit.toml"
+    config = write_config(path, '[rules.GDAP-EXPIRING]\nseverity = "critical"\n')
+    database(tmp / "g.duckdb", [(SNAP, date(2026, 11, 30), estate(tmp / "nov"))], config).close()
+    out = tmp / "out"
+    result = CliRunner().invoke(
+        cli,
+        ["report", "monthly", "--db", str(tmp / "g.duckdb"), "--config", str(path)]
+        + ["--out", str(out), "--pdf-limit", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    from dapaudit import db
+
+    con = db.connect(tmp / "g.duckdb", read_only=True)
+    yield {
+        "con": con,
+        "doc": ReportDoc((out / "report.html").read_text(encoding="utf-8")),
+        "pdf": squash(
+            " ".join(p.extract_text() for p in pypdf.PdfReader(out / "report.pdf").pages)
+        ),
+    }
+    con.close()
+
+
+def test_rule_rows_show_their_findings_severities_and_add_up_to_the_summary(graded):
+    con, doc = graded["con"], graded["doc"]
+    found = open_findings(con, SNAP)
+    rows = doc.table("summary", "rule-counts").dicts()
+    shown = {r["Rule"]: _severity_cell(r["Severity"]) for r in rows}
+    for r in rows:
+        assert sum(shown[r["Rule"]].values()) == int(r["Open findings"]), r
+    # Each rule's row holds its findings' own severities, worst first ...
+    for rule_id, counts in shown.items():
+        mine = [f[1] for f in found if f[0] == rule_id]
+        expected = [(s, mine.count(s)) for s in SEVERITIES if s in mine]
+        assert list(counts.items()) == expected, rule_id
+    assert shown["AZURE-LINGERING-PARTNER-ROLE"] == {"high": 2, "medium": 1}
+    assert shown["GDAP-EXPIRING"] == {"critical": 1}
+    # ... so the rows of a severity add up to the summary's count of it.
+    summary = {r[0]: int(r[1]) for r in doc.table("summary", "severity-counts").rows}
+    assert summary == {s: sum(c.get(s, 0) for c in shown.values()) for s in SEVERITIES}
+    # The rule's heading gives the same severities, never the rule's default alone; the
+    # worst-graded rule leads the findings.
+    for rule_id, counts in shown.items():
+        heading = next(h for h in doc.headings_in("h3") if h.startswith(rule_id + ":"))
+        assert heading.endswith(" " + ", ".join(counts)), heading
+    assert doc.tables_in("findings", "findings")[0].article == "rule-GDAP-EXPIRING"
+    # The PDF is the same HTML: its table says the same (in capitals, by the stylesheet).
+    assert squash("high 2, medium 1 3") in graded["pdf"].lower()
+    assert squash("critical 1 1") in graded["pdf"].lower()

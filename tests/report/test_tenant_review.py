@@ -19,6 +19,7 @@ from dapaudit.cli import cli
 from dapaudit.config import Config
 from dapaudit.ingest import ingest
 from dapaudit.report.service import review_file_stem
+from dapaudit.rules import rules_by_id
 
 SNAP = "2026-11"
 GLOBAL_ADMIN = "global_administrator"
@@ -412,6 +413,33 @@ def test_framework_section_lists_this_tenants_findings_per_control(reviews):
                 assert squash(html.unescape(title)) in cells, (tenant_id, rule_id)
         if not findings:
             assert set(cells.split()) == {"none"}
+
+
+def test_rule_headings_give_the_severities_of_this_tenants_findings(reviews):
+    """A rule's heading names the severities its findings here carry, not the rule's default:
+    Wingtip's lingering role is a Reader (medium) under a rule that defaults to high."""
+    from dapaudit.rules import SEVERITIES
+
+    con = reviews["con"]
+    graded = 0
+    for tenant_id, _, _ in reviews["customers"]:
+        doc = _doc(reviews, tenant_id)
+        for table in doc.tables_in("findings", "findings"):
+            rule_id = table.article.removeprefix("rule-")
+            carried = {
+                s
+                for (s,) in con.execute(
+                    "SELECT severity FROM findings WHERE snapshot = ? AND customer_tenant_id = ? "
+                    "AND rule_id = ? AND status = 'open'",
+                    [SNAP, tenant_id, rule_id],
+                ).fetchall()
+            }
+            assert {c.lower() for c in table.column("Severity")} == carried
+            rule = rules_by_id()[rule_id]
+            worst_first = ", ".join(s for s in SEVERITIES if s in carried)
+            assert f"{rule.name} {worst_first} {rule_id}" in doc.headings_in("h3")
+            graded += carried != {rule.severity}
+    assert graded, "no finding of the sample carries a severity other than its rule's default"
 
 
 def _without_time(text: str) -> str:

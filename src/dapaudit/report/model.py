@@ -258,6 +258,22 @@ class RuleSection:
     rule: Rule
     controls: list[ControlRef]
     findings: list[FindingRow]  # open findings, sorted by customer name, partner, subject
+    # (severity, open findings) for each severity its open findings carry, worst first. A
+    # finding's severity is the rule's default only until a rule grades it (AZURE-LINGERING-
+    # PARTNER-ROLE: medium below Owner) or the configuration overrides it; the reports show
+    # these, never rule.severity, so the rules' rows add up to the summary's counts.
+    severity_counts: list[tuple[str, int]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        counts = dict.fromkeys(SEVERITIES, 0)
+        for f in self.findings:
+            counts[f.severity] += 1
+        self.severity_counts = [(s, n) for s, n in counts.items() if n]
+
+    @property
+    def severity(self) -> str:
+        """The worst severity of its open findings (the rule's default when it has none)."""
+        return self.severity_counts[0][0] if self.severity_counts else self.rule.severity
 
     @property
     def anchor(self) -> str:
@@ -281,7 +297,8 @@ def _rule_sections(open_rows: list[FindingRow]) -> list[RuleSection]:
             )
         )
         sections.append(RuleSection(rule, control_refs(rule.controls), rows))
-    sections.sort(key=lambda s: (SEVERITIES.index(s.rule.severity), s.rule.id))
+    # Worst first by what the findings carry: a rule overridden to critical leads.
+    sections.sort(key=lambda s: (SEVERITIES.index(s.severity), s.rule.id))
     return sections
 
 
@@ -668,7 +685,7 @@ def build_monthly(
         ),
         rule_chart=bar_chart(
             "Open findings by rule",
-            [(s.rule.id, len(s.findings), s.rule.severity, "#" + s.anchor) for s in sections],
+            [(s.rule.id, len(s.findings), s.severity, "#" + s.anchor) for s in sections],
         ),
         changes=_changes(con, snapshot, names, rule_ids),
         sections=sections,
