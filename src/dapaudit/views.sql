@@ -66,6 +66,12 @@ SELECT l.snapshot, l.customer_tenant_id, l.partner_tenant_id,
        CASE WHEN bool_or(l.source = 'dap_monitoring' AND l.dap_enabled IS NOT NULL)
             THEN bool_or(l.dap_enabled) FILTER (WHERE l.source = 'dap_monitoring')
             ELSE coalesce(bool_or(l.dap_enabled), false) END AS dap_enabled,
+       -- dap_enabled stays TRUE/FALSE for the rules and saved queries (`NOT dap_enabled` must
+       -- keep its rows); this says whether any export told it. Graph contracts and GDAP
+       -- relationships name a partner without telling DAP: FALSE there means "not known".
+       -- A DAP removal date or the end of the whole relationship tells that DAP is gone.
+       bool_or(l.dap_enabled IS NOT NULL) OR max(l.dap_removed_on) IS NOT NULL
+           OR max(l.relationship_ended_on) IS NOT NULL AS dap_known,
        max(l.dap_removed_on) AS dap_removed_on,
        max(l.relationship_ended_on) AS relationship_ended_on,
        coalesce(max(gdap.active_gdap_relationships), 0) AS active_gdap_relationships,
@@ -78,7 +84,7 @@ LEFT JOIN gdap
        ON gdap.snapshot = l.snapshot AND gdap.customer_tenant_id = l.customer_tenant_id
       AND gdap.partner_tenant_id = l.partner_tenant_id
 GROUP BY ALL;
-COMMENT ON VIEW partner_access IS 'One row per (snapshot, customer, partner) known from any export: DAP held, active GDAP relationships.';
+COMMENT ON VIEW partner_access IS 'One row per (snapshot, customer, partner) known from any export: DAP held (and whether any export tells it), active GDAP relationships.';
 
 -- The partner agent groups (AdminAgents, HelpdeskAgents) with the directory role DAP gives each.
 CREATE OR REPLACE VIEW dap_implicit_roles AS

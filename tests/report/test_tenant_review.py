@@ -726,3 +726,70 @@ def test_an_agent_group_exported_under_two_names_holds_the_role_once(tmp_path):
         ("d899e4a6-e77b-5d09-93fa-4c1d3b9f4af5", "AdminAgents")
     ]
     con.close()
+
+
+VANARSDEL = "2d503444-abde-5514-9504-e22738479760"
+
+
+def test_a_dap_status_no_export_tells_is_unknown_not_not_held(reviews, runner, tmp_path):
+    """A partner list with an empty DAP flag (as Graph contracts give it) says nothing about
+    DAP: the review says so, and does not claim the partner cannot administer the tenant. The
+    rules keep counting it as not held: their findings are those of the flag saying false."""
+    import shutil
+
+    estate = tmp_path / "estate"
+    shutil.copytree(SAMPLE, estate)
+    csv_path = estate / "partner_relationships.csv"
+    text = csv_path.read_text(encoding="utf-8")
+    held = (
+        f"{VANARSDEL},d6f7fc44-c24f-50b5-803c-2a06b9253355,Northwind Partners Ltd,reseller,false,"
+    )
+    assert held in text
+    csv_path.write_text(text.replace(held, held.removesuffix("false,") + ","), encoding="utf-8")
+    path = tmp_path / "u.duckdb"
+    args = ["run", str(estate), "--as-of", str(AS_OF), "--db", str(path), "--format", "html"]
+    assert runner.invoke(cli, [*args, "--out", str(tmp_path / "m")]).exit_code == 0
+    result = runner.invoke(
+        cli,
+        ["report", "tenant", VANARSDEL, "--db", str(path), "--format", "html"]
+        + ["--out", str(tmp_path / "r")],
+    )
+    assert result.exit_code == 0, result.output
+    (page,) = (tmp_path / "r").glob("*.html")
+    doc = ReportDoc(page.read_text(encoding="utf-8"))
+    facts = dict(r[:2] for r in doc.tables_in("partners", "facts")[0].rows)
+    assert facts["Delegated admin privileges (DAP)"].startswith("unknown: no export tells")
+    summary = dict(r[:2] for r in doc.table("summary", "facts").rows)
+    assert summary["Partners holding DAP (implicit Global Administrator)"] == "0"
+    assert summary["Partners whose DAP status is unknown (no export tells it)"] == "1"
+    assert "DAP status unknown for Northwind Partners Ltd" in doc.text
+    assert "not held" not in doc.text and "cannot administer" not in doc.text
+    # The view tells the rules' FALSE from "no export says": only this pair is unknown.
+    con = db.connect(path, read_only=True)
+    try:
+        unknown = con.execute(
+            "SELECT customer_tenant_id, dap_enabled FROM partner_access "
+            "WHERE snapshot = ? AND NOT dap_known",
+            [SNAP],
+        ).fetchall()
+        found = con.execute(
+            "SELECT rule_id, severity, customer_tenant_id, partner_tenant_id, subject, title, "
+            "status FROM findings WHERE snapshot = ? ORDER BY position",
+            [SNAP],
+        ).fetchall()
+    finally:
+        con.close()
+    assert unknown == [(VANARSDEL, False)]
+    assert (
+        found
+        == reviews["con"]
+        .execute(
+            "SELECT rule_id, severity, customer_tenant_id, partner_tenant_id, subject, title, "
+            "status FROM findings WHERE snapshot = ? ORDER BY position",
+            [SNAP],
+        )
+        .fetchall()
+    )
+    # Where the flag says false, the review still says so.
+    said = dict(r[:2] for r in _doc(reviews, VANARSDEL).tables_in("partners", "facts")[0].rows)
+    assert said["Delegated admin privileges (DAP)"] == "not held"

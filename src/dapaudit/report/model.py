@@ -783,7 +783,8 @@ class PartnerSection:
     name: str
     domain: str
     relationship_types: list[str]
-    dap_enabled: bool
+    dap_enabled: bool  # an export says it holds DAP
+    dap_known: bool  # an export tells whether it holds DAP (Graph contracts do not)
     dap_granted_on: str
     dap_removed_on: str
     relationship_ended_on: str
@@ -792,6 +793,16 @@ class PartnerSection:
     grants: list[AccessGrant]  # effective directory access, Global Administrator first
     azure_roles: list[AzureRole]
     partner_users: int  # distinct partner users behind its grants (where exported)
+
+    @property
+    def dap_status(self) -> str:
+        """held, removed, not_held or unknown: what the review may say about its DAP. Unknown
+        is not "not held": DAP would make its AdminAgents Global Administrator unlisted."""
+        if self.dap_enabled:
+            return "held"
+        if self.dap_removed_on:
+            return "removed"
+        return "not_held" if self.dap_known else "unknown"
 
     @property
     def anchor(self) -> str:
@@ -838,6 +849,11 @@ class TenantReview(_Branded):
     def dap_partners(self) -> int:
         """Partners holding DAP here: each makes its AdminAgents implicit Global Administrator."""
         return sum(1 for p in self.partners if p.dap_enabled)
+
+    @property
+    def dap_unknown_partners(self) -> list[PartnerSection]:
+        """Partners whose DAP no export tells: each may hold implicit Global Administrator."""
+        return [p for p in self.partners if p.dap_status == "unknown"]
 
     @property
     def missing_exports(self) -> list[str]:

@@ -68,7 +68,7 @@ _QUERIES: dict[str, str] = {
         SELECT p.customer_tenant_id, p.partner_tenant_id,
                coalesce(p.partner_name, d.display_name, p.partner_tenant_id),
                coalesce(d.default_domain, ''),
-               p.dap_enabled, p.dap_removed_on, p.relationship_ended_on,
+               p.dap_enabled, p.dap_known, p.dap_removed_on, p.relationship_ended_on,
                p.active_gdap_relationships, r.types, r.granted
         FROM partner_access p
         LEFT JOIN tenant_directory d
@@ -277,7 +277,7 @@ def assemble_review(
     ]
 
     partners = []
-    for pid, name, domain, dap, removed, ended, active_gdap, types, granted in rows.partners:
+    for pid, name, domain, dap, known, removed, ended, active, types, granted in rows.partners:
         mine = [g for g in grants if g.partner_tenant_id == pid]
         users = {m.member_id for g in mine for m in g.members if m.member_type == "user"}
         partners.append(
@@ -287,10 +287,11 @@ def assemble_review(
                 domain=domain,
                 relationship_types=list(types or []),
                 dap_enabled=dap,
+                dap_known=known,
                 dap_granted_on=_str(granted),
                 dap_removed_on=_str(removed),
                 relationship_ended_on=_str(ended),
-                active_gdap_relationships=active_gdap,
+                active_gdap_relationships=active,
                 gdap=gdap.get(pid, []),
                 grants=mine,
                 azure_roles=[a for a in azure if a.partner_tenant_id == pid],
