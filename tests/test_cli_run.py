@@ -389,3 +389,29 @@ def test_an_empty_db_name_or_a_bad_memory_limit_is_said_as_such(runner, tmp_path
     assert result.output.startswith(
         "Error: $DAPAUDIT_MEMORY_LIMIT is 'lots', which DuckDB does not read as a memory size ("
     )
+
+
+def test_a_report_file_of_an_earlier_run_is_named_not_left_in_silence(runner, tmp_path):
+    """`--format html` into a folder where an earlier run wrote the PDF too: the PDF stays
+    (it may be the copy that was signed off) and stderr names it, as `run` and `report
+    monthly` both write the monthly report. A folder holding only this run's files: no word."""
+    out = tmp_path / "out"
+    (out / "notes").mkdir(parents=True)
+    (out / "report.pdf").write_bytes(b"%PDF- last month")
+    (out / "README.txt").write_text("not a report file", encoding="utf-8")
+    result = _run(runner, tmp_path, formats="html")
+    assert result.exit_code == 0, result.output
+    warning = "Warning: not written by this run: report.pdf (from an earlier run)"
+    # (run also tells on stderr what it ingested and found)
+    assert [ln for ln in result.stderr.splitlines() if ln.startswith("Warning")] == [warning]
+    assert (out / "report.pdf").read_bytes() == b"%PDF- last month"  # left, not removed
+    assert warning not in result.stdout
+    monthly = ["report", "monthly", "--db", str(tmp_path / "a.duckdb"), "--out", str(out)]
+    result = runner.invoke(cli, [*monthly, "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [warning]
+    # Once every file is this run's, nothing is said.
+    (out / "report.pdf").unlink()
+    result = runner.invoke(cli, [*monthly, "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""

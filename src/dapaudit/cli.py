@@ -303,6 +303,17 @@ def _echo_warnings(warnings: list[str]) -> None:
         click.echo(f"Warning: {printable(w)}", err=True)
 
 
+def _echo_wrote(written: list[Path], earlier: list[str]) -> None:
+    """The files a report command wrote, then those of an earlier run it left beside them."""
+    from .report.service import earlier_files_warning
+
+    for path in written:
+        click.echo(f"Wrote {path}")
+    warning = earlier_files_warning(earlier)
+    if warning is not None:
+        _echo_warnings([warning])
+
+
 def _exit_for(report, fail_on: str | None) -> None:
     if fail_on is None:
         return
@@ -557,7 +568,7 @@ def report_monthly(
     if framework is not None and framework not in frameworks():
         raise InputError(f"unknown framework {framework!r}; known: {', '.join(frameworks())}")
     config = load_config(config_path)
-    from .report.service import write_monthly
+    from .report.service import earlier_monthly_files, write_monthly
 
     with (
         output_folder(out_dir, _monthly_files(formats)),
@@ -576,8 +587,7 @@ def report_monthly(
             findings_files=True,
             progress=progress,
         )
-    for path in written:
-        click.echo(f"Wrote {path}")
+    _echo_wrote(written, earlier_monthly_files(Path(out_dir), written))
 
 
 @contextlib.contextmanager
@@ -625,7 +635,7 @@ def report_tenant(
 def _report_tenant(
     tenant, db_path, snapshot, config, out_dir, formats, paper, pdf_limit, all_tenants, jobs
 ) -> None:
-    from .report.service import write_tenant_reviews
+    from .report.service import earlier_review_files, write_tenant_reviews
 
     if all_tenants:
         from .report.parallel import write_all_reviews
@@ -648,6 +658,7 @@ def _report_tenant(
             f"{run.seconds:.1f} s with {run.jobs} process(es): {run.per_minute:.0f} reviews "
             f"per minute, {run.seconds_per_review:.3f} s per review"
         )
+        _echo_wrote([], earlier_review_files(Path(out_dir), run.written, every_customer=True))
         return
     with dbmod.opened(db_path, read_only=True) as con:
         written = write_tenant_reviews(
@@ -660,8 +671,7 @@ def _report_tenant(
             paper=paper.lower(),
             max_pdf_findings=pdf_limit,
         )
-    for path in written:
-        click.echo(f"Wrote {path}")
+    _echo_wrote(written, earlier_review_files(Path(out_dir), written, every_customer=False))
 
 
 @cli.command()
@@ -687,7 +697,7 @@ def _run(
 ) -> None:
     config = load_config(config_path)
     as_of_date = as_of.date() if isinstance(as_of, datetime) else as_of
-    from .report.service import write_monthly
+    from .report.service import earlier_monthly_files, write_monthly
 
     label = _snapshot_label(snapshot, as_of_date)
     # Before the database changes: a report that cannot be written must not leave behind a
@@ -701,8 +711,7 @@ def _run(
             written = write_monthly(
                 con, label, Path(out_dir), formats, config, findings_files=True, progress=progress
             )
-    for path in written:
-        click.echo(f"Wrote {path}")
+    _echo_wrote(written, earlier_monthly_files(Path(out_dir), written))
     _exit_for(result, fail_on)
 
 

@@ -793,3 +793,46 @@ def test_a_dap_status_no_export_tells_is_unknown_not_not_held(reviews, runner, t
     # Where the flag says false, the review still says so.
     said = dict(r[:2] for r in _doc(reviews, VANARSDEL).tables_in("partners", "facts")[0].rows)
     assert said["Delegated admin privileges (DAP)"] == "not held"
+
+
+def test_review_files_of_an_earlier_run_are_named_not_removed(reviews, runner, tmp_path):
+    """A review's other format or a name its customer had before (the file name ends with the
+    customer's id) is named on stderr and left; so, with --all-tenants, is the review of a
+    customer no longer in scope. Another customer's review is none of a single review's
+    business, and files that are no review are never named."""
+    tenant_id, name, _ = next(c for c in reviews["customers"] if c[2].startswith("contoso"))
+    stem = review_file_stem(name, tenant_id)
+    other_id, other_name, _ = next(c for c in reviews["customers"] if c[0] != tenant_id)
+    planted = [
+        f"{stem}.pdf",  # the other format, of an earlier run
+        f"review-contoso-old-name-{tenant_id[:8]}.html",  # the customer's name before
+        f"{review_file_stem(other_name, other_id)}.html",  # another customer's review
+        "review-gone-customer-deadbeef.html",  # a customer no longer in scope
+        "review-notes.txt",
+        "notes.html",
+    ]
+    for planted_name in planted:
+        (tmp_path / planted_name).write_text("earlier", encoding="utf-8")
+    args = ["--db", str(reviews["db"]), "--format", "html", "--out", str(tmp_path)]
+    result = runner.invoke(cli, ["report", "tenant", tenant_id, *args])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"Warning: not written by this run: {', '.join(sorted(planted[:2]))} (from an earlier run)"
+    ]
+    result = runner.invoke(cli, ["report", "tenant", "--all-tenants", *args])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[-1] == (
+        f"Warning: not written by this run: {', '.join(sorted(planted[:2] + planted[3:4]))} "
+        "(from an earlier run)"
+    )
+    assert all(
+        (tmp_path / n).read_text(encoding="utf-8") == "earlier" for n in planted if n != planted[2]
+    )
+    # Many are named by the first ten and a count.
+    from dapaudit.report.service import earlier_files_warning
+
+    many = [f"review-c-{i:08d}.pdf" for i in range(12)]
+    assert earlier_files_warning(many) == (
+        f"not written by this run: {', '.join(many[:10])} and 2 more (from an earlier run)"
+    )
+    assert earlier_files_warning([]) is None

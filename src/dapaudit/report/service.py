@@ -255,6 +255,51 @@ def review_file_stem(name: str, tenant_id: str) -> str:
     return f"review-{slug}-{tenant}"
 
 
+# ------------------------------------------------------------------ files of an earlier run
+# A report folder is reused month after month: `--format html` after a run that wrote the PDF
+# too, or reviews of customers no longer in scope, leave files that look current beside the new
+# ones. They are named, not removed: --out may be a folder the user keeps other things in, and
+# last month's PDF may be the copy that was signed off.
+
+MONTHLY_FILES = ("report.html", "report.pdf", "findings.json", "findings.csv")
+_REVIEW_FILE = re.compile(r"review-[a-z0-9]+(?:-[a-z0-9]+)*\.(?:html|pdf)")
+
+
+def earlier_monthly_files(out: Path, written: list[Path]) -> list[str]:
+    """The monthly report's files in `out` that this run did not write, by name."""
+    mine = {p.name for p in written}
+    return [n for n in MONTHLY_FILES if n not in mine and (out / n).is_file()]
+
+
+def earlier_review_files(out: Path, written: list[Path], every_customer: bool) -> list[str]:
+    """Review files in `out` this run did not write, sorted: of the customers it wrote (their
+    other format, or a name the customer had before: the file name ends with its id), or of
+    any customer with `every_customer` (--all-tenants wrote every customer in scope, so the
+    rest are of customers no longer in it)."""
+    mine = {p.name for p in written}
+    # review-NAME-ID8.html: the customers written, by the id their file names end with
+    suffixes = None if every_customer else tuple({"-" + p.stem.rpartition("-")[2] for p in written})
+    found = []
+    with os.scandir(out) as entries:
+        for entry in entries:
+            name = entry.name
+            if name in mine or not _REVIEW_FILE.fullmatch(name) or not entry.is_file():
+                continue
+            if suffixes is None or name.rpartition(".")[0].endswith(suffixes):
+                found.append(name)
+    return sorted(found)
+
+
+def earlier_files_warning(names: list[str], shown: int = 10) -> str | None:
+    """The warning that names them (the first `shown` of many), or None when there are none."""
+    if not names:
+        return None
+    listed = ", ".join(names[:shown])
+    if len(names) > shown:
+        listed += f" and {len(names) - shown} more"
+    return f"not written by this run: {listed} (from an earlier run)"
+
+
 def write_tenant_reviews(
     con: duckdb.DuckDBPyConnection,
     snapshot: str,
