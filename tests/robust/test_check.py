@@ -39,6 +39,10 @@ def test_sound_database_passes(runner, db_file):
     )
 
 
+OLDER_PARTNER_ACCESS = (
+    "CREATE OR REPLACE VIEW partner_access AS SELECT snapshot, customer_tenant_id, "
+    "partner_tenant_id, partner_name FROM partner_relationships"
+)
 DAMAGE = [
     (
         "DELETE FROM directory_role_members WHERE rowid IN "
@@ -82,6 +86,8 @@ DAMAGE = [
         "table tenants lacks column(s) default_domain",
     ),
     ("DROP VIEW snapshot_deltas", "view(s) missing: snapshot_deltas"),
+    # A view of an earlier build, without a column this one's reports read.
+    (OLDER_PARTNER_ACCESS, "view partner_access lacks column(s) active_gdap_relationships, "),
     ("DROP TABLE ref_severities", "table ref_severities is missing"),
     ("DELETE FROM ref_directory_roles", "reference table ref_directory_roles holds 0 row(s)"),
 ]
@@ -108,6 +114,9 @@ def test_damage_is_named_and_exit_code_is_1(runner, db_file, damage, problem):
     [
         "DROP VIEW snapshot_deltas",
         "DROP VIEW finding_details",  # of surface.sql
+        # an earlier build's view, told by its digest of the view files
+        OLDER_PARTNER_ACCESS + "; UPDATE dapaudit_meta SET value = 'older' "
+        "WHERE key = 'views_digest'",
         "DROP TABLE ref_severities",
         "DELETE FROM ref_directory_roles",
     ],
