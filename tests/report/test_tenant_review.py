@@ -805,7 +805,8 @@ def test_review_files_of_an_earlier_run_are_named_not_removed(reviews, runner, t
     other_id, other_name, _ = next(c for c in reviews["customers"] if c[0] != tenant_id)
     planted = [
         f"{stem}.pdf",  # the other format, of an earlier run
-        f"review-contoso-old-name-{tenant_id[:8]}.html",  # the customer's name before
+        f"review-contoso-old-name-{stem.rpartition('-')[2]}.html",  # the customer's name before
+        f"review-contoso-ltd-{tenant_id[:8]}.html",  # as dapaudit versions before named it
         f"{review_file_stem(other_name, other_id)}.html",  # another customer's review
         "review-gone-customer-deadbeef.html",  # a customer no longer in scope
         "review-notes.txt",
@@ -817,16 +818,16 @@ def test_review_files_of_an_earlier_run_are_named_not_removed(reviews, runner, t
     result = runner.invoke(cli, ["report", "tenant", tenant_id, *args])
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines() == [
-        f"Warning: not written by this run: {', '.join(sorted(planted[:2]))} (from an earlier run)"
+        f"Warning: not written by this run: {', '.join(sorted(planted[:3]))} (from an earlier run)"
     ]
     result = runner.invoke(cli, ["report", "tenant", "--all-tenants", *args])
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines()[-1] == (
-        f"Warning: not written by this run: {', '.join(sorted(planted[:2] + planted[3:4]))} "
+        f"Warning: not written by this run: {', '.join(sorted(planted[:3] + planted[4:5]))} "
         "(from an earlier run)"
     )
     assert all(
-        (tmp_path / n).read_text(encoding="utf-8") == "earlier" for n in planted if n != planted[2]
+        (tmp_path / n).read_text(encoding="utf-8") == "earlier" for n in planted if n != planted[3]
     )
     # Many are named by the first ten and a count.
     from dapaudit.report.service import earlier_files_warning

@@ -277,8 +277,14 @@ def earlier_review_files(out: Path, written: list[Path], every_customer: bool) -
     any customer with `every_customer` (--all-tenants wrote every customer in scope, so the
     rest are of customers no longer in it)."""
     mine = {p.name for p in written}
-    # review-NAME-ID8.html: the customers written, by the id their file names end with
-    suffixes = None if every_customer else tuple({"-" + p.stem.rpartition("-")[2] for p in written})
+    # review-NAME-ID.html: the customers written, by the id their file names end with (the
+    # whole id; its first 8 digits in the names of dapaudit versions before it)
+    ids = {p.stem.rpartition("-")[2] for p in written}
+    suffixes = (
+        None
+        if every_customer
+        else tuple(sorted({f"-{i}" for i in ids} | {f"-{i[:8]}" for i in ids}))
+    )
     found = []
     with os.scandir(out) as entries:
         for entry in entries:
