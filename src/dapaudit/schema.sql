@@ -277,7 +277,7 @@ COMMENT ON COLUMN gdap_access_assignments.snapshot IS 'Snapshot label.';
 COMMENT ON COLUMN gdap_access_assignments.relationship_id IS 'The relationship.';
 COMMENT ON COLUMN gdap_access_assignments.assignment_id IS 'Access assignment id (GUID).';
 COMMENT ON COLUMN gdap_access_assignments.security_group_id IS 'accessContainerId: the partner security group given the roles.';
-COMMENT ON COLUMN gdap_access_assignments.status IS 'pending, active, deleting, deleted or error.';
+COMMENT ON COLUMN gdap_access_assignments.status IS 'pending, active, deleting, deleted, error or unknownFutureValue (Graph delegatedAdminAccessAssignmentStatus).';
 COMMENT ON COLUMN gdap_access_assignments.role_template_id IS 'Role template id assigned to the group.';
 COMMENT ON COLUMN gdap_access_assignments.source_file_id IS 'File the row came from.';
 COMMENT ON COLUMN gdap_access_assignments.source_record IS 'Record within that file.';

@@ -114,6 +114,13 @@ GDAP_ROW = (
     "P730D,PT0S,2025-01-01T00:00:00Z,2025-01-01T00:00:00Z,2027-01-01T00:00:00Z\n"
 )
 
+ASSIGNMENTS_HEADER = "relationship_id,assignment_id,security_group_id,status,role_template_id\n"
+ASSIGNMENT_ROW = (
+    "aaaa0000-0000-4000-8000-00000000000a-3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,"
+    "84c586df-0943-416e-b95f-7289cb8d3bd5,227a2f44-2682-4831-a021-f8d69a34bcba,active,"
+    "62e90394-69f5-4237-9190-012177145e10\n"
+)
+
 BROKEN = {
     "invalid_guid": (
         ROLES_HEADER + GOOD_ROW + "not-a-guid,62e90394-69f5-4237-9190-012177145e10,"
@@ -171,6 +178,19 @@ BROKEN = {
     "auto_extend_duration_not_iso": (
         GDAP_HEADER + GDAP_ROW.replace(",PT0S,", ",none,"),
         "line 2, field 'auto_extend_duration': not an ISO-8601 duration",
+    ),
+    # A misspelt status was taken: the relationship counted as not active, and its
+    # GDAP-GLOBAL-ADMIN finding vanished without a word.
+    "gdap_status_misspelt": (
+        GDAP_HEADER + GDAP_ROW.replace(",active,", ",activ,"),
+        "line 2, field 'status': unexpected value (expected one of: activating, active, "
+        "approvalPending, approved, created, expired, expiring, terminated, terminating, "
+        "terminationRequested, unknownFutureValue; in any case)",
+    ),
+    "access_assignment_status_misspelt": (
+        ASSIGNMENTS_HEADER + ASSIGNMENT_ROW.replace(",active,", ",actve,"),
+        "line 2, field 'status': unexpected value (expected one of: active, deleted, deleting, "
+        "error, pending, unknownFutureValue; in any case)",
     ),
 }
 
@@ -349,3 +369,24 @@ def test_an_error_names_the_line_the_record_is_on(tmp_path):
         encoding="utf-8",
     )
     assert "roles.csv, line 5, field 'principal_id'" in _refused(tmp_path, roles)
+
+
+def test_gdap_statuses_in_any_case_are_stored_as_graph_spells_them(tmp_path):
+    """The statuses are Graph's closed lists: any case is the same status, stored in Graph's
+    spelling, so every rule and query sees one value."""
+    rels = tmp_path / "gdap_relationships.csv"
+    rels.write_text(
+        GDAP_HEADER
+        + GDAP_ROW.replace(",active,", ",ACTIVE,")
+        + GDAP_ROW.replace("aaaa0000", "bbbb0000").replace(",active,", ",ApprovalPending,")
+    )
+    assignments = tmp_path / "gdap_access_assignments.csv"
+    assignments.write_text(ASSIGNMENTS_HEADER + ASSIGNMENT_ROW.replace(",active,", ",Active,"))
+    con = db.connect(tmp_path / "x.duckdb")
+    ingest(con, [rels, assignments], snapshot="s", as_of=AS_OF)
+    assert con.execute("SELECT status FROM gdap_relationships ORDER BY 1").fetchall() == [
+        ("active",),
+        ("approvalPending",),
+    ]
+    assert con.execute("SELECT status FROM gdap_access_assignments").fetchall() == [("active",)]
+    con.close()

@@ -855,12 +855,17 @@ class StagedTable:
             self.require(expr, field)
         self.fail_first(f"({expr}) IS NOT NULL AND {cond}", "not a GUID", field)
 
-    def require_in(self, expr: str, allowed: Iterable[str], field: str) -> None:
+    def require_in(
+        self, expr: str, allowed: Iterable[str], field: str, *, any_case: bool = False
+    ) -> None:
+        """Refuse a value outside the closed list `allowed` (compared in any case with
+        `any_case`: store such a value through spelled_as()), naming the values accepted."""
         values = sorted(set(allowed))
-        listing = ", ".join(values)
-        in_list = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+        listing = ", ".join(values) + ("; in any case" if any_case else "")
+        compared = f"lower({expr})" if any_case else f"({expr})"
+        in_list = ", ".join(sql_string(v.lower() if any_case else v) for v in values)
         self.fail_first(
-            f"({expr}) IS NOT NULL AND ({expr}) NOT IN ({in_list})",
+            f"({expr}) IS NOT NULL AND {compared} NOT IN ({in_list})",
             f"unexpected value (expected one of: {listing})",
             field,
         )
@@ -1042,6 +1047,14 @@ def require_duration(stage: StagedTable, expr: str, field_name: str) -> None:
         "not an ISO-8601 duration (e.g. P730D)",
         field_name,
     )
+
+
+def spelled_as(expr: str, allowed: Iterable[str]) -> str:
+    """SQL: `expr` spelled as the value of `allowed` it equals in any case (`Active` and
+    `APPROVALPENDING` as Graph writes them: `active`, `approvalPending`), else as given (a
+    value require_in(..., any_case=True) refuses). NULL stays NULL."""
+    options = " ".join(f"WHEN {sql_string(v.lower())} THEN {sql_string(v)}" for v in allowed)
+    return f"CASE lower({expr}) {options} ELSE {expr} END"
 
 
 def truthy(expr: str) -> str:

@@ -18,8 +18,10 @@ from .base import (
     guid,
     require_arm_scope,
     require_duration,
+    spelled_as,
     stage_csv,
 )
+from .graph import ASSIGNMENT_STATUSES, GDAP_STATUSES
 from .text import normalise_header
 
 # Value types a canonical column may have, with how they are checked and cast.
@@ -242,7 +244,13 @@ CANONICAL: tuple[Layout, ...] = (
             C("partner_tenant_id", "guid", True, "Partner tenant id."),
             C("customer_tenant_id", "guid", True, "Customer tenant id."),
             C("display_name", "text", False, "Relationship name (MLT_ for Microsoft-led)."),
-            C("status", "text", True, "active, approvalPending, expired, terminated, ..."),
+            C(
+                "status",
+                "text",
+                True,
+                "Graph's delegatedAdminRelationshipStatus, in any case.",
+                GDAP_STATUSES,
+            ),
             C("duration", "duration", False, "ISO-8601 duration."),
             C("auto_extend_duration", "duration", False, "PT0S, P0D or P180D."),
             C("created_at", "timestamp", False, "Creation time."),
@@ -273,7 +281,13 @@ CANONICAL: tuple[Layout, ...] = (
             C("relationship_id", "text", True, "Relationship id."),
             C("assignment_id", "guid", True, "Access assignment id."),
             C("security_group_id", "guid", True, "Partner security group (accessContainerId)."),
-            C("status", "text", True, "pending, active, deleting, deleted or error."),
+            C(
+                "status",
+                "text",
+                True,
+                "Graph's delegatedAdminAccessAssignmentStatus, in any case.",
+                ASSIGNMENT_STATUSES,
+            ),
             C("role_template_id", "guid", True, "Role template id.", directory_role=True),
         ),
         "5d027261-d21f-4aa9-b7db-7fa1f56fb163-8777b240-c6f0-4469-9e98-a3205431b836,"
@@ -363,10 +377,7 @@ def _loader(layout: Layout):
                 value = f"lower({raw})"
             elif column.type == "text" and column.allowed:
                 # Enumerations compare case-insensitively but are stored as documented.
-                options = " ".join(
-                    f"WHEN lower({raw}) = '{v.lower()}' THEN '{v}'" for v in column.allowed
-                )
-                value = f"CASE WHEN {raw} IS NULL THEN NULL {options} ELSE {raw} END"
+                value = spelled_as(raw, column.allowed)
             else:
                 value = raw
             exprs[column.name] = value
@@ -377,7 +388,7 @@ def _loader(layout: Layout):
             if column.type == "guid":
                 stage.require_guid(raw, column.name, optional=True)
             elif column.allowed:
-                stage.require_in(value, column.allowed, column.name)
+                stage.require_in(raw, column.allowed, column.name, any_case=True)
             elif column.type in ("bool", "date", "timestamp", "int"):
                 stage.require_cast(raw, _SQL_TYPE[column.type], column.name, TYPES[column.type])
             elif column.type == "duration":  # as the Graph reader checks it
