@@ -186,6 +186,13 @@ CASES = {
         [],
         "gdap.csv, line 2, field 'AssignmentId': required value is missing",
     ),
+    "access_assignment_status_misspelt": (
+        "assignments.json",
+        _fixture("graph_gdap_access_assignments.json").replace('"active"', '"actve"'),
+        [],
+        "assignments.json, record 1, field 'status': unexpected value (expected one of: active, "
+        "deleted, deleting, error, pending, unknownFutureValue; in any case)",
+    ),
     "dap_monitoring_flag_not_boolean": (
         "dap.json",
         _fixture("pc_delegated_admin_customers.json").replace(

@@ -268,3 +268,19 @@ def test_graph_pages_concatenated_in_one_file(tmp_path):
         (REL1, 1),
         (REL2, 2),
     ]
+
+
+def test_gdap_statuses_in_another_case_are_read_as_graph_spells_them(tmp_path):
+    """A status is one of Graph's closed lists in any case (`Active` from a script that
+    capitalised it): checked and stored as Graph spells it, not refused as an unknown value."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    text = (FIXTURES / "gdap_paged/graph_gdap_relationships_page1.json").read_text(encoding="utf-8")
+    (folder / "rels.json").write_text(text.replace('"active"', '"Active"'), encoding="utf-8")
+    text = (FIXTURES / "graph_gdap_access_assignments.json").read_text(encoding="utf-8")
+    (folder / "assignments.json").write_text(text.replace('"active"', '"ACTIVE"'), encoding="utf-8")
+    con = db.connect(tmp_path / "x.duckdb")
+    ingest(con, [folder], snapshot="s", as_of=AS_OF, tenant=P)
+    assert rows(con, "gdap_relationships", "relationship_id, status") == [(REL1, "active")]
+    assert rows(con, "gdap_access_assignments", "DISTINCT status") == [("active",)]
+    con.close()

@@ -16,6 +16,7 @@ from .base import (
     js,
     principal_type,
     require_duration,
+    spelled_as,
     stage_json,
     timestamp,
     trailing_guid,
@@ -356,6 +357,8 @@ GDAP_STATUSES = (
     "unknownFutureValue",
 )
 ASSIGNMENT_STATUSES = ("pending", "active", "deleting", "deleted", "error", "unknownFutureValue")
+# Every reader of these statuses checks them against the lists above, in any case, and stores
+# them as Graph spells them: a typo (`activ`) read as "not active" switched rules off unseen.
 
 
 def _is_gdap_relationships(s: Sniff) -> bool:
@@ -382,7 +385,7 @@ def load_gdap_relationships(batch: Batch) -> None:
     )
     stage.require_guid(customer, "customer.tenantId")
     stage.require(js("status"), "status")
-    stage.require_in(js("status"), GDAP_STATUSES, "status")
+    stage.require_in(js("status"), GDAP_STATUSES, "status", any_case=True)
     require_duration(stage, js("duration"), "duration")
     require_duration(stage, js("autoExtendDuration"), "autoExtendDuration")
     for name in ("createdDateTime", "activatedDateTime", "endDateTime"):
@@ -400,7 +403,8 @@ def load_gdap_relationships(batch: Batch) -> None:
         f"""SELECT s.source_file_id, s.source_record, {rel} AS relationship_id,
                lower(s.context_tenant_id) AS partner_tenant_id,
                lower({customer}) AS customer_tenant_id,
-               {js("displayName")} AS display_name, {js("status")} AS status,
+               {js("displayName")} AS display_name,
+               {spelled_as(js("status"), GDAP_STATUSES)} AS status,
                {js("duration")} AS duration, {js("autoExtendDuration")} AS auto_extend_duration,
                {timestamp(js("createdDateTime"))} AS created_at,
                {timestamp(js("activatedDateTime"))} AS activated_at,
@@ -466,7 +470,7 @@ def load_access_assignments(batch: Batch) -> None:
     owned.require_guid(js("id"), "id")
     owned.require_guid(js("accessContainer.accessContainerId"), "accessContainer.accessContainerId")
     owned.require(js("status"), "status")
-    owned.require_in(js("status"), ASSIGNMENT_STATUSES, "status")
+    owned.require_in(js("status"), ASSIGNMENT_STATUSES, "status", any_case=True)
     # An assignment is its roles: one without a list of them was dropped without a word (the
     # rows come from the list), a Global Administrator assignment with it.
     owned.fail_first(
@@ -492,7 +496,8 @@ def load_access_assignments(batch: Batch) -> None:
         f"""SELECT s.source_file_id, s.source_record, s.relationship_id,
                lower({js("id")}) AS assignment_id,
                lower({js("accessContainer.accessContainerId")}) AS security_group_id,
-               {js("status")} AS status, {role_id} AS role_template_id
+               {spelled_as(js("status"), ASSIGNMENT_STATUSES)} AS status,
+               {role_id} AS role_template_id
         FROM stg_graph_access_roles s""",
     )
 
