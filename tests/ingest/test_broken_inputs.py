@@ -186,6 +186,16 @@ CASES = {
         [],
         "gdap.csv, line 2, field 'AssignmentId': required value is missing",
     ),
+    # A misspelt status was taken, read as "not active", and the rules on it went quiet.
+    "gdap_csv_status_misspelt": (
+        "gdap.csv",
+        _fixture("gdap_export_community.csv").replace(",active,", ",actve,", 1),
+        [],
+        "gdap.csv, line 2, field 'Status': unexpected value (expected one of: activating, "
+        "active, approvalPending, approved, created, deleted, deleting, error, expired, "
+        "expiring, pending, terminated, terminating, terminationRequested, unknownFutureValue; "
+        "in any case)",
+    ),
     "access_assignment_status_misspelt": (
         "assignments.json",
         _fixture("graph_gdap_access_assignments.json").replace('"active"', '"actve"'),

@@ -123,6 +123,30 @@ def test_community_gdap_export_csv(tmp_path):
     ]
 
 
+def test_community_gdap_export_status_of_either_list_in_any_case(tmp_path):
+    """`Status` holds the relationship's status or the assignment's, as the script wrote it:
+    either of Graph's lists, in any case (`Active`, `Approved`), stored as Graph spells it."""
+    text = (FIXTURES / "gdap_export_community.csv").read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    pending = lines[1].replace("5d027261", "7d027261").replace(",active,", ",ApprovalPending,")
+    pending = pending.replace(
+        ",227a2f44-2682-4831-a021-f8d69a34bcba,84c586df-0943-416e-b95f-7289cb8d3bd5,", ",,,"
+    )
+    path = tmp_path / "in" / "gdap.csv"
+    path.parent.mkdir()
+    path.write_text(
+        lines[0] + lines[1].replace(",active,", ",Active,") + lines[2] + pending, encoding="utf-8"
+    )
+    con = db.connect(tmp_path / "x.duckdb")
+    ingest(con, [path], snapshot="s", as_of=AS_OF, tenant=P)
+    assert rows(con, "gdap_relationships", "left(relationship_id, 8), status") == [
+        ("5d027261", "active"),
+        ("7d027261", "approvalPending"),
+    ]
+    assert rows(con, "gdap_access_assignments", "DISTINCT status") == [("active",)]
+    con.close()
+
+
 def test_an_empty_dap_monitoring_page_is_told_by_its_context(tmp_path):
     """No DAP customer left: a page with no record is still DAP monitoring (no rows), not
     a file of unknown kind; Graph's tenantRelationships/delegatedAdminCustomers is not it."""

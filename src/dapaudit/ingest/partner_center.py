@@ -11,12 +11,13 @@ from .base import (
     Sniff,
     StagedTable,
     js,
+    spelled_as,
     stage_json,
     timestamp,
     trailing_guid,
     truthy,
 )
-from .graph import ASSIGNMENT_STATUSES, _join_files
+from .graph import ASSIGNMENT_STATUSES, GDAP_STATUSES, _join_files
 from .shared import GUID_PATTERN, RELATIONSHIP_ID_PATTERN, stage_export_csv
 
 
@@ -146,6 +147,11 @@ def _is_gdap_csv(s: Sniff) -> bool:
     return s.has_columns("CustomerTenantId", "RelationshipId", "RoleId", "SecurityGroupId")
 
 
+# The one `Status` column holds what the script wrote: the relationship's status or the access
+# assignment's (formats.md 10), so a value of either of Graph's lists is taken, in any case.
+GDAP_CSV_STATUSES = tuple(dict.fromkeys(GDAP_STATUSES + ASSIGNMENT_STATUSES))
+
+
 def load_gdap_csv(batch: Batch) -> None:
     """One row per relationship x role x group, as community GDAP scripts write it. `Status`
     is read as the access assignment's status and, for want of another column, the
@@ -171,6 +177,7 @@ def load_gdap_csv(batch: Batch) -> None:
     stage.require_guid(group, "SecurityGroupId", optional=True)
     stage.require_guid(assignment, "AssignmentId", optional=True)
     stage.require(status, "Status")
+    stage.require_in(status, GDAP_CSV_STATUSES, "Status", any_case=True)
     stage.fail_first(
         f"{group} IS NOT NULL AND {assignment} IS NULL",
         "required value is missing",
@@ -185,7 +192,8 @@ def load_gdap_csv(batch: Batch) -> None:
         SELECT s.source_file_id, s.line, lower({rel}) AS relationship_id,
                lower({customer}) AS customer_tenant_id,
                lower(f.context_tenant_id) AS partner_tenant_id,
-               {stage.col("RelationshipName")} AS display_name, {status} AS status,
+               {stage.col("RelationshipName")} AS display_name,
+               {spelled_as(status, GDAP_CSV_STATUSES)} AS status,
                {trailing_guid(role)} AS role_template_id, lower({group}) AS security_group_id,
                lower({assignment}) AS assignment_id,
                {timestamp(stage.col("CreatedDateTime"))} AS created_at
@@ -214,13 +222,10 @@ def load_gdap_csv(batch: Batch) -> None:
                relationship_id, role_template_id
         FROM stg_gdap_csv_rows GROUP BY relationship_id, role_template_id""",
     )
-    known_statuses = ", ".join(f"'{v.lower()}'" for v in ASSIGNMENT_STATUSES)
     rows.insert(
         "gdap_access_assignments",
-        f"""SELECT source_file_id, line AS source_record, relationship_id, assignment_id,
-               security_group_id,
-               CASE WHEN lower(status) IN ({known_statuses})
-                    THEN lower(status) ELSE status END AS status, role_template_id
+        """SELECT source_file_id, line AS source_record, relationship_id, assignment_id,
+               security_group_id, status, role_template_id
         FROM stg_gdap_csv_rows WHERE security_group_id IS NOT NULL""",
     )
 
