@@ -390,3 +390,84 @@ def test_gdap_statuses_in_any_case_are_stored_as_graph_spells_them(tmp_path):
     ]
     assert con.execute("SELECT status FROM gdap_access_assignments").fetchall() == [("active",)]
     con.close()
+
+
+PARTNERS_HEADER = (
+    "customer_tenant_id,partner_tenant_id,partner_name,relationship_type,dap_enabled,"
+    "dap_granted_on,dap_removed_on,relationship_ended_on\n"
+)
+PARTNERS_ROW = (
+    "3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,9d2e7b10-4a5c-4f7e-8b1a-0c3d5e7f9a11,"
+    "Northwind Partners,reseller,true,2019-03-01,,\n"
+)
+
+# A header forced on a canonical kind (--kind): detection refuses these files as of no kind,
+# --kind read them, a misspelt column as one of empty values, without a word.
+FORCED_HEADERS = {
+    "misspelt_optional_column": (
+        "canonical.partner_relationships",
+        PARTNERS_HEADER.replace("dap_enabled", "dap_enabeld") + PARTNERS_ROW,
+        "partners.csv, line 1, field 'dap_enabeld': not a column of "
+        "canonical.partner_relationships (did you mean 'dap_enabled'?)",
+    ),
+    "foreign_column": (
+        "canonical.tenants",
+        "tenant_id,colour,tenant_type\n3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,red,customer\n",
+        "partners.csv, line 1, field 'colour': not a column of canonical.tenants (its columns "
+        "are tenant_id, display_name, default_domain, tenant_type)",
+    ),
+    "unnamed_column": (
+        "canonical.tenants",
+        "tenant_id,tenant_type,\n3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,customer,\n",
+        "partners.csv, line 1: column 3 of the header has no name (canonical.tenants: its "
+        "columns are tenant_id, display_name, default_domain, tenant_type)",
+    ),
+    # It said "line 2, field 'tenant_id': required value is missing", of a column never there.
+    "missing_required_column": (
+        "canonical.tenants",
+        "display_name,tenant_type\nContoso,customer\n",
+        "partners.csv, line 1, field 'tenant_id': required column is missing from the header",
+    ),
+    "missing_required_column_after_a_type_line": (
+        "canonical.partner_relationships",
+        "#TYPE System.Management.Automation.PSCustomObject\n"
+        + PARTNERS_HEADER.replace("relationship_type,", "")
+        + PARTNERS_ROW.replace("reseller,", ""),
+        "partners.csv, line 2, field 'relationship_type': required column is missing from the "
+        "header",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FORCED_HEADERS))
+def test_a_forced_canonical_kind_refuses_a_header_outside_its_layout(runner, tmp_path, case):
+    kind, content, message = FORCED_HEADERS[case]
+    dbfile = tmp_path / "x.duckdb"
+    ok = runner.invoke(cli, ["ingest", str(SAMPLE), "--db", str(dbfile), "--as-of", "2026-11-30"])
+    assert ok.exit_code == 0, ok.output
+    before = db_dump(dbfile)
+    bad = tmp_path / "in" / "partners.csv"
+    bad.parent.mkdir()
+    bad.write_text(content, encoding="utf-8")
+    result = runner.invoke(
+        cli, ["ingest", str(bad), "--kind", kind, "--db", str(dbfile), "--snapshot", "2026-11"]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: "), result.output
+    assert result.output.endswith(f"{os.sep}in{os.sep}{message}\n"), result.output
+    assert db_dump(dbfile) == before
+
+
+def test_a_forced_canonical_kind_still_takes_its_optional_columns_left_out(tmp_path):
+    path = tmp_path / "partners.csv"
+    path.write_text(
+        "Partner_Tenant_ID,customer_tenant_id,relationship_type\n"
+        "9d2e7b10-4a5c-4f7e-8b1a-0c3d5e7f9a11,3f1c8a52-7d0e-4c1b-9a4e-2b6f0d9e1a01,reseller\n",
+        encoding="utf-8",
+    )
+    con = db.connect(tmp_path / "x.duckdb")
+    ingest(con, [path], snapshot="s", as_of=AS_OF, kind="canonical.partner_relationships")
+    assert con.execute(
+        "SELECT partner_tenant_id, relationship_type, dap_enabled FROM partner_relationships"
+    ).fetchall() == [("9d2e7b10-4a5c-4f7e-8b1a-0c3d5e7f9a11", "reseller", None)]
+    con.close()

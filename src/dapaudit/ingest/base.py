@@ -9,6 +9,7 @@ and states its checks as SQL that finds the first offending record.
 from __future__ import annotations
 
 import csv
+import difflib
 import functools
 import json
 import mmap
@@ -335,6 +336,55 @@ def csv_columns(f: SourceFile) -> tuple[str, ...]:
         seen.add(column.lower())
         out.append(column)
     return tuple(out)
+
+
+def header_line(f: SourceFile) -> int:
+    """The line of `f` its CSV header is on (after a #TYPE line, when there is one)."""
+    return 1 + (1 if f.text.type_line else 0)
+
+
+def require_header_columns(batch: Batch, required: dict[str, tuple[str, ...]]) -> None:
+    """Refuse a file whose header lacks a required column (`required`: the column as named
+    in messages -> its accepted spellings). Said of the column, at the header line: read
+    on, every record would report a missing value, of a column the file never had."""
+    for f in batch.files:
+        have = {normalise_header(c) for c in f.header}
+        for column, aliases in required.items():
+            if not any(normalise_header(a) in have for a in aliases):
+                raise DapauditError(
+                    "required column is missing from the header",
+                    file=f.display_path,
+                    record=header_line(f),
+                    field=column,
+                )
+
+
+def refuse_unknown_columns(batch: Batch, known: Sequence[str], kind: str) -> None:
+    """Refuse a header column that `kind` does not know, suggesting the closest known one.
+
+    For a layout of dapaudit's own (the canonical CSV), where a column outside the layout
+    can only be a mistake: a misspelt `dap_enabeld` was read as if the column were absent,
+    its values dropped and the rules that need them silent, with exit code 0."""
+    by_key = {normalise_header(k): k for k in known}
+    for f in batch.files:
+        for n, column in enumerate(f.header, 1):
+            key = normalise_header(column)
+            if key in by_key:
+                continue
+            guess = difflib.get_close_matches(key, by_key, n=1) if key else []
+            if guess:
+                hint = f"did you mean {by_key[guess[0]]!r}?"
+            else:
+                hint = "its columns are " + ", ".join(known)
+            name = column.strip()
+            raise DapauditError(
+                f"not a column of {kind} ({hint})"
+                if name
+                else f"column {n} of the header has no name ({kind}: {hint})",
+                file=f.display_path,
+                record=header_line(f),
+                field=(name if len(name) <= 80 else name[:77] + "...") or None,
+            )
 
 
 def sql_string(value: str) -> str:

@@ -16,8 +16,10 @@ from .base import (
     Sniff,
     arm_scope,
     guid,
+    refuse_unknown_columns,
     require_arm_scope,
     require_duration,
+    require_header_columns,
     spelled_as,
     stage_csv,
 )
@@ -356,6 +358,10 @@ def _matches(layout: Layout):
 
 def _loader(layout: Layout):
     def load(batch: Batch) -> None:
+        # Detection takes only a header of the layout's columns; --kind takes any header, and
+        # a misspelt or missing column was read as a column of empty values, without a word.
+        refuse_unknown_columns(batch, [c.name for c in layout.columns], layout.kind)
+        require_header_columns(batch, {c: (c,) for c in layout.required()})
         stage = stage_csv(batch, f"stg_{layout.table}")
         # Each trimmed value once per row: the checks and the typed insert read it several times.
         raws: dict[str, str] = {}

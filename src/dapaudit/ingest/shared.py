@@ -7,8 +7,7 @@ import duckdb
 
 from ..errors import DapauditError
 from ..paths import REFERENCE_DIR
-from .base import GUID_RE, Batch, StagedTable, stage_csv
-from .text import normalise_header
+from .base import GUID_RE, Batch, StagedTable, require_header_columns, stage_csv
 
 GUID_PATTERN = GUID_RE[1:-1]
 # A GDAP relationship id: two GUIDs joined by a hyphen.
@@ -147,16 +146,7 @@ def stage_export_csv(batch: Batch, name: str, required: dict[str, tuple[str, ...
     """stage_csv for a tool's Export-Csv output, refusing what such a tool never writes: a file
     lacking a required column (`required`: field shown -> accepted spellings), or a header with
     no records (Export-Csv of nothing writes no file at all, so a bare header is a cut file)."""
-    for f in batch.files:
-        have = {normalise_header(c) for c in f.header}
-        for field_name, aliases in required.items():
-            if not any(normalise_header(a) in have for a in aliases):
-                raise DapauditError(
-                    "required column is missing from the header",
-                    file=f.display_path,
-                    record=1 + (1 if f.text.type_line else 0),
-                    field=field_name,
-                )
+    require_header_columns(batch, required)
     stage = stage_csv(batch, name)
     row = batch.con.execute(
         f"""SELECT f.display_path, 2 + f.type_line_offset FROM {batch.file_table} f
