@@ -107,6 +107,30 @@ CASES = {
         ["--kind", "azure.ps_role_assignments"],
         "assignments.csv, line 1, field 'ObjectId': required column is missing",
     ),
+    # A column every record needs, left out of a file read with --kind: it was "line 2,
+    # required value is missing", as if one record had left the value out.
+    "missing_role_column": (
+        "assignments.csv",
+        AZ_CSV.replace('"RoleDefinitionName";', '"Role";').replace(
+            '"RoleDefinitionId";', '"RoleGuid";'
+        ),
+        ["--kind", "azure.ps_role_assignments"],
+        "assignments.csv, line 1, field 'RoleDefinitionId': required column is missing",
+    ),
+    "gdap_csv_missing_customer_column": (
+        "gdap.csv",
+        _fixture("gdap_export_community.csv").replace("CustomerTenantId,", "TenantGuid,", 1),
+        ["--kind", "community.gdap_export"],
+        "gdap.csv, line 1, field 'CustomerTenantId': required column is missing",
+    ),
+    "crt_missing_principal_columns": (
+        "admins.csv",
+        _fixture("crt_admins_cp1252.csv")
+        .replace('"Display Name"', '"Name"', 1)
+        .replace('"User Principal Name"', '"Login"', 1),
+        ["--kind", "crt.admin_group_members"],
+        "admins.csv, line 1, field 'User Principal Name': required column is missing",
+    ),
     "missing_required_value": (
         "roles.json",
         _role_assignments(principalId=None),

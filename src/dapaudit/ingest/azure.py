@@ -143,7 +143,13 @@ def load_ps_role_assignments(batch: Batch) -> None:
     """`Get-AzRoleAssignment | Export-Csv`: RoleDefinitionId is the bare GUID; an export that
     kept only RoleDefinitionName is matched to the built-in role of that name."""
     stage = stage_export_csv(
-        batch, "stg_ps_role_assignments", {"Scope": ("Scope",), "ObjectId": ("ObjectId",)}
+        batch,
+        "stg_ps_role_assignments",
+        {
+            "Scope": ("Scope",),
+            "ObjectId": ("ObjectId",),
+            "RoleDefinitionId": ("RoleDefinitionId", "RoleDefinitionName"),
+        },
     )
     name = stage.col("RoleDefinitionName")
     by_name = (

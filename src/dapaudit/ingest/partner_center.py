@@ -158,7 +158,9 @@ def load_gdap_csv(batch: Batch) -> None:
     relationship's."""
     con = batch.con
     stage = stage_export_csv(
-        batch, "stg_gdap_csv", {c: (c,) for c in ("RelationshipId", "RoleId", "Status")}
+        batch,
+        "stg_gdap_csv",
+        {c: (c,) for c in ("CustomerTenantId", "RelationshipId", "RoleId", "Status")},
     )
     rel, customer = stage.col("RelationshipId"), stage.col("CustomerTenantId")
     role, group = stage.col("RoleId"), stage.col("SecurityGroupId")

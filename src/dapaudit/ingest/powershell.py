@@ -136,7 +136,11 @@ def _is_crt(s: Sniff) -> bool:
 def load_crt(batch: Batch) -> None:
     """CrowdStrike CRT Office365AdminGroupMembers.csv (ANSI). The export has no object id: the
     user principal name (lower case) stands in for it, else the display name."""
-    stage = stage_export_csv(batch, "stg_crt_admins", {"Role": ("Role",)})
+    stage = stage_export_csv(
+        batch,
+        "stg_crt_admins",
+        {"Role": ("Role",), "User Principal Name": ("User Principal Name", "Display Name")},
+    )
     role_names(batch.con)
     upn = stage.col("User Principal Name")
     exprs = {
