@@ -243,8 +243,10 @@ def _analyze_in_transaction(
     rules = [rule for rule, _ in jobs]
     with transaction(con):
         # The rules are written against the views of this version: a database created by an
-        # earlier build (same schema version) may hold older ones.
-        ensure_current_views(con)
+        # earlier build (same schema version) may hold older ones. (When the rules ran
+        # alongside, rule_workers() found them current, and this process holds the file.)
+        if not alongside:
+            ensure_current_views(con)
         con.execute(f"CREATE OR REPLACE TEMP TABLE rule_output ({RULE_OUTPUT_COLUMNS})")
         con.execute(
             """CREATE OR REPLACE TEMP TABLE rule_meta (
