@@ -120,6 +120,24 @@ def test_a_subscription_two_account_lists_give_to_two_tenants(tmp_path):
     )
 
 
+def test_a_subscription_belongs_to_its_home_tenant_not_the_signed_in_one(tmp_path):
+    """A partner's own `az account list` shows a customer subscription it manages through
+    Azure Lighthouse with tenantId the partner's (the tenant signed in to) and homeTenantId
+    the customer's: the subscription, its role assignments and their findings are the
+    customer's. Read by tenantId they all moved onto the partner."""
+    account = json.loads((FIXTURES / "az_account_list.json").read_text(encoding="utf-8"))
+    lighthouse = tmp_path / "az-account-list.json"
+    lighthouse.write_text(
+        json.dumps([dict(account[0], tenantId=P, homeTenantId=C)]), encoding="utf-8"
+    )
+    listing = tmp_path / "assignments.json"
+    listing.write_text(json.dumps([_assignment(S1, 1)]), encoding="utf-8")
+    con = db.connect(tmp_path / "x.duckdb")
+    ingest(con, [lighthouse, listing], snapshot="s", as_of=AS_OF)
+    assert rows(con, "azure_subscriptions", "subscription_id, tenant_id") == [(S1, C)]
+    assert rows(con, "azure_role_assignments", "subscription_id, tenant_id") == [(S1, C)]
+
+
 def test_az_cli_properties_nested_with_tenant_from_context(tmp_path):
     con, _ = load(tmp_path, "az_role_assignments_nested_old_cli.json", tenant=C)
     assert rows(con, "azure_role_assignments", COLS) == [

@@ -202,12 +202,19 @@ def _is_az_accounts(s: Sniff) -> bool:
 
 
 def load_az_accounts(batch: Batch) -> None:
-    """`az account list --all -o json`: every subscription with the tenant that owns it."""
+    """`az account list --all -o json`: every subscription with the tenant that owns it.
+
+    That is `homeTenantId` where the CLI writes it (2.x): `tenantId` is the tenant the user
+    signed in to, which for a customer subscription a partner manages through Azure
+    Lighthouse is the partner's (Azure/azure-cli#11886). Read by tenantId, a partner's own
+    account list moved its customers' Azure findings onto the partner."""
     stage = stage_json(batch, "stg_az_accounts")
-    sub, tenant = js("id"), js("tenantId")
+    home = js("homeTenantId")
+    sub, tenant = js("id"), f"coalesce({home}, {js('tenantId')})"
     stage.require(sub, "id")
     stage.require_guid(sub, "id")
     stage.require(tenant, "tenantId")
+    stage.require_guid(home, "homeTenantId", optional=True)
     stage.require_guid(tenant, "tenantId")
     stage.reject_duplicates([f"lower({sub})"])
     stage.insert(
