@@ -169,30 +169,36 @@ def test_cli_ingest_reports_each_files_detected_kind(runner, tmp_path):
     assert any("partners.csv: aadinternals.ms_partners, " in ln for ln in kind_lines)
 
 
-def test_tenant_option_never_overrides_a_tenant_folder(tmp_path):
-    """--tenant over the whole estate laid out by tenant put every customer's role listing
-    under the one tenant ('Contoso Ltd has 32 effective Global Administrators'); now refused,
-    naming a file in another tenant's folder. Where the folder is that tenant's, or the file
-    lies above any tenant folder of the input, --tenant applies as before."""
+def test_tenant_option_against_the_tenant_folders_of_the_input(tmp_path):
+    """--tenant over an estate laid out by tenant put every customer's role listing under the
+    one tenant, without a word. A folder named by another tenant id is refused; a folder named
+    like a domain (the tenant's own default or custom domain, or another tenant's: only its
+    exports could tell) is said once per folder and taken as --tenant says."""
+    contoso_id = "0e6249f8-cf40-5b6e-9138-82b4a7337e4f"
+    by_id = tmp_path / "by-id" / "3ac27fbb-d22e-527d-82ee-53af90aadbdf"
+    shutil.copytree(REAL / "contoso.onmicrosoft.com", by_id)
     con = db.connect(tmp_path / "x.duckdb")
     before = con.execute("SELECT count(*) FROM source_files").fetchone()
     with pytest.raises(DapauditError) as refused:
-        ingest(con, [REAL], snapshot="2026-11", as_of=AS_OF, tenant="contoso.onmicrosoft.com")
-    message = str(refused.value)
-    assert "--tenant contoso.onmicrosoft.com, but the file is in the folder of tenant " in message
-    assert "contoso.onmicrosoft.com/" not in message.split(":")[0]
-    assert con.execute("SELECT count(*) FROM source_files").fetchone() == before
-    ingest(
-        con,
-        [REAL / "contoso.onmicrosoft.com"],
-        snapshot="2026-11",
-        as_of=AS_OF,
-        tenant="CONTOSO.onmicrosoft.com",
+        ingest(con, [by_id.parent], snapshot="2026-11", as_of=AS_OF, tenant=contoso_id)
+    assert (
+        f"--tenant {contoso_id}, but the file is in the folder of tenant "
+        "3ac27fbb-d22e-527d-82ee-53af90aadbdf" in str(refused.value)
     )
+    assert con.execute("SELECT count(*) FROM source_files").fetchone() == before
+    # The tenant's own folder, named by its domain, with its id as --tenant: read, and said.
+    report = ingest(
+        con, [REAL / "contoso.onmicrosoft.com"], snapshot="2026-11", as_of=AS_OF, tenant=contoso_id
+    )
+    notes = [w for w in report.warnings if w.startswith("--tenant")]
+    assert notes == [
+        f"--tenant {contoso_id} is taken for the files below the folder "
+        "contoso.onmicrosoft.com, named like a tenant: if it is another tenant's, ingest that "
+        "folder without --tenant"
+    ]
     # A folder above the input that looks like a domain is not the input's tenant folder.
     outer = tmp_path / "audit.example.com"
     shutil.copytree(REAL / "contoso.onmicrosoft.com", outer / "exports")
-    ingest(
-        con, [outer / "exports"], snapshot="2026-12", as_of=AS_OF, tenant="contoso.onmicrosoft.com"
-    )
+    report = ingest(con, [outer / "exports"], snapshot="2026-12", as_of=AS_OF, tenant=contoso_id)
+    assert not [w for w in report.warnings if w.startswith("--tenant")]
     con.close()

@@ -491,8 +491,12 @@ def _prepare(
         for _ in prepared:
             checkpoint("ingest.prepared-file")
     files = []
+    said = set(report.warnings)
     for sf, warnings in prepared:
-        report.warnings.extend(warnings)
+        for warning in warnings:  # one of each (a folder's note comes with each of its files)
+            if warning not in said:
+                said.add(warning)
+                report.warnings.append(warning)
         if sf is not None:  # None: a file with nothing to read (see _prepare_file)
             files.append(sf)
     return files
@@ -534,15 +538,24 @@ def _prepare_file(
         # generated estate's root) failed with "malformed JSON" or "cannot tell the kind".
         raise DapauditError(f"not an export: {own}; leave it out of the inputs", file=shown)
     folder_hint = _folder_hint_resolved(resolved)
+    # --tenant over a whole estate laid out by tenant put every tenant's role listing under
+    # the one tenant (Contoso with 32 Global Administrators), without a word. A folder named
+    # by another tenant id contradicts it for certain: refused. A folder named like a domain
+    # may be the same tenant's (its default or a custom domain) or no tenant at all, which
+    # only its tenant's exports could tell: said, not refused.
     inner_hint = _hint_within(resolved, roots) if tenant else None
+    folder_note = []
     if inner_hint and inner_hint != tenant.lower():
-        # --tenant over a whole estate laid out by tenant put every tenant's role listing
-        # under the one tenant (Contoso with 32 Global Administrators).
-        raise DapauditError(
-            f"--tenant {tenant}, but the file is in the folder of tenant {inner_hint}: "
-            "--tenant is for exports outside a tenant's folder; leave it out (the folder names "
-            "the tenant) or give it as the folder does",
-            file=shown,
+        if _GUID.match(inner_hint) and _GUID.match(tenant):
+            raise DapauditError(
+                f"--tenant {tenant}, but the file is in the folder of tenant {inner_hint}: "
+                "--tenant is for exports outside a tenant's folder; leave it out (the folder "
+                "names the tenant)",
+                file=shown,
+            )
+        folder_note.append(
+            f"--tenant {tenant} is taken for the files below the folder {inner_hint}, named "
+            f"like a tenant: if it is another tenant's, ingest that folder without --tenant"
         )
     head, sha256, size, not_utf8 = read_head_and_hash(path)
     info = sniff_bytes(head)
@@ -595,7 +608,7 @@ def _prepare_file(
         folders=tuple(_parent_folders_resolved(resolved, roots)),
         size=size,
     )
-    return sf, detect.unserialised_warnings(sf, sniff)
+    return sf, folder_note + detect.unserialised_warnings(sf, sniff)
 
 
 def _empty_array(head: str) -> bool:
