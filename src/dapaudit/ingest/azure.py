@@ -214,8 +214,8 @@ def load_az_accounts(batch: Batch) -> None:
     stage.require(sub, "id")
     stage.require_guid(sub, "id")
     stage.require(tenant, "tenantId")
+    stage.require_guid(js("tenantId"), "tenantId", optional=True)
     stage.require_guid(home, "homeTenantId", optional=True)
-    stage.require_guid(tenant, "tenantId")
     stage.reject_duplicates([f"lower({sub})"])
     stage.insert(
         "azure_subscriptions",

@@ -360,31 +360,30 @@ def require_header_columns(batch: Batch, required: dict[str, tuple[str, ...]]) -
 
 
 def refuse_unknown_columns(batch: Batch, known: Sequence[str], kind: str) -> None:
-    """Refuse a header column that `kind` does not know, suggesting the closest known one.
+    """Refuse a header column that `kind` does not know and that is a near miss of a column
+    of it the header lacks, naming that column.
 
-    For a layout of dapaudit's own (the canonical CSV), where a column outside the layout
-    can only be a mistake: a misspelt `dap_enabeld` was read as if the column were absent,
-    its values dropped and the rules that need them silent, with exit code 0."""
+    For a layout of dapaudit's own (the canonical CSV): a misspelt `dap_enabeld` was read as
+    if the column were absent, its values dropped and the rules that need them silent, with
+    exit code 0. Other columns are left unread as before (a `customer_name` or `notes` column
+    kept beside the layout's, or the nameless column a trailing delimiter gives in Excel)."""
     by_key = {normalise_header(k): k for k in known}
     for f in batch.files:
-        for n, column in enumerate(f.header, 1):
+        present = {normalise_header(c) for c in f.header}
+        missing = [k for k in by_key if k not in present]
+        for column in f.header:
             key = normalise_header(column)
-            if key in by_key:
+            if not key or key in by_key:
                 continue
-            guess = difflib.get_close_matches(key, by_key, n=1) if key else []
+            guess = difflib.get_close_matches(key, missing, n=1)
             if guess:
-                hint = f"did you mean {by_key[guess[0]]!r}?"
-            else:
-                hint = "its columns are " + ", ".join(known)
-            name = column.strip()
-            raise DapauditError(
-                f"not a column of {kind} ({hint})"
-                if name
-                else f"column {n} of the header has no name ({kind}: {hint})",
-                file=f.display_path,
-                record=header_line(f),
-                field=(name if len(name) <= 80 else name[:77] + "...") or None,
-            )
+                name = column.strip()
+                raise DapauditError(
+                    f"not a column of {kind} (did you mean {by_key[guess[0]]!r}?)",
+                    file=f.display_path,
+                    record=header_line(f),
+                    field=name if len(name) <= 80 else name[:77] + "...",
+                )
 
 
 def sql_string(value: str) -> str:

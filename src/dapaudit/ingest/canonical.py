@@ -351,7 +351,8 @@ def _matches(layout: Layout):
     allowed = {normalise_header(c.name) for c in layout.columns}
 
     def detect(s: Sniff) -> bool:
-        return required <= s.columns and s.columns <= allowed
+        # A nameless column (Excel's, after a trailing delimiter) is no column of another kind.
+        return required <= s.columns and s.columns - {""} <= allowed
 
     return detect
 
@@ -361,7 +362,10 @@ def _loader(layout: Layout):
         # Detection takes only a header of the layout's columns; --kind takes any header, and
         # a misspelt or missing column was read as a column of empty values, without a word.
         refuse_unknown_columns(batch, [c.name for c in layout.columns], layout.kind)
-        require_header_columns(batch, {c: (c,) for c in layout.required()})
+        # A column the file's folder or --tenant fills may be left out as well as empty.
+        require_header_columns(
+            batch, {c.name: (c.name,) for c in layout.columns if c.required and not c.from_context}
+        )
         stage = stage_csv(batch, f"stg_{layout.table}")
         # Each trimmed value once per row: the checks and the typed insert read it several times.
         raws: dict[str, str] = {}
