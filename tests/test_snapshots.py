@@ -370,3 +370,65 @@ def test_a_recollected_export_added_to_the_snapshot_says_it_joins_the_old_one(
         f"{sample_copy / 'azure_role_assignments.csv'}); the rows of both count"
     ) in result.output
     assert "ingest them as a snapshot of their own (--snapshot LABEL)" in result.output
+
+
+WOODGROVE = "b3581e5f-7119-564f-bf56-e413ae802dfa"
+
+
+def test_dap_removed_with_its_monitoring_row_gone_is_resolved(runner, tmp_path, sample_copy):
+    """Fabrikam's DAP removed in Woodgrove: the partner list says so (false, with the date)
+    and the DAP monitoring row is gone. The partner list tells it: resolved, where each table
+    judged alone made it not assessed."""
+    partners = sample_copy / "partner_relationships.csv"
+    text = partners.read_text(encoding="utf-8")
+    old = (
+        f"{WOODGROVE},daa14757-f34a-5b49-af24-e0343071f261,Fabrikam Cloud Services,reseller,"
+        "true,2021-04-01,,"
+    )
+    assert old in text
+    partners.write_text(
+        text.replace(old, old.replace("true,2021-04-01,,", "false,2021-04-01,2026-11-10,")), "utf-8"
+    )
+    monitoring = sample_copy / "dap_monitoring.csv"
+    lines = monitoring.read_text(encoding="utf-8").splitlines(keepends=True)
+    monitoring.write_text("".join(x for x in lines if WOODGROVE not in x), encoding="utf-8")
+    dbfile = str(tmp_path / "a.duckdb")
+    _november_without(runner, dbfile, sample_copy)
+    gone = _gone(dbfile, "2026-11")
+    assert gone[("DAP-IMPLICIT-GLOBAL-ADMIN", WOODGROVE)] == "resolved"
+    assert gone[("DAP-IMPLICIT-HELPDESK-ADMIN", WOODGROVE)] == "resolved"
+
+
+def test_a_partners_group_members_left_out_leave_the_counts_not_assessed(
+    runner, tmp_path, sample_copy
+):
+    """The partner's agent group members not exported in November: the Global Administrator
+    counts that took its users fall, and read as resolved."""
+    (sample_copy / "partner_group_members.csv").unlink()
+    dbfile = str(tmp_path / "a.duckdb")
+    _november_without(runner, dbfile, sample_copy)
+    gone = _gone(dbfile, "2026-11")
+    excess = {c for (rule, _), c in gone.items() if rule == "EXCESS-GLOBAL-ADMINS"}
+    assert excess == {"not_assessed"}
+
+
+def test_every_rule_turned_off_leaves_every_finding_not_assessed(runner, tmp_path, sample_copy):
+    from dapaudit.rules import all_rules
+
+    config = tmp_path / "dapaudit.toml"
+    config.write_text(
+        "".join(f"[rules.{r.id}]\nenabled = false\n" for r in all_rules()), encoding="utf-8"
+    )
+    dbfile = str(tmp_path / "a.duckdb")
+    _november_without(runner, dbfile, sample_copy, "--config", str(config))
+    with db.opened(dbfile, read_only=True) as con:
+        resolved, not_assessed, before = con.execute(
+            "SELECT resolved, not_assessed, (SELECT count(*) FROM findings "
+            "WHERE snapshot = '2026-10') FROM snapshot_deltas WHERE snapshot = '2026-11'"
+        ).fetchone()
+    assert (resolved, not_assessed) == (0, before) and before > 0
+    out = tmp_path / "report"
+    _cli(runner, "report", "monthly", "--db", dbfile, "--format", "html", "--out", str(out))
+    html = (out / "report.html").read_text(encoding="utf-8")
+    chart = html[html.index("Change since") :]
+    assert "not assessed" in chart[: chart.index("</svg>")]  # a bar of its own

@@ -276,14 +276,19 @@ def _analyze_in_transaction(
         )
         # Which rules this analysis ran, and from which tables: finding_changes tells a finding
         # of a rule turned off, or one whose export is missing now, from a resolved one.
+        # Every rule, run or not: with every rule turned off there is still a record that this
+        # analysis knew which ran (none), not a snapshot that looks analysed before it.
+        ran = {r.id for r in rules}
+        every = all_rules()
         con.execute("DELETE FROM analysis_rules WHERE snapshot = ?", [snapshot])
         con.execute(
             "INSERT INTO analysis_rules SELECT $snapshot, unnest($ids::VARCHAR[]), "
-            "unnest($needs::VARCHAR[][])",
+            "unnest($ran::BOOLEAN[]), unnest($needs::VARCHAR[][])",
             {
                 "snapshot": snapshot,
-                "ids": [r.id for r in rules],
-                "needs": [sorted(r.needs) for r in rules],
+                "ids": [r.id for r in every],
+                "ran": [r.id in ran for r in every],
+                "needs": [sorted(r.needs) for r in every],
             },
         )
         overrides = {r.id: config.severity(r.id) for r in rules if config.severity(r.id)}

@@ -342,11 +342,13 @@ COMMENT ON COLUMN autopilot_devices.source_record IS 'Record within that file.';
 CREATE TABLE analysis_rules (
     snapshot VARCHAR NOT NULL,
     rule_id VARCHAR NOT NULL,
+    ran BOOLEAN NOT NULL,
     datasets VARCHAR[] NOT NULL
 );
-COMMENT ON TABLE analysis_rules IS 'The rules the latest analysis of each snapshot ran (a rule turned off in the configuration is absent), with the canonical tables each judges from. A finding of the previous snapshot whose rule did not run, or whose tenant''s export of one of those tables is missing this time, is not_assessed in finding_changes, not resolved. No rows for a snapshot analysed before schema version 2.';
+COMMENT ON TABLE analysis_rules IS 'Every rule at the latest analysis of each snapshot: whether it ran (a rule turned off in the configuration did not), with the canonical tables each judges from. A finding of the previous snapshot whose rule did not run, or whose tenant''s export of one of those tables is missing this time, is not_assessed in finding_changes, not resolved. No rows for a snapshot analysed before schema version 2.';
 COMMENT ON COLUMN analysis_rules.snapshot IS 'Snapshot label.';
-COMMENT ON COLUMN analysis_rules.rule_id IS 'A rule the analysis ran.';
+COMMENT ON COLUMN analysis_rules.rule_id IS 'A rule of this dapaudit.';
+COMMENT ON COLUMN analysis_rules.ran IS 'Whether the analysis ran it (false: turned off in the configuration).';
 COMMENT ON COLUMN analysis_rules.datasets IS 'Canonical tables whose export the rule needs to judge a tenant (its datasets in the rule metadata).';
 -- end of schema version 2
 

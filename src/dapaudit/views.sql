@@ -175,11 +175,15 @@ COMMENT ON VIEW source_refs IS 'source_file_id to file path and kind, for buildi
 -- Each finding of each snapshot compared with the previous snapshot (by as_of, then label):
 -- new (not in the previous one), still_open (in both); resolved rows stand for findings of the
 -- previous snapshot that this one no longer has, and not_assessed rows for those this one
--- could not judge: their rule did not run (turned off in the configuration), or the export it
--- judges from is missing this time (a customer's role listing or Azure role assignments that
--- the previous snapshot had; a partner named by partner relationships, DAP monitoring or GDAP
--- relationships before and by none of them now). Otherwise a dropped export or a rule turned
--- off read as remediation in the monthly report.
+-- could not judge: their rule did not run (turned off in the configuration), or an export
+-- they are judged from is missing this time. Missing: the customer's role listing, Azure
+-- role assignments, or both partner relationships and DAP monitoring, where the previous
+-- snapshot had them; a partner that partner relationships, DAP
+-- monitoring or GDAP relationships named before and none of them names now; or an export of
+-- the partner's own (its agent groups and their members, its GDAP access assignments, ...)
+-- that covered it before and does not now; for a finding about the customer alone, those of
+-- the partners it was linked to. Otherwise a dropped export or a rule turned off read as
+-- remediation in the monthly report.
 CREATE OR REPLACE VIEW finding_changes AS
 WITH ordered AS (
     SELECT snapshot, as_of,
@@ -189,32 +193,47 @@ WITH ordered AS (
 ),
 rules_recorded AS (SELECT DISTINCT snapshot FROM analysis_rules),
 customer_lapses AS (
-    SELECT o.snapshot, c.tenant_id, list(DISTINCT c.dataset) AS datasets
+    -- The customer's role listing, its Azure role assignments, and what tells its partners'
+    -- DAP (partner relationships or DAP monitoring, either: DAP removed is told by the one
+    -- left) that covered it before and do not now.
+    SELECT o.snapshot, c.tenant_id, flatten(list(DISTINCT g.datasets)) AS datasets
     FROM ordered o
     JOIN export_coverage c ON c.snapshot = o.previous_snapshot
-    WHERE c.dataset IN ('directory_role_members', 'azure_role_assignments')
-      AND NOT EXISTS (SELECT 1 FROM export_coverage n
+    JOIN (VALUES ('directory_role_members', ['directory_role_members']),
+                 ('azure_role_assignments', ['azure_role_assignments']),
+                 ('partner_relationships', ['partner_relationships', 'dap_monitoring']),
+                 ('dap_monitoring', ['partner_relationships', 'dap_monitoring']))
+        g(dataset, datasets) ON g.dataset = c.dataset
+    WHERE NOT EXISTS (SELECT 1 FROM export_coverage n
                       WHERE n.snapshot = o.snapshot AND n.tenant_id = c.tenant_id
-                        AND n.dataset = c.dataset)
+                        AND list_contains(g.datasets, n.dataset))
     GROUP BY ALL
 ),
 partner_links AS (
-    SELECT DISTINCT snapshot, partner_tenant_id, customer_tenant_id,
-           'partner_relationships' AS dataset
-    FROM partner_relationships
-    UNION SELECT DISTINCT snapshot, partner_tenant_id, customer_tenant_id, 'dap_monitoring'
-    FROM dap_monitoring
-    UNION SELECT DISTINCT snapshot, partner_tenant_id, customer_tenant_id, 'gdap_relationships'
-    FROM gdap_relationships
+    SELECT DISTINCT snapshot, partner_tenant_id, customer_tenant_id FROM partner_relationships
+    UNION SELECT DISTINCT snapshot, partner_tenant_id, customer_tenant_id FROM dap_monitoring
+    UNION SELECT DISTINCT snapshot, partner_tenant_id, customer_tenant_id FROM gdap_relationships
 ),
 partner_lapse_rows AS (
-    -- A partner (with the customers it was linked to) that a table named before and not now.
-    SELECT o.snapshot, b.partner_tenant_id, b.customer_tenant_id, b.dataset
+    -- A partner no table names now (a partner named by one table and not another is judged
+    -- from the one: its DAP removed, its relationship ended).
+    SELECT DISTINCT o.snapshot, b.partner_tenant_id, d.dataset
     FROM ordered o
     JOIN partner_links b ON b.snapshot = o.previous_snapshot
+    CROSS JOIN (VALUES ('partner_relationships'), ('dap_monitoring'), ('gdap_relationships'))
+        d(dataset)
     WHERE NOT EXISTS (SELECT 1 FROM partner_links n
-                      WHERE n.snapshot = o.snapshot AND n.partner_tenant_id = b.partner_tenant_id
-                        AND n.dataset = b.dataset)
+                      WHERE n.snapshot = o.snapshot AND n.partner_tenant_id = b.partner_tenant_id)
+    UNION
+    -- An export covering the partner itself before and not now (groups.json left out).
+    SELECT o.snapshot, c.tenant_id, c.dataset
+    FROM ordered o
+    JOIN export_coverage c ON c.snapshot = o.previous_snapshot
+    WHERE c.tenant_id IN (SELECT partner_tenant_id FROM partner_links l
+                          WHERE l.snapshot = o.previous_snapshot)
+      AND NOT EXISTS (SELECT 1 FROM export_coverage n
+                      WHERE n.snapshot = o.snapshot AND n.tenant_id = c.tenant_id
+                        AND n.dataset = c.dataset)
 ),
 partner_lapses AS (
     SELECT snapshot, partner_tenant_id, list(DISTINCT dataset) AS datasets
@@ -223,8 +242,12 @@ partner_lapses AS (
 -- For a finding about the customer alone (EXCESS-GLOBAL-ADMINS counts its partners' users):
 -- the lapses of the partners it was linked to.
 customer_partner_lapses AS (
-    SELECT snapshot, customer_tenant_id, list(DISTINCT dataset) AS datasets
-    FROM partner_lapse_rows GROUP BY ALL
+    SELECT r.snapshot, l.customer_tenant_id, list(DISTINCT r.dataset) AS datasets
+    FROM partner_lapse_rows r
+    JOIN ordered o ON o.snapshot = r.snapshot
+    JOIN partner_links l
+      ON l.snapshot = o.previous_snapshot AND l.partner_tenant_id = r.partner_tenant_id
+    GROUP BY ALL
 )
 SELECT o.snapshot, o.previous_snapshot, f.fingerprint, f.rule_id, f.severity,
        f.customer_tenant_id, f.partner_tenant_id, f.subject, f.title,
@@ -236,7 +259,7 @@ LEFT JOIN findings p ON p.snapshot = o.previous_snapshot AND p.fingerprint = f.f
 UNION ALL
 SELECT o.snapshot, o.previous_snapshot, p.fingerprint, p.rule_id, p.severity,
        p.customer_tenant_id, p.partner_tenant_id, p.subject, p.title,
-       CASE WHEN r.snapshot IS NOT NULL AND a.rule_id IS NULL THEN 'not_assessed'
+       CASE WHEN r.snapshot IS NOT NULL AND NOT coalesce(a.ran, false) THEN 'not_assessed'
             WHEN list_has_any(a.datasets, coalesce(cl.datasets, []))
                  OR list_has_any(a.datasets, coalesce(pl.datasets, []))
                  OR (p.partner_tenant_id IS NULL

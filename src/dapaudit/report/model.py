@@ -546,7 +546,12 @@ def _changes(
             ("new", counts["new"], "new", None),
             ("still open", counts["still_open"], "still", None),
             ("resolved", counts["resolved"], "resolved", "#resolved" if resolved else None),
-        ],
+        ]
+        + (
+            [("not assessed", len(gone["not_assessed"]), "still", "#not-assessed")]
+            if gone["not_assessed"]
+            else []
+        ),
     )
     return Changes(
         previous,
