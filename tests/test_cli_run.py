@@ -326,6 +326,10 @@ def test_run_with_its_report_folder_as_the_input_says_so(runner, tmp_path):
         ("dapaudit.toml", "not an export: dapaudit's configuration"),
         ("findings.csv", "not an export: findings dapaudit wrote (a report folder)"),
         ("old.duckdb", "not an export: a DuckDB database"),
+        (
+            "review-contoso-ltd-0e6249f8cf405b6e913882b4a7337e4f.html",
+            "not an export: a customer security review dapaudit wrote",
+        ),
         ("expected_findings.json", "not an export: the findings `dapaudit generate` planted"),
     ],
 )

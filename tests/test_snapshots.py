@@ -356,7 +356,18 @@ def test_a_recollected_export_added_to_the_snapshot_says_it_joins_the_old_one(
     first = _cli(runner, "ingest", str(sample_copy), "--db", dbfile, "--as-of", "2026-11-30")
     again = _cli(runner, "ingest", str(sample_copy), "--db", dbfile, "--as-of", "2026-11-30")
     more = _cli(runner, "ingest", str(tenants_only), "--db", dbfile, "--as-of", "2026-11-30")
-    assert "Warning" not in first.output + again.output + more.output
+    # Another page of a listing held, with a name of its own: nothing re-collected.
+    page = tmp_path / "page2" / "directory_role_members_page2.csv"
+    page.parent.mkdir()
+    page.write_text(
+        (sample_copy / "directory_role_members.csv").read_text(encoding="utf-8").splitlines()[0]
+        + "\n"
+        + "0e6249f8-cf40-5b6e-9138-82b4a7337e4f,62e90394-69f5-4237-9190-012177145e10,"
+        "a0000009-0000-4000-8000-000000000009,user,Late Admin,late@contoso.example,,/\n",
+        encoding="utf-8",
+    )
+    paged = _cli(runner, "ingest", str(page), "--db", dbfile, "--as-of", "2026-11-30")
+    assert "Warning" not in first.output + again.output + more.output + paged.output
     recollected = tmp_path / "recollected"
     recollected.mkdir()
     roles = (sample_copy / "azure_role_assignments.csv").read_text(encoding="utf-8")
@@ -365,8 +376,8 @@ def test_a_recollected_export_added_to_the_snapshot_says_it_joins_the_old_one(
     )
     result = _cli(runner, "ingest", str(recollected), "--db", dbfile, "--as-of", "2026-11-30")
     assert (
-        "Warning: snapshot 2026-11: 1 file(s) added beside exports of the same kind and tenant "
-        f"it already holds (first: {recollected / 'azure_role_assignments.csv'}, beside "
+        "Warning: snapshot 2026-11: 1 file(s) added beside exports of the same kind, tenant and "
+        f"name it already holds (first: {recollected / 'azure_role_assignments.csv'}, beside "
         f"{sample_copy / 'azure_role_assignments.csv'}); the rows of both count"
     ) in result.output
     assert "ingest them as a snapshot of their own (--snapshot LABEL)" in result.output

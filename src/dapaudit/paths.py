@@ -15,6 +15,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent.parent
 TEMPLATES_DIR = PROJECT_DIR / "report_templates"
 SAMPLE_DATA_DIR = PROJECT_DIR / "sample_data"
+# The file name of a customer security review (report.service.review_file_stem): the reports
+# name those of an earlier run, and ingest refuses them as exports.
+REVIEW_FILE_NAME = r"review-[a-z0-9]+(?:-[a-z0-9]+)*\.(?:html|pdf)"
 
 
 def checkout_folder(folder: Path) -> Path:

@@ -30,7 +30,7 @@ from ..db import OpeningConnection, checkpoint_small, threads_kept, transaction
 from ..errors import DapauditError
 from ..faults import checkpoint
 from ..machine import usable_cpus
-from ..paths import REFERENCE_DIR
+from ..paths import REFERENCE_DIR, REVIEW_FILE_NAME
 from . import (  # noqa: F401  (importing a reader module registers its kinds)
     alongside,
     azure,
@@ -255,6 +255,7 @@ def _folder_hint_of_dir(folder: str) -> str | None:
 
 
 # Files dapaudit itself reads or writes, by name: never an export.
+_REVIEW_FILE = re.compile(REVIEW_FILE_NAME)
 _OWN_FILES = {
     "dapaudit.toml": "dapaudit's configuration",
     "findings.json": "findings dapaudit wrote (a report folder)",
@@ -530,8 +531,13 @@ def _prepare_file(
     kind to load as) (resolved once by _discover: display path,
     folder hint and parent folders start from it), and the warnings it gives."""
     shown = _display_resolved(resolved)
-    own = _OWN_FILES.get(path.name.lower()) or (
-        "a DuckDB database" if path.name.lower().endswith((".duckdb", ".duckdb.wal")) else None
+    lowered = path.name.lower()
+    own = _OWN_FILES.get(lowered) or (
+        "a DuckDB database"
+        if lowered.endswith((".duckdb", ".duckdb.wal"))
+        else "a customer security review dapaudit wrote"
+        if _REVIEW_FILE.fullmatch(lowered)
+        else None
     )
     if own:
         # A folder that holds dapaudit's own files besides the exports ('run .' twice, a
@@ -702,9 +708,11 @@ def _todo(con, files: list[SourceFile], snapshot: str, report: IngestReport) -> 
         [snapshot],
     ).fetchall()
     done = {(r[0], r[1], r[2]) for r in held}
-    earlier: dict[tuple[str, str], str] = {}  # (kind, context) -> a file already holding it
+    # (kind, context, file name) -> a file already holding them: a re-collected export keeps
+    # its name (az-role-assignment-list.json); the pages of one listing do not share one.
+    earlier: dict[tuple[str, str, str], str] = {}
     for _, kind, context, path in held:
-        earlier.setdefault((kind, context), path)
+        earlier.setdefault((kind, context, os.path.basename(path).lower()), path)
     next_id = con.execute("SELECT coalesce(max(source_file_id), 0) FROM source_files").fetchone()[0]
     todo: list[SourceFile] = []
     seen_now: set[tuple[str, str, str]] = set()
@@ -715,8 +723,9 @@ def _todo(con, files: list[SourceFile], snapshot: str, report: IngestReport) -> 
             report.files.append(FileReport(f.display_path, f.kind, 0, skipped=True))
             continue
         seen_now.add(key)
-        if (f.kind, f.context_hint or "") in earlier:
-            beside.append((f.display_path, earlier[(f.kind, f.context_hint or "")]))
+        same = (f.kind, f.context_hint or "", f.path.name.lower())
+        if same in earlier:
+            beside.append((f.display_path, earlier[same]))
         next_id += 1
         f.source_file_id = next_id
         todo.append(f)
@@ -724,8 +733,8 @@ def _todo(con, files: list[SourceFile], snapshot: str, report: IngestReport) -> 
         # A re-collected export added to the snapshot of the first collection joined it: a
         # remediated finding stayed, on the old file's rows, and nothing said why.
         report.warnings.append(
-            f"snapshot {snapshot}: {len(beside)} file(s) added beside exports of the same kind "
-            f"and tenant it already holds (first: {beside[0][0]}, beside {beside[0][1]}); the "
+            f"snapshot {snapshot}: {len(beside)} file(s) added beside exports of the same kind, "
+            f"tenant and name it already holds (first: {beside[0][0]}, beside {beside[0][1]}); the "
             "rows of both count, none replaces the other. To check re-collected exports "
             "after a remediation, ingest them as a snapshot of their own (--snapshot LABEL)"
         )

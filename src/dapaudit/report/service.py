@@ -15,7 +15,7 @@ import duckdb
 from ..config import Config
 from ..errors import DapauditError
 from ..findings import gc_paused, write_findings_files
-from ..paths import PACKAGE_DIR
+from ..paths import PACKAGE_DIR, REVIEW_FILE_NAME
 from ..progress import ProgressFn
 from .model import (
     Branding,
@@ -262,7 +262,7 @@ def review_file_stem(name: str, tenant_id: str) -> str:
 # last month's PDF may be the copy that was signed off.
 
 MONTHLY_FILES = ("report.html", "report.pdf", "findings.json", "findings.csv")
-_REVIEW_FILE = re.compile(r"review-[a-z0-9]+(?:-[a-z0-9]+)*\.(?:html|pdf)")
+_REVIEW_FILE = re.compile(REVIEW_FILE_NAME)
 
 
 def earlier_monthly_files(out: Path, written: list[Path]) -> list[str]:
