@@ -195,35 +195,42 @@ BROKEN = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BROKEN))
-def test_broken_canonical_csv_exits_2_and_changes_nothing(runner, tmp_path, case):
-    content, message = BROKEN[case]
+def _refused_beside_the_sample(runner, tmp_path, name: str, content: str, *args: str):
+    """Ingest the sample, then `content` as in/NAME with `args`: the result, after checking
+    that it failed with exit code 2 and left the database as it was."""
     dbfile = tmp_path / "x.duckdb"
     ok = runner.invoke(cli, ["ingest", str(SAMPLE), "--db", str(dbfile), "--as-of", "2026-11-30"])
     assert ok.exit_code == 0, ok.output
     before = db_dump(dbfile)
-    bad = tmp_path / "in" / "roles.csv"
+    bad = tmp_path / "in" / name
     bad.parent.mkdir()
-    bad.write_text(content)
+    bad.write_text(content, encoding="utf-8")
     result = runner.invoke(
-        cli,
-        [
-            "ingest",
-            str(SAMPLE),
-            str(bad),
-            "--db",
-            str(dbfile),
-            "--as-of",
-            "2026-11-30",
-            "--snapshot",
-            "2026-12",
-        ],
+        cli, ["ingest", *[str(bad) if a == "BAD" else a for a in args], "--db", str(dbfile)]
     )
     assert result.exit_code == 2, result.output
+    assert db_dump(dbfile) == before
+    return result
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_canonical_csv_exits_2_and_changes_nothing(runner, tmp_path, case):
+    content, message = BROKEN[case]
+    result = _refused_beside_the_sample(
+        runner,
+        tmp_path,
+        "roles.csv",
+        content,
+        str(SAMPLE),
+        "BAD",
+        "--as-of",
+        "2026-11-30",
+        "--snapshot",
+        "2026-12",
+    )
     assert "Error: " in result.output
     assert str(Path("in") / "roles.csv") in result.output
     assert message in result.output
-    assert db_dump(dbfile) == before
 
 
 def test_windows_line_endings_with_unix_ones_inside_quoted_values_load(tmp_path):
@@ -430,20 +437,11 @@ FORCED_HEADERS = {
 @pytest.mark.parametrize("case", sorted(FORCED_HEADERS))
 def test_a_forced_canonical_kind_refuses_a_header_outside_its_layout(runner, tmp_path, case):
     kind, content, message = FORCED_HEADERS[case]
-    dbfile = tmp_path / "x.duckdb"
-    ok = runner.invoke(cli, ["ingest", str(SAMPLE), "--db", str(dbfile), "--as-of", "2026-11-30"])
-    assert ok.exit_code == 0, ok.output
-    before = db_dump(dbfile)
-    bad = tmp_path / "in" / "partners.csv"
-    bad.parent.mkdir()
-    bad.write_text(content, encoding="utf-8")
-    result = runner.invoke(
-        cli, ["ingest", str(bad), "--kind", kind, "--db", str(dbfile), "--snapshot", "2026-11"]
+    result = _refused_beside_the_sample(
+        runner, tmp_path, "partners.csv", content, "BAD", "--kind", kind, "--snapshot", "2026-11"
     )
-    assert result.exit_code == 2, result.output
     assert result.output.startswith("Error: "), result.output
     assert result.output.endswith(f"{os.sep}in{os.sep}{message}\n"), result.output
-    assert db_dump(dbfile) == before
 
 
 def test_a_forced_canonical_kind_leaves_other_columns_unread_as_before(tmp_path):
