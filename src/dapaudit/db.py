@@ -27,7 +27,7 @@ from .faults import checkpoint
 from .interrupt import track
 from .paths import PACKAGE_DIR, REFERENCE_DIR
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_DB = "dapaudit.duckdb"
 # How long a command waits for another dapaudit process to release the database file;
 # $DAPAUDIT_LOCK_WAIT (seconds, 0 = do not wait) overrides it.
@@ -379,6 +379,9 @@ def _schema_block(version: int) -> str:
 
 MIGRATIONS: dict[int, str] = {
     1: _schema_block(2),  # analysis_rules: which rules each analysis ran, and from what
+    # Version 2 as first released lacked analysis_rules.ran: made again in the shape of now.
+    # What it recorded goes (those snapshots read as analysed before it until analysed again).
+    2: "DROP TABLE analysis_rules;\n" + _schema_block(2),
 }
 
 

@@ -338,14 +338,15 @@ COMMENT ON COLUMN autopilot_devices.added_by IS 'Who added the device (Partner C
 COMMENT ON COLUMN autopilot_devices.source_file_id IS 'File the row came from.';
 COMMENT ON COLUMN autopilot_devices.source_record IS 'Record within that file.';
 
--- schema version 2 (db.MIGRATIONS[1] runs this block on a version 1 database)
+-- schema version 2 (db.MIGRATIONS[1] runs this block on a version 1 database, and
+-- MIGRATIONS[2] again, as version 3, on a version 2 one, whose analysis_rules lacked `ran`)
 CREATE TABLE analysis_rules (
     snapshot VARCHAR NOT NULL,
     rule_id VARCHAR NOT NULL,
     ran BOOLEAN NOT NULL,
     datasets VARCHAR[] NOT NULL
 );
-COMMENT ON TABLE analysis_rules IS 'Every rule at the latest analysis of each snapshot: whether it ran (a rule turned off in the configuration did not), with the canonical tables each judges from. A finding of the previous snapshot whose rule did not run, or whose tenant''s export of one of those tables is missing this time, is not_assessed in finding_changes, not resolved. No rows for a snapshot analysed before schema version 2.';
+COMMENT ON TABLE analysis_rules IS 'Every rule at the latest analysis of each snapshot: whether it ran (a rule turned off in the configuration did not), with the canonical tables each judges from. A finding of the previous snapshot whose rule did not run, or whose tenant''s export of one of those tables is missing this time, is not_assessed in finding_changes, not resolved. No rows for a snapshot last analysed before schema version 3.';
 COMMENT ON COLUMN analysis_rules.snapshot IS 'Snapshot label.';
 COMMENT ON COLUMN analysis_rules.rule_id IS 'A rule of this dapaudit.';
 COMMENT ON COLUMN analysis_rules.ran IS 'Whether the analysis ran it (false: turned off in the configuration).';

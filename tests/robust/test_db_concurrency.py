@@ -192,11 +192,31 @@ def test_a_version_1_database_is_migrated_by_the_first_writing_command(runner, d
     result = runner.invoke(cli, ["analyze", "--db", str(db_file), "--snapshot", "2026-10"])
     assert result.exit_code == 0, result.output
     with db.opened(db_file, read_only=True) as con:
-        assert db.schema_version(con) == db.SCHEMA_VERSION == 2
+        assert db.schema_version(con) == db.SCHEMA_VERSION == 3
         assert check_database(con).problems == []
         assert con.execute(
-            "SELECT count(*) FROM analysis_rules WHERE snapshot = '2026-10'"
+            "SELECT count(*) FROM analysis_rules WHERE snapshot = '2026-10' AND ran"
         ).fetchone()[0] == len(all_rules())
+
+
+def test_a_version_2_database_without_ran_is_migrated(runner, db_file):
+    """Version 2 as first released had analysis_rules without `ran`: analyze on such a
+    database said it lacked a column dapaudit made. Version 3 makes the table again."""
+    with db.opened(db_file) as con:
+        con.execute("DROP TABLE analysis_rules")
+        con.execute(
+            "CREATE TABLE analysis_rules (snapshot VARCHAR NOT NULL, rule_id VARCHAR NOT NULL, "
+            "datasets VARCHAR[] NOT NULL)"
+        )
+        con.execute("UPDATE dapaudit_meta SET value = '2' WHERE key = 'schema_version'")
+    result = runner.invoke(cli, ["analyze", "--db", str(db_file), "--snapshot", "2026-10"])
+    assert result.exit_code == 0, result.output
+    with db.opened(db_file, read_only=True) as con:
+        assert db.schema_version(con) == 3
+        assert check_database(con).problems == []
+        assert con.execute("SELECT count(*) FILTER (WHERE ran) FROM analysis_rules").fetchone()[
+            0
+        ] == len(all_rules())
 
 
 def test_older_database_is_migrated_forward_on_open(runner, tmp_path, db_file, monkeypatch):
