@@ -377,11 +377,12 @@ def _schema_block(version: int) -> str:
     return text[start : text.index(f"-- end of schema version {version}", start)]
 
 
+_ANALYSIS_RULES = _schema_block(2)  # read once: every command imports this module
 MIGRATIONS: dict[int, str] = {
-    1: _schema_block(2),  # analysis_rules: which rules each analysis ran, and from what
+    1: _ANALYSIS_RULES,  # analysis_rules: which rules each analysis ran, and from what
     # Version 2 as first released lacked analysis_rules.ran: made again in the shape of now.
     # What it recorded goes (those snapshots read as analysed before it until analysed again).
-    2: "DROP TABLE analysis_rules;\n" + _schema_block(2),
+    2: "DROP TABLE analysis_rules;\n" + _ANALYSIS_RULES,
 }
 
 

@@ -53,29 +53,24 @@ def _insert_assignments(stage: StagedTable, e: dict[str, str], fields: dict[str,
         [stage.batch.snapshot],
     )
 
-    def listed(what: str) -> str:  # `what` of the subscription's row, NULL when not listed
-        return (
-            f"(SELECT {what} FROM ingest_subscription_tenants t "
-            f"WHERE t.subscription_id = {subscription_of(e['scope'])})"
-        )
-
-    context = "lower(f.context_tenant_id)"
     e = e | {
-        "ambiguous_subscription": listed(
-            f"len(t.tenants) > 1 AND NOT coalesce(list_contains(t.tenants, {context}), false)"
+        # The tenants account lists give the subscription (NULL: none lists it).
+        "listed_tenants": (
+            "(SELECT t.tenants FROM ingest_subscription_tenants t "
+            f"WHERE t.subscription_id = {subscription_of(e['scope'])})"
         ),
-        "tenant": "coalesce("
-        + listed(
-            f"CASE WHEN len(t.tenants) = 1 THEN t.tenants[1] "
-            f"WHEN list_contains(t.tenants, {context}) THEN {context} END"
-        )
-        + f", CASE WHEN {listed('1')} IS NULL THEN f.context_tenant_id END)",
         "foreign_partner_name": foreign_partner_name(e["principal_display_name"]),
     }
     # Each field once per row, not once in the checks and again in the insert.
     stage, e = stage.project(e)
+    listed, context = e["listed_tenants"], "lower(s.context_tenant_id)"
+    e["tenant"] = (
+        f"CASE WHEN {listed} IS NULL THEN s.context_tenant_id "
+        f"WHEN len({listed}) = 1 THEN {listed}[1] "
+        f"WHEN list_contains({listed}, {context}) THEN {context} END"
+    )
     stage.fail_first(
-        f"coalesce({e['ambiguous_subscription']}, false)",
+        f"len({listed}) > 1 AND NOT coalesce(list_contains({listed}, {context}), false)",
         "az account list gives this subscription to several tenants, and neither --tenant nor "
         "a parent folder names one of them: put the file in its tenant's folder or give --tenant",
         fields["scope"],

@@ -369,13 +369,19 @@ class Changes:
     previous_snapshot: str | None  # None: this is the first analysed snapshot
     new: int
     still_open: int
-    resolved: int
     resolved_findings: list[FindingRow]  # findings of the previous snapshot no longer present
-    chart: BarChart
     # Findings of the previous snapshot this one could not judge (their rule was off, or the
     # export they are judged from is missing this time): not resolved, not open.
-    not_assessed: int = 0
-    not_assessed_findings: list[FindingRow] = field(default_factory=list)
+    not_assessed_findings: list[FindingRow]
+    chart: BarChart
+
+    @property
+    def resolved(self) -> int:
+        return len(self.resolved_findings)
+
+    @property
+    def not_assessed(self) -> int:
+        return len(self.not_assessed_findings)
 
 
 @dataclass
@@ -538,31 +544,16 @@ def _changes(
                 controls=[],
             )
         )
-    resolved = gone["resolved"]
-    counts = {"new": new, "still_open": still_open, "resolved": len(resolved)}
-    chart = bar_chart(
-        "Change since " + (previous or "the previous snapshot"),
-        [
-            ("new", counts["new"], "new", None),
-            ("still open", counts["still_open"], "still", None),
-            ("resolved", counts["resolved"], "resolved", "#resolved" if resolved else None),
-        ]
-        + (
-            [("not assessed", len(gone["not_assessed"]), "still", "#not-assessed")]
-            if gone["not_assessed"]
-            else []
-        ),
-    )
-    return Changes(
-        previous,
-        counts["new"],
-        counts["still_open"],
-        counts["resolved"],
-        resolved,
-        chart,
-        len(gone["not_assessed"]),
-        gone["not_assessed"],
-    )
+    resolved, not_assessed = gone["resolved"], gone["not_assessed"]
+    bars = [
+        ("new", new, "new", None),
+        ("still open", still_open, "still", None),
+        ("resolved", len(resolved), "resolved", "#resolved" if resolved else None),
+    ]
+    if not_assessed:
+        bars.append(("not assessed", len(not_assessed), "still", "#not-assessed"))
+    chart = bar_chart("Change since " + (previous or "the previous snapshot"), bars)
+    return Changes(previous, new, still_open, resolved, not_assessed, chart)
 
 
 def _framework_sections(sections: list[RuleSection], only: str | None) -> list[FrameworkSection]:
