@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 from conftest import SAMPLE, table_dump
 from dapaudit import db
@@ -77,7 +78,7 @@ def test_two_snapshots_resolved_new_and_persisting(runner, tmp_path, sample_copy
     assert counts[0] >= 1 and counts[1] >= 1 and counts[2] >= 1
 
     listing = _cli(runner, "snapshots", "--db", dbfile).output.splitlines()
-    assert listing[0].split()[:8] == [
+    assert listing[0].split()[:9] == [
         "snapshot",
         "as_of",
         "files",
@@ -85,6 +86,7 @@ def test_two_snapshots_resolved_new_and_persisting(runner, tmp_path, sample_copy
         "findings",
         "new",
         "resolved",
+        "not_assessed",
         "analyzed",
     ]
     nov = next(x for x in listing if x.startswith("2026-11")).split()
@@ -443,3 +445,93 @@ def test_every_rule_turned_off_leaves_every_finding_not_assessed(runner, tmp_pat
     html = (out / "report.html").read_text(encoding="utf-8")
     chart = html[html.index("Change since") :]
     assert "not assessed" in chart[: chart.index("</svg>")]  # a bar of its own
+
+
+COHO_ROW_START = COHO + ","
+
+
+def _coho_azure(estate, how: str) -> None:
+    """Coho's Azure role assignments in `estate`: 'missing' (not exported), or 'remediated' (the
+    foreign group's Owner replaced by a user of Coho's own: still exported)."""
+    roles = estate / "azure_role_assignments.csv"
+    lines = roles.read_text(encoding="utf-8").splitlines(keepends=True)
+    coho = [x for x in lines if x.startswith(COHO_ROW_START)]
+    assert len(coho) == 1 and ",foreignGroup," in coho[0]
+    rest = [x for x in lines if not x.startswith(COHO_ROW_START)]
+    if how == "remediated":
+        fields = coho[0].split(",")
+        fields[5], fields[6] = "User", "Coho Winery admin"
+        rest.append(",".join(fields))
+    roles.write_text("".join(rest), encoding="utf-8")
+
+
+def _three_months(runner, tmp_path, december: str | None) -> str:
+    """The sample as 2026-10; November without Coho's Azure role assignments; December the
+    sample (None), or with Coho's Azure export `december` (_coho_azure). Each analysed."""
+    dbfile = str(tmp_path / "a.duckdb")
+    november = tmp_path / "november"
+    shutil.copytree(SAMPLE, november)
+    _coho_azure(november, "missing")
+    _november_without(runner, dbfile, november)
+    estate = SAMPLE
+    if december is not None:
+        estate = tmp_path / "december"
+        shutil.copytree(SAMPLE, estate)
+        _coho_azure(estate, december)
+    _cli(runner, "ingest", str(estate), "--db", dbfile, "--as-of", "2026-12-31")
+    _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-12")
+    return dbfile
+
+
+def _coho_change(dbfile: str, snapshot: str) -> tuple | None:
+    with db.opened(dbfile, read_only=True) as con:
+        return con.execute(
+            "SELECT change, previous_snapshot, last_found_snapshot FROM finding_changes "
+            "WHERE snapshot = ? AND rule_id = 'AZURE-UNKNOWN-FOREIGN-PRINCIPAL' "
+            "AND customer_tenant_id = ?",
+            [snapshot, COHO],
+        ).fetchone()
+
+
+def test_a_finding_not_assessed_and_found_again_is_still_open_not_new(runner, tmp_path):
+    """Coho's export back in December with the same foreign Owner: the finding never left, so
+    it is still open (it read as new, with October's first_seen)."""
+    dbfile = _three_months(runner, tmp_path, None)
+    assert _coho_change(dbfile, "2026-11") == ("not_assessed", "2026-10", "2026-10")
+    assert _coho_change(dbfile, "2026-12") == ("still_open", "2026-11", "2026-12")
+    with db.opened(dbfile, read_only=True) as con:
+        first_seen = con.execute(
+            "SELECT first_seen FROM findings WHERE snapshot = '2026-12' "
+            "AND rule_id = 'AZURE-UNKNOWN-FOREIGN-PRINCIPAL' AND customer_tenant_id = ?",
+            [COHO],
+        ).fetchone()[0]
+    assert str(first_seen).startswith("2026-10")
+
+
+def test_a_finding_remediated_while_not_assessed_is_resolved_when_assessed(runner, tmp_path):
+    """Coho removed the foreign Owner while its November export was missing: December, with
+    the export back, reports it resolved (it was never reported at all), last found in
+    October, in the views and in the monthly report."""
+    dbfile = _three_months(runner, tmp_path, "remediated")
+    assert _coho_change(dbfile, "2026-12") == ("resolved", "2026-11", "2026-10")
+    out = tmp_path / "report"
+    _cli(runner, "report", "monthly", "--db", dbfile, "--format", "html", "--out", str(out))
+    html = (out / "report.html").read_text(encoding="utf-8")
+    section = html[html.index('id="resolved"') :]
+    section = section[: section.index("</section>")]
+    assert "Coho Winery" in section and "2026-10" in section
+
+
+def test_a_finding_not_assessed_twice_stays_not_assessed(runner, tmp_path):
+    """Coho's Azure export missing in November and December: the finding was gone from
+    December's changes altogether; it stays not assessed, last found in October."""
+    dbfile = _three_months(runner, tmp_path, "missing")
+    assert _coho_change(dbfile, "2026-12") == ("not_assessed", "2026-11", "2026-10")
+    with db.opened(dbfile, read_only=True) as con:
+        assert con.execute(
+            "SELECT not_assessed FROM snapshot_deltas WHERE snapshot = '2026-12'"
+        ).fetchone() == (1,)
+    listed = _cli(runner, "snapshots", "--db", dbfile, "--summary").output.splitlines()
+    header = listed[0].split()
+    december = next(x for x in listed if x.startswith("2026-12")).split()
+    assert december[header.index("not_assessed")] == "1"

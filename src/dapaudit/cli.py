@@ -842,7 +842,17 @@ def snapshots(db_path, summary) -> None:
         rows = list_snapshots(con)
         click.echo(
             table(
-                ["snapshot", "as_of", "files", "rows", "findings", "new", "resolved", "analyzed"],
+                [
+                    "snapshot",
+                    "as_of",
+                    "files",
+                    "rows",
+                    "findings",
+                    "new",
+                    "resolved",
+                    "not_assessed",
+                    "analyzed",
+                ],
                 rows,
             ),
             nl=False,

@@ -172,113 +172,183 @@ CREATE OR REPLACE VIEW source_refs AS
 SELECT snapshot, source_file_id, path, kind FROM source_files;
 COMMENT ON VIEW source_refs IS 'source_file_id to file path and kind, for building evidence.';
 
--- Each finding of each snapshot compared with the previous snapshot (by as_of, then label):
--- new (not in the previous one), still_open (in both); resolved rows stand for findings of the
--- previous snapshot that this one no longer has, and not_assessed rows for those this one
+-- The datasets a partner's findings are judged from that lapsed between two snapshots: all
+-- that tell DAP and GDAP when no table of partner links names the partner any more, and the
+-- exports of its own (agent groups, members, access assignments) that covered it and do not
+-- now. Nothing for a tenant no table named as a partner then.
+CREATE OR REPLACE MACRO partner_lapsed(named_then, datasets_then, named_now, datasets_now) AS
+    CASE WHEN coalesce(named_then, false)
+         THEN (CASE WHEN coalesce(named_now, false) THEN []::VARCHAR[]
+                    ELSE ['partner_relationships', 'dap_monitoring', 'gdap_relationships'] END)
+              || list_filter(coalesce(datasets_then, []),
+                             lambda d: NOT list_contains(coalesce(datasets_now, []), d))
+         ELSE []::VARCHAR[] END;
+
+-- Each finding of each snapshot compared with what stood open before it: the findings of the
+-- previous snapshot (by as_of, then label), and those of earlier snapshots that the snapshots
+-- since could not assess. new: none of them; still_open: one of them. resolved rows stand for
+-- findings that stood open and that this snapshot judged gone; not_assessed rows for those it
 -- could not judge: their rule did not run (turned off in the configuration), or an export
--- they are judged from is missing this time. Missing: the customer's role listing, Azure
--- role assignments, or both partner relationships and DAP monitoring, where the previous
--- snapshot had them; a partner that partner relationships, DAP
--- monitoring or GDAP relationships named before and none of them names now; or an export of
--- the partner's own (its agent groups and their members, its GDAP access assignments, ...)
--- that covered it before and does not now; for a finding about the customer alone, those of
--- the partners it was linked to. Otherwise a dropped export or a rule turned off read as
+-- they are judged from, present in the snapshot they were last found in, is missing this time.
+-- Missing: the customer's role listing, Azure role assignments, or both partner relationships
+-- and DAP monitoring; a partner that partner relationships, DAP monitoring or GDAP
+-- relationships named then and none of them names now; or an export of the partner's own (its
+-- agent groups and their members, its GDAP access assignments, ...) that covered it then and
+-- does not now; for a finding about the customer alone, those of the partners it was linked
+-- to. A not_assessed finding stays one, snapshot after snapshot, until a snapshot judges it:
+-- a month without a customer's export no longer makes its findings "new" the month after, nor
+-- hides a remediation made meanwhile. Otherwise a dropped export or a rule turned off read as
 -- remediation in the monthly report.
 CREATE OR REPLACE VIEW finding_changes AS
-WITH ordered AS (
+WITH RECURSIVE ordered AS (
     SELECT snapshot, as_of,
+           row_number() OVER (ORDER BY as_of, snapshot) AS n,
            lag(snapshot) OVER (ORDER BY as_of, snapshot) AS previous_snapshot
     FROM snapshots
     WHERE analyzed_at IS NOT NULL
 ),
 rules_recorded AS (SELECT DISTINCT snapshot FROM analysis_rules),
-customer_lapses AS (
-    -- The customer's role listing, its Azure role assignments, and what tells its partners'
-    -- DAP (partner relationships or DAP monitoring, either: DAP removed is told by the one
-    -- left) that covered it before and do not now.
-    SELECT o.snapshot, c.tenant_id, flatten(list(DISTINCT g.datasets)) AS datasets
-    FROM ordered o
-    JOIN export_coverage c ON c.snapshot = o.previous_snapshot
-    JOIN (VALUES ('directory_role_members', ['directory_role_members']),
-                 ('azure_role_assignments', ['azure_role_assignments']),
-                 ('partner_relationships', ['partner_relationships', 'dap_monitoring']),
-                 ('dap_monitoring', ['partner_relationships', 'dap_monitoring']))
-        g(dataset, datasets) ON g.dataset = c.dataset
-    WHERE NOT EXISTS (SELECT 1 FROM export_coverage n
-                      WHERE n.snapshot = o.snapshot AND n.tenant_id = c.tenant_id
-                        AND list_contains(g.datasets, n.dataset))
-    GROUP BY ALL
-),
 partner_links AS (
     SELECT DISTINCT snapshot, partner_tenant_id, customer_tenant_id FROM partner_relationships
     UNION SELECT DISTINCT snapshot, partner_tenant_id, customer_tenant_id FROM dap_monitoring
     UNION SELECT DISTINCT snapshot, partner_tenant_id, customer_tenant_id FROM gdap_relationships
 ),
-partner_lapse_rows AS (
-    -- A partner no table names now (a partner named by one table and not another is judged
-    -- from the one: its DAP removed, its relationship ended).
-    SELECT DISTINCT o.snapshot, b.partner_tenant_id, d.dataset
+-- Findings of each snapshot's previous one that it no longer has.
+left_behind AS (
+    SELECT o.n, p.fingerprint, p.snapshot AS origin, p.rule_id, p.customer_tenant_id,
+           p.partner_tenant_id
     FROM ordered o
-    JOIN partner_links b ON b.snapshot = o.previous_snapshot
-    CROSS JOIN (VALUES ('partner_relationships'), ('dap_monitoring'), ('gdap_relationships'))
-        d(dataset)
-    WHERE NOT EXISTS (SELECT 1 FROM partner_links n
-                      WHERE n.snapshot = o.snapshot AND n.partner_tenant_id = b.partner_tenant_id)
-    UNION
-    -- An export covering the partner itself before and not now (groups.json left out).
-    SELECT o.snapshot, c.tenant_id, c.dataset
-    FROM ordered o
-    JOIN export_coverage c ON c.snapshot = o.previous_snapshot
-    WHERE c.tenant_id IN (SELECT partner_tenant_id FROM partner_links l
-                          WHERE l.snapshot = o.previous_snapshot)
-      AND NOT EXISTS (SELECT 1 FROM export_coverage n
-                      WHERE n.snapshot = o.snapshot AND n.tenant_id = c.tenant_id
-                        AND n.dataset = c.dataset)
+    JOIN findings p ON p.snapshot = o.previous_snapshot
+    WHERE NOT EXISTS (SELECT 1 FROM findings f
+                      WHERE f.snapshot = o.snapshot AND f.fingerprint = p.fingerprint)
 ),
-partner_lapses AS (
-    SELECT snapshot, partner_tenant_id, list(DISTINCT dataset) AS datasets
-    FROM partner_lapse_rows GROUP BY ALL
+-- The tenants whose exports judge a finding that departs (and so any carried on, which departed
+-- first): its customer, its partner, and for a finding about the customer alone the partners
+-- it was linked to. Coverage is gathered for them alone, not for the whole estate.
+watched AS (
+    SELECT customer_tenant_id AS tenant_id FROM left_behind
+    UNION SELECT partner_tenant_id FROM left_behind
+    UNION SELECT l.partner_tenant_id
+          FROM left_behind b
+          JOIN partner_links l
+            ON l.snapshot = b.origin AND l.customer_tenant_id = b.customer_tenant_id
+          WHERE b.partner_tenant_id IS NULL
 ),
--- For a finding about the customer alone (EXCESS-GLOBAL-ADMINS counts its partners' users):
--- the lapses of the partners it was linked to.
-customer_partner_lapses AS (
-    SELECT r.snapshot, l.customer_tenant_id, list(DISTINCT r.dataset) AS datasets
-    FROM partner_lapse_rows r
-    JOIN ordered o ON o.snapshot = r.snapshot
-    JOIN partner_links l
-      ON l.snapshot = o.previous_snapshot AND l.partner_tenant_id = r.partner_tenant_id
+-- Per snapshot and watched tenant, the groups of exports that cover it: its role listing, its
+-- Azure role assignments, and what tells its partners' DAP (partner relationships or DAP
+-- monitoring, either: DAP removed is told by the one left). A group: the list of its datasets.
+customer_cover AS (
+    SELECT c.snapshot, c.tenant_id, list(DISTINCT g.datasets) AS groups
+    FROM export_coverage c
+    JOIN (VALUES ('directory_role_members', ['directory_role_members']),
+                 ('azure_role_assignments', ['azure_role_assignments']),
+                 ('partner_relationships', ['partner_relationships', 'dap_monitoring']),
+                 ('dap_monitoring', ['partner_relationships', 'dap_monitoring']))
+        g(dataset, datasets) ON g.dataset = c.dataset
+    WHERE c.tenant_id IN (SELECT tenant_id FROM watched)
     GROUP BY ALL
+),
+-- Per snapshot and watched tenant: whether a table of partner links names it as a partner,
+-- and the datasets covering the tenant itself (its agent groups, their members, ...).
+partner_cover AS (
+    SELECT snapshot, tenant_id, bool_or(named) AS named,
+           coalesce(list(DISTINCT dataset) FILTER (WHERE dataset IS NOT NULL), []) AS datasets
+    FROM (SELECT DISTINCT snapshot, partner_tenant_id AS tenant_id, true AS named,
+                 NULL::VARCHAR AS dataset
+          FROM partner_links
+          UNION ALL
+          SELECT snapshot, tenant_id, false, dataset FROM export_coverage)
+    WHERE tenant_id IN (SELECT tenant_id FROM watched)
+    GROUP BY ALL
+),
+-- departed: per snapshot, the findings that stood open before it and that it no longer has,
+-- each with the snapshot it was last found in (origin) and whether this snapshot could judge
+-- it (assessed: resolved) or not (carried on to the next snapshot). Lapses are told against
+-- the origin: what covered the finding when it was found. A row with no fingerprint per
+-- snapshot carries the recursion through snapshots that depart nothing.
+departed(n, snapshot, fingerprint, origin, rule_id, customer_tenant_id, partner_tenant_id,
+         assessed) AS (
+    SELECT n, snapshot, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR,
+           NULL::VARCHAR, NULL::BOOLEAN
+    FROM ordered WHERE n = 1
+    UNION ALL
+    SELECT n, snapshot, fingerprint, origin, rule_id, customer_tenant_id, partner_tenant_id,
+           CASE WHEN fingerprint IS NOT NULL THEN NOT (own_lapse OR linked_lapse) END
+    FROM (
+        SELECT o.n, o.snapshot, x.fingerprint, x.origin, x.rule_id, x.customer_tenant_id,
+               x.partner_tenant_id,
+               (r.snapshot IS NOT NULL AND NOT coalesce(a.ran, false))
+               OR coalesce(list_has_any(a.datasets, flatten(list_filter(
+                      coalesce(co.groups, []),
+                      lambda g: NOT list_contains(coalesce(cs.groups, []), g)))), false)
+               OR coalesce(list_has_any(a.datasets,
+                      partner_lapsed(po.named, po.datasets, ps.named, ps.datasets)), false)
+                   AS own_lapse,
+               -- A finding about the customer alone: the partners it was linked to.
+               coalesce(bool_or(list_has_any(a.datasets,
+                   partner_lapsed(lo.named, lo.datasets, ls.named, ls.datasets))), false)
+                   AS linked_lapse
+        FROM (SELECT DISTINCT n FROM departed) d
+        JOIN ordered o ON o.n = d.n + 1
+        JOIN (SELECT n, fingerprint, origin, rule_id, customer_tenant_id, partner_tenant_id,
+                     false AS carried
+              FROM left_behind
+              UNION ALL
+              SELECT n + 1, fingerprint, origin, rule_id, customer_tenant_id, partner_tenant_id,
+                     true
+              FROM departed WHERE fingerprint IS NOT NULL AND NOT assessed
+              UNION ALL
+              SELECT n + 1, NULL, NULL, NULL, NULL, NULL, false
+              FROM departed WHERE fingerprint IS NULL) x
+          ON x.n = o.n
+        LEFT JOIN rules_recorded r ON r.snapshot = o.snapshot
+        LEFT JOIN analysis_rules a ON a.snapshot = o.snapshot AND a.rule_id = x.rule_id
+        LEFT JOIN customer_cover co
+               ON co.snapshot = x.origin AND co.tenant_id = x.customer_tenant_id
+        LEFT JOIN customer_cover cs
+               ON cs.snapshot = o.snapshot AND cs.tenant_id = x.customer_tenant_id
+        LEFT JOIN partner_cover po
+               ON po.snapshot = x.origin AND po.tenant_id = x.partner_tenant_id
+        LEFT JOIN partner_cover ps
+               ON ps.snapshot = o.snapshot AND ps.tenant_id = x.partner_tenant_id
+        LEFT JOIN partner_links l
+               ON x.partner_tenant_id IS NULL AND l.snapshot = x.origin
+              AND l.customer_tenant_id = x.customer_tenant_id
+        LEFT JOIN partner_cover lo
+               ON lo.snapshot = x.origin AND lo.tenant_id = l.partner_tenant_id
+        LEFT JOIN partner_cover ls
+               ON ls.snapshot = o.snapshot AND ls.tenant_id = l.partner_tenant_id
+        -- A carried finding found again is no longer departed (left_behind ones are not found).
+        WHERE NOT x.carried
+           OR NOT EXISTS (SELECT 1 FROM findings f
+                          WHERE f.snapshot = o.snapshot AND f.fingerprint = x.fingerprint)
+        GROUP BY ALL
+    )
+),
+-- What stood open after each snapshot beyond its own findings: those it could not assess.
+carried AS (
+    SELECT snapshot, fingerprint FROM departed WHERE fingerprint IS NOT NULL AND NOT assessed
 )
 SELECT o.snapshot, o.previous_snapshot, f.fingerprint, f.rule_id, f.severity,
        f.customer_tenant_id, f.partner_tenant_id, f.subject, f.title,
-       CASE WHEN p.fingerprint IS NULL THEN 'new' ELSE 'still_open' END AS change,
-       f.status
+       CASE WHEN p.fingerprint IS NULL AND c.fingerprint IS NULL THEN 'new'
+            ELSE 'still_open' END AS change,
+       f.status,
+       o.snapshot AS last_found_snapshot
 FROM ordered o
 JOIN findings f ON f.snapshot = o.snapshot
 LEFT JOIN findings p ON p.snapshot = o.previous_snapshot AND p.fingerprint = f.fingerprint
+LEFT JOIN carried c ON c.snapshot = o.previous_snapshot AND c.fingerprint = f.fingerprint
 UNION ALL
 SELECT o.snapshot, o.previous_snapshot, p.fingerprint, p.rule_id, p.severity,
        p.customer_tenant_id, p.partner_tenant_id, p.subject, p.title,
-       CASE WHEN r.snapshot IS NOT NULL AND NOT coalesce(a.ran, false) THEN 'not_assessed'
-            WHEN list_has_any(a.datasets, coalesce(cl.datasets, []))
-                 OR list_has_any(a.datasets, coalesce(pl.datasets, []))
-                 OR (p.partner_tenant_id IS NULL
-                     AND list_has_any(a.datasets, coalesce(cpl.datasets, []))) THEN 'not_assessed'
-            ELSE 'resolved' END,
-       p.status
-FROM ordered o
-JOIN findings p ON p.snapshot = o.previous_snapshot
-LEFT JOIN rules_recorded r ON r.snapshot = o.snapshot
-LEFT JOIN analysis_rules a ON a.snapshot = o.snapshot AND a.rule_id = p.rule_id
-LEFT JOIN customer_lapses cl
-       ON cl.snapshot = o.snapshot AND cl.tenant_id = p.customer_tenant_id
-LEFT JOIN partner_lapses pl
-       ON pl.snapshot = o.snapshot AND pl.partner_tenant_id = p.partner_tenant_id
-LEFT JOIN customer_partner_lapses cpl
-       ON cpl.snapshot = o.snapshot AND cpl.customer_tenant_id = p.customer_tenant_id
-WHERE NOT EXISTS (SELECT 1 FROM findings f
-                  WHERE f.snapshot = o.snapshot AND f.fingerprint = p.fingerprint);
-COMMENT ON VIEW finding_changes IS 'Per snapshot, each finding marked new, still_open, resolved or not_assessed against the previous analysed snapshot, with its status (open or suppressed).';
+       CASE WHEN d.assessed THEN 'resolved' ELSE 'not_assessed' END,
+       p.status,
+       d.origin
+FROM departed d
+JOIN ordered o ON o.snapshot = d.snapshot
+JOIN findings p ON p.snapshot = d.origin AND p.fingerprint = d.fingerprint;
+COMMENT ON VIEW finding_changes IS 'Per snapshot, each finding marked new, still_open, resolved or not_assessed against what stood open before it (the previous analysed snapshot''s findings, and earlier ones not assessed since), with its status (open or suppressed).';
 
 -- new and still_open count open findings, so that they add up to the snapshot's open ones
 -- (a report said "20 open, 3 suppressed ... 6 new, 17 still open"); suppressed ones apart.
@@ -291,7 +361,7 @@ SELECT snapshot, any_value(previous_snapshot) AS previous_snapshot,
        count(*) FILTER (WHERE change = 'not_assessed') AS not_assessed
 FROM finding_changes
 GROUP BY snapshot;
-COMMENT ON VIEW snapshot_deltas IS 'Per analysed snapshot against the previous one: open findings new and still open (together the snapshot''s open findings), findings resolved, findings suppressed, and findings of the previous snapshot not assessed this time.';
+COMMENT ON VIEW snapshot_deltas IS 'Per analysed snapshot against what stood open before it (finding_changes): open findings new and still open (together the snapshot''s open findings), findings resolved, findings suppressed, and findings not assessed this time.';
 
 -- ------------------------------------------------------------------ effective access model
 -- "Who can administer customer C, and how": one row per (holder, role, path). The rules and

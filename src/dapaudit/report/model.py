@@ -167,6 +167,10 @@ class FindingRow:
     suppression_owner: str = ""
     suppression_expires: str = ""
     evidence: list[EvidenceRef] = field(default_factory=list)
+    # Of a finding this snapshot no longer has (resolved, not assessed): the snapshot it was
+    # last found in, which is earlier than the previous one when the snapshots since could not
+    # assess it. "" otherwise.
+    last_found: str = ""
 
 
 def _finding_rows(items: list[dict[str, Any]], names: dict[str, str]) -> list[FindingRow]:
@@ -369,8 +373,10 @@ class Changes:
     previous_snapshot: str | None  # None: this is the first analysed snapshot
     new: int
     still_open: int
-    resolved_findings: list[FindingRow]  # findings of the previous snapshot no longer present
-    # Findings of the previous snapshot this one could not judge (their rule was off, or the
+    # Findings standing open before (found in the previous snapshot, or earlier and not
+    # assessed since) that this one judged gone.
+    resolved_findings: list[FindingRow]
+    # Findings standing open before that this one could not judge (their rule was off, or an
     # export they are judged from is missing this time): not resolved, not open.
     not_assessed_findings: list[FindingRow]
     chart: BarChart
@@ -382,6 +388,15 @@ class Changes:
     @property
     def not_assessed(self) -> int:
         return len(self.not_assessed_findings)
+
+    @property
+    def found_before_previous(self) -> bool:
+        """Whether a finding listed as gone was last found before the previous snapshot (the
+        snapshots since could not assess it): the lists then say when each was last found."""
+        return any(
+            f.last_found != self.previous_snapshot
+            for f in self.resolved_findings + self.not_assessed_findings
+        )
 
 
 @dataclass
@@ -521,7 +536,7 @@ def _changes(
     gone: dict[str, list[FindingRow]] = {"resolved": [], "not_assessed": []}
     for r in con.execute(
         f"""SELECT change, rule_id, severity, customer_tenant_id, partner_tenant_id, subject,
-                   title, fingerprint
+                   title, fingerprint, last_found_snapshot
             FROM finding_changes
             WHERE snapshot = $snapshot AND change IN ('resolved', 'not_assessed') {rule_filter}
             ORDER BY change, rule_id, customer_tenant_id, partner_tenant_id, subject,
@@ -542,6 +557,7 @@ def _changes(
                 first_seen="",
                 fingerprint=r[7],
                 controls=[],
+                last_found=r[8],
             )
         )
     resolved, not_assessed = gone["resolved"], gone["not_assessed"]
