@@ -180,6 +180,14 @@ CASES = {
         ["--no-tenant"],
         "roles.json, record 1, field 'tenant': no tenant id",
     ),
+    "tenant_domain_no_tenant_has": (
+        "roles.json",
+        _fixture("graph_role_assignments_expand_gdap_group.json"),
+        ["--no-tenant", "--tenant", "contoso.example"],
+        "roles.json, record 1, field 'tenant': no tenant id: the record has none, and the "
+        "file's tenant context (--tenant, or its folder's name) is a domain no tenant of the "
+        "snapshot has",
+    ),
     "members_of_unknown_owner": (
         "members.json",
         _fixture("graph_directory_role_members_zero_trust.json").replace(

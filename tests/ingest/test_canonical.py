@@ -352,12 +352,13 @@ def _refused(tmp_path: Path, path: Path, **options) -> str:
 
 def test_a_tenant_domain_the_snapshot_does_not_know_is_said_as_such(tmp_path):
     """--tenant with a domain no tenant of the snapshot has: the message said no --tenant
-    was given."""
+    was given, then that neither --tenant nor a folder gave a tenant."""
     roles = tmp_path / "roles.csv"
     roles.write_text(BROKEN["no_tenant"][0], encoding="utf-8")
     message = _refused(tmp_path, roles, tenant="unknown.onmicrosoft.com")
     assert "no --tenant was given" not in message
-    assert "neither --tenant nor a parent folder gives one" in message
+    assert "neither --tenant nor a parent folder" not in message
+    assert "is a domain no tenant of the snapshot has" in message
 
 
 def test_an_error_names_the_line_the_record_is_on(tmp_path):

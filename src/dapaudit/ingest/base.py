@@ -1004,6 +1004,16 @@ class StagedTable:
         """Fail when neither the record nor the file context gives a tenant.
 
         `expr` may use f.context_tenant_id (the file's --tenant or folder tenant)."""
+        # A context that is a domain gives a tenant only once a tenant of the snapshot has it
+        # (_resolve_contexts): the user gave one, and is told why it did not serve.
+        self.fail_first(
+            f"({expr}) IS NULL AND f.context_hint IS NOT NULL AND f.context_tenant_id IS NULL",
+            "no tenant id: the record has none, and the file's tenant context (--tenant, or its "
+            "folder's name) is a domain no tenant of the snapshot has; ingest an export that "
+            "names that tenant with its domain (its organization.json, or the partner's "
+            "customer list) in the same command or before, or give the tenant id",
+            field,
+        )
         self.fail_first(
             f"({expr}) IS NULL",
             "no tenant id: the record has none, and neither --tenant nor a parent folder "
