@@ -488,3 +488,51 @@ def test_a_forced_canonical_kind_still_takes_its_optional_columns_left_out(tmp_p
         "SELECT partner_tenant_id, relationship_type, dap_enabled FROM partner_relationships"
     ).fetchall() == [("9d2e7b10-4a5c-4f7e-8b1a-0c3d5e7f9a11", "reseller", None)]
     con.close()
+
+
+def test_a_misspelt_column_found_by_a_folder_scan_is_named(tmp_path, sample_copy):
+    """`dap_enabeld` in a folder ingested without --kind: the message listed every kind
+    dapaudit knows and said to use --kind (which then refused the column)."""
+    partners = sample_copy / "partner_relationships.csv"
+    text = partners.read_text(encoding="utf-8")
+    partners.write_text(text.replace("dap_enabled", "dap_enabeld", 1), encoding="utf-8")
+    message = _refused(tmp_path, sample_copy)
+    assert message == (
+        f"{partners}: cannot tell the kind of this file from its CSV header; it comes closest "
+        "to canonical.partner_relationships: 'dap_enabeld' is not a column of it (did you mean "
+        "'dap_enabled'?). Correct the header"
+    )
+
+
+def test_a_column_the_layout_does_not_know_found_by_a_folder_scan_says_to_use_kind(
+    tmp_path, sample_copy, runner
+):
+    """A `notes` column kept in tenants.csv: detection takes only the layout's columns, and the
+    message did not say which kind came close or that --kind reads it."""
+    tenants = sample_copy / "tenants.csv"
+    lines = tenants.read_text(encoding="utf-8").splitlines()
+    tenants.write_text(
+        "\n".join([lines[0] + ",notes"] + [x + ",kept by hand" for x in lines[1:]]) + "\n",
+        encoding="utf-8",
+    )
+    message = _refused(tmp_path, sample_copy)
+    assert message.endswith(
+        "it comes closest to canonical.tenants: it has columns the layout does not know "
+        "(notes). Ingest it on its own with --kind canonical.tenants (columns the layout does "
+        "not know are left unread)"
+    )
+    dbfile = str(tmp_path / "told.duckdb")
+    result = runner.invoke(
+        cli, ["ingest", str(tenants), "--kind", "canonical.tenants", "--db", dbfile]
+    )
+    assert result.exit_code == 0, result.output
+    with db.opened(dbfile, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM tenants").fetchone()[0] == len(lines) - 1
+
+
+def test_a_header_near_no_layout_lists_the_kinds_as_before(tmp_path):
+    """Two canonical columns in an export of some other tool: not close to any layout."""
+    other = tmp_path / "other.csv"
+    other.write_text("tenant_id,display_name,colour,size\nx,y,z,w\n", encoding="utf-8")
+    message = _refused(tmp_path, other)
+    assert "comes closest" not in message and "considered: " in message

@@ -213,6 +213,10 @@ class Kind:
     # before it. Kinds loaded alongside (ingest.alongside) wait only for what they read.
     reads: tuple[str, ...] | None = None
     shares: tuple[str, ...] = ()  # SHARED_TABLES it fills for later kinds
+    # For a file no kind detects: how close it comes to this kind, as (columns in common,
+    # what to do about the rest), or None when not close. Gets the sniff and the CSV header
+    # as written. A layout of dapaudit's own says it, so that a misspelt column is named.
+    near_miss: Callable[[Sniff, list[str]], tuple[int, str] | None] | None = None
 
 
 @dataclass

@@ -7,6 +7,7 @@ reference is generated from CANONICAL below.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from .base import (
@@ -357,6 +358,53 @@ def _matches(layout: Layout):
     return detect
 
 
+def _near_miss(layout: Layout):
+    """How close a CSV header no kind detects comes to `layout` (Kind.near_miss): at least
+    half its columns in common, and every required column it lacks either given by the
+    file's folder or --tenant, or misspelt (a near miss of a header column)."""
+    names = {normalise_header(c.name): c for c in layout.columns}
+
+    def near(s: Sniff, header: list[str]) -> tuple[int, str] | None:
+        given = {normalise_header(h): h.strip() for h in header if normalise_header(h)}
+        shared = given.keys() & names.keys()
+        if len(shared) < 2 or 2 * len(shared) < len(names):
+            return None
+        absent = [k for k in names if k not in given]
+        misspelt: list[tuple[str, str]] = []
+        unknown: list[str] = []
+        for key, shown in given.items():
+            if key in names:
+                continue
+            guess = difflib.get_close_matches(key, absent, n=1)
+            if guess:
+                absent.remove(guess[0])
+                misspelt.append((shown, names[guess[0]].name))
+            else:
+                unknown.append(shown)
+        if any(names[k].required and not names[k].from_context for k in absent):
+            return None
+        if misspelt:
+            said = "; ".join(
+                f"{shown!r} is not a column of it (did you mean {name!r}?)"
+                for shown, name in misspelt
+            )
+            return len(shared), f"{said}. Correct the header"
+        lacking = [names[k].name for k in absent if names[k].required]
+        parts = []
+        if unknown:
+            parts.append("it has columns the layout does not know (" + ", ".join(unknown) + ")")
+        if lacking:
+            parts.append(
+                "it lacks " + ", ".join(lacking) + ", which its folder or --tenant may give"
+            )
+        return len(shared), (
+            "; ".join(parts) + f". Ingest it on its own with --kind {layout.kind} (columns "
+            "the layout does not know are left unread)"
+        )
+
+    return near
+
+
 def _loader(layout: Layout):
     def load(batch: Batch) -> None:
         # Detection takes only a header of the layout's columns; --kind takes any header, and
@@ -461,6 +509,7 @@ for _layout in CANONICAL:
             datasets=(_layout.table,),
             detect=_matches(_layout),
             load=_loader(_layout),
+            near_miss=_near_miss(_layout),
             produces="written by hand or by your own scripts, in the layout documented below",
             defines_tenants=_layout.table == "tenants",
             priority=10,

@@ -104,6 +104,13 @@ def detect_kind(s: Sniff, shown: str) -> Kind:
     considered = ", ".join(sorted(REGISTRY.kinds))
     if not found:
         what = {"csv": "CSV header", "json": "JSON keys", "unknown": "content"}[s.format]
+        nearest = _nearest(s)
+        if nearest is not None:
+            raise DapauditError(
+                f"cannot tell the kind of this file from its {what}; it comes closest to "
+                f"{nearest[0]}: {nearest[1]}",
+                file=shown,
+            )
         raise DapauditError(
             f"cannot tell the kind of this file from its {what}; considered: {considered}. "
             "Use --kind to force one",
@@ -115,6 +122,24 @@ def detect_kind(s: Sniff, shown: str) -> Kind:
         + "; use --kind to choose",
         file=shown,
     )
+
+
+def _nearest(s: Sniff) -> tuple[str, str] | None:
+    """The kind a CSV file no kind detects comes closest to, and what to do (Kind.near_miss),
+    when one comes closer than any other."""
+    if s.format != "csv":
+        return None
+    header = csv_header(s.head, sniff_delimiter(s.head))
+    scored = []
+    for kind in REGISTRY.kinds.values():
+        if kind.near_miss is not None and kind.format == "csv":
+            near = kind.near_miss(s, header)
+            if near is not None:
+                scored.append((near[0], kind.name, near[1]))
+    scored.sort(reverse=True)
+    if not scored or (len(scored) > 1 and scored[1][0] == scored[0][0]):
+        return None
+    return scored[0][1], scored[0][2]
 
 
 def unserialised_warnings(f: SourceFile, s: Sniff) -> list[str]:
