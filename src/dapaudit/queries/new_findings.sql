@@ -1,6 +1,7 @@
 -- title: Findings new in this snapshot
--- description: Findings of the snapshot that the previous analysed snapshot did not have (all of
--- them, for the first snapshot), most severe first.
+-- description: Findings of the snapshot that did not stand open before it: not in the previous
+-- analysed snapshot, nor carried as not assessed since an earlier one (all of them, for the
+-- first snapshot), most severe first.
 SELECT f.severity, f.rule_id, coalesce(c.display_name, f.customer_tenant_id) AS customer,
        f.title, f.fingerprint
 FROM finding_changes f
