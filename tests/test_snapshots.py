@@ -386,6 +386,7 @@ def test_a_recollected_export_added_to_the_snapshot_says_it_joins_the_old_one(
 
 
 WOODGROVE = "b3581e5f-7119-564f-bf56-e413ae802dfa"
+CONTOSO = "0e6249f8-cf40-5b6e-9138-82b4a7337e4f"
 
 
 def test_dap_removed_with_its_monitoring_row_gone_is_resolved(runner, tmp_path, sample_copy):
@@ -535,3 +536,125 @@ def test_a_finding_not_assessed_twice_stays_not_assessed(runner, tmp_path):
     header = listed[0].split()
     december = next(x for x in listed if x.startswith("2026-12")).split()
     assert december[header.index("not_assessed")] == "1"
+
+
+def _section(html: str, anchor: str) -> str:
+    start = html.index(f'id="{anchor}"')
+    return html[start : html.index("</section>", start)]
+
+
+def test_only_the_list_with_a_finding_found_earlier_says_when(runner, tmp_path):
+    """December with Coho's export still missing: the not-assessed list gives the snapshot
+    each was last found in (October); the resolved list, all last found in November, does not
+    (it said so of both, and 'stood open, not assessed' of November's findings)."""
+    dbfile = _three_months(runner, tmp_path, "missing")
+    out = tmp_path / "report"
+    _cli(runner, "report", "monthly", "--db", dbfile, "--format", "html", "--out", str(out))
+    html = (out / "report.html").read_text(encoding="utf-8")
+    resolved, not_assessed = _section(html, "resolved"), _section(html, "not-assessed")
+    assert "<td" in resolved and "Last found" not in resolved and "not assessed in" not in resolved
+    assert "Last found" in not_assessed and ">2026-10<" in not_assessed
+
+
+def _offboard(estate, tenant: str) -> None:
+    """Every row naming `tenant` taken out of the canonical estate (its partner's customer list
+    included): the partner no longer manages it."""
+    for path in estate.glob("*.csv"):
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        path.write_text(lines[0] + "".join(x for x in lines[1:] if tenant not in x), "utf-8")
+
+
+def test_an_offboarded_customer_is_not_assessed_once_then_leaves(runner, tmp_path):
+    """Contoso off every export and off its partners' customer lists from November: its
+    findings are not assessed in November, named as then; from December they are no longer
+    listed (they stood 'not assessed' every month, with no way to close them)."""
+    dbfile = str(tmp_path / "a.duckdb")
+    gone = tmp_path / "gone"
+    shutil.copytree(SAMPLE, gone)
+    _offboard(gone, CONTOSO)
+    _cli(runner, "ingest", str(SAMPLE), "--db", dbfile, "--as-of", "2026-10-31")
+    _cli(runner, "analyze", "--db", dbfile)
+    for as_of in ("2026-11-30", "2026-12-31", "2027-01-31"):
+        _cli(runner, "ingest", str(gone), "--db", dbfile, "--as-of", as_of)
+        _cli(runner, "analyze", "--db", dbfile, "--snapshot", as_of[:7])
+    with db.opened(dbfile, read_only=True) as con:
+        rows = con.execute(
+            "SELECT snapshot, change, count(*) FROM finding_changes "
+            "WHERE customer_tenant_id = ? GROUP BY ALL ORDER BY ALL",
+            [CONTOSO],
+        ).fetchall()
+    # (Its GDAP findings are resolved in November: the partner's GDAP listing, there in
+    # full, no longer has the relationship.)
+    assert {r[0] for r in rows} == {"2026-10", "2026-11"}
+    assert ("2026-11", "not_assessed") in {r[:2] for r in rows}
+    out = tmp_path / "report"
+    _cli(
+        runner,
+        "report",
+        "monthly",
+        "--db",
+        dbfile,
+        "--snapshot",
+        "2026-11",
+        "--format",
+        "html",
+        "--out",
+        str(out),
+    )
+    assert "Contoso" in _section((out / "report.html").read_text("utf-8"), "not-assessed")
+
+
+def test_a_snapshot_of_a_few_recollected_exports_ends_no_carried_finding(runner, tmp_path):
+    """A re-check snapshot holding only the Azure role assignments names no customer list:
+    it shows no relationship ended, and the findings it could not assess are judged by the
+    next full snapshot (resolved, or still open), not forgotten."""
+    dbfile = str(tmp_path / "a.duckdb")
+    recheck = tmp_path / "recheck"
+    recheck.mkdir()
+    shutil.copy(SAMPLE / "azure_role_assignments.csv", recheck)
+    _cli(runner, "ingest", str(SAMPLE), "--db", dbfile, "--as-of", "2026-11-30")
+    _cli(runner, "analyze", "--db", dbfile)
+    _cli(
+        runner,
+        "ingest",
+        str(recheck),
+        "--db",
+        dbfile,
+        "--as-of",
+        "2026-11-30",
+        "--snapshot",
+        "2026-11-recheck",
+    )
+    _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-11-recheck")
+    _cli(
+        runner,
+        "ingest",
+        str(SAMPLE),
+        "--db",
+        dbfile,
+        "--as-of",
+        "2026-11-30",
+        "--snapshot",
+        "2026-11-z",
+    )
+    _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-11-z")
+    with db.opened(dbfile, read_only=True) as con:
+        carried = con.execute(
+            "SELECT r.fingerprint, z.change FROM finding_changes r "
+            "LEFT JOIN finding_changes z ON z.snapshot = '2026-11-z' "
+            "AND z.fingerprint = r.fingerprint "
+            "WHERE r.snapshot = '2026-11-recheck' AND r.change = 'not_assessed'"
+        ).fetchall()
+    assert carried and {change for _, change in carried} == {"still_open"}
+
+
+def test_a_snapshot_analysed_before_analysis_rules_judges_by_the_rules_recorded_then(
+    runner, tmp_path
+):
+    """December analysed by a dapaudit before schema version 2 (no analysis_rules rows): what
+    the rule judges from is taken from October's record, so Coho's finding, its export still
+    missing, stays not assessed (it read as resolved)."""
+    dbfile = _three_months(runner, tmp_path, "missing")
+    with db.opened(dbfile) as con:
+        con.execute("DELETE FROM analysis_rules WHERE snapshot = '2026-12'")
+    assert _coho_change(dbfile, "2026-12") == ("not_assessed", "2026-11", "2026-10")

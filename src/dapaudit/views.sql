@@ -172,17 +172,16 @@ CREATE OR REPLACE VIEW source_refs AS
 SELECT snapshot, source_file_id, path, kind FROM source_files;
 COMMENT ON VIEW source_refs IS 'source_file_id to file path and kind, for building evidence.';
 
--- The datasets a partner's findings are judged from that lapsed between two snapshots: all
--- that tell DAP and GDAP when no table of partner links names the partner any more, and the
--- exports of its own (agent groups, members, access assignments) that covered it and do not
--- now. Nothing for a tenant no table named as a partner then.
-CREATE OR REPLACE MACRO partner_lapsed(named_then, datasets_then, named_now, datasets_now) AS
+-- The datasets a partner's findings are judged from that lapsed between two snapshots, as a
+-- mask of dataset bits (finding_changes): all that tell DAP and GDAP (`dap_gdap`) when no
+-- table of partner links names the partner any more, and the exports of its own (agent
+-- groups, members, access assignments) that covered it and do not now. None for a tenant no
+-- table named as a partner then.
+CREATE OR REPLACE MACRO partner_lapsed(named_then, mask_then, named_now, mask_now, dap_gdap) AS
     CASE WHEN coalesce(named_then, false)
-         THEN (CASE WHEN coalesce(named_now, false) THEN []::VARCHAR[]
-                    ELSE ['partner_relationships', 'dap_monitoring', 'gdap_relationships'] END)
-              || list_filter(coalesce(datasets_then, []),
-                             lambda d: NOT list_contains(coalesce(datasets_now, []), d))
-         ELSE []::VARCHAR[] END;
+         THEN (CASE WHEN coalesce(named_now, false) THEN 0::UBIGINT ELSE dap_gdap END)
+              | (coalesce(mask_then, 0::UBIGINT) & ~coalesce(mask_now, 0::UBIGINT))
+         ELSE 0::UBIGINT END;
 
 -- Each finding of each snapshot compared with what stood open before it: the findings of the
 -- previous snapshot (by as_of, then label), and those of earlier snapshots that the snapshots
@@ -195,12 +194,20 @@ CREATE OR REPLACE MACRO partner_lapsed(named_then, datasets_then, named_now, dat
 -- relationships named then and none of them names now; or an export of the partner's own (its
 -- agent groups and their members, its GDAP access assignments, ...) that covered it then and
 -- does not now; for a finding about the customer alone, those of the partners it was linked
--- to. A not_assessed finding stays one, snapshot after snapshot, until a snapshot judges it:
--- a month without a customer's export no longer makes its findings "new" the month after, nor
--- hides a remediation made meanwhile. Otherwise a dropped export or a rule turned off read as
--- remediation in the monthly report.
+-- to. A not_assessed finding stands open, snapshot after snapshot, until a snapshot judges it
+-- or shows the relationship ended: the partner's customer list is in the snapshot and no
+-- longer names the customer (for a finding about the customer alone: nothing names the
+-- customer, and the list of a partner it had is there). A month
+-- without a customer's export no longer makes its findings "new" the month after, nor hides a
+-- remediation made meanwhile; an offboarded customer's findings are told not assessed once,
+-- not every month after; a snapshot of a few re-collected exports ends nothing.
+--
+-- Not recursive: a finding leaving (left_behind) is judged at the snapshot it leaves, and,
+-- only when something it may be judged from lapsed there, at each snapshot after until it is
+-- found again (carry); the first snapshot that judges it, or whose tenant left, ends it. The
+-- cost grows with findings leaving, not with the length of the history.
 CREATE OR REPLACE VIEW finding_changes AS
-WITH RECURSIVE ordered AS (
+WITH ordered AS (
     SELECT snapshot, as_of,
            row_number() OVER (ORDER BY as_of, snapshot) AS n,
            lag(snapshot) OVER (ORDER BY as_of, snapshot) AS previous_snapshot
@@ -213,7 +220,8 @@ partner_links AS (
     UNION SELECT DISTINCT snapshot, partner_tenant_id, customer_tenant_id FROM dap_monitoring
     UNION SELECT DISTINCT snapshot, partner_tenant_id, customer_tenant_id FROM gdap_relationships
 ),
--- Findings of each snapshot's previous one that it no longer has.
+-- Findings of each snapshot's previous one that it no longer has (origin: the snapshot they
+-- were last found in), with the next snapshot holding them again, if any.
 left_behind AS (
     SELECT o.n, p.fingerprint, p.snapshot AS origin, p.rule_id, p.customer_tenant_id,
            p.partner_tenant_id
@@ -222,10 +230,16 @@ left_behind AS (
     WHERE NOT EXISTS (SELECT 1 FROM findings f
                       WHERE f.snapshot = o.snapshot AND f.fingerprint = p.fingerprint)
 ),
--- The tenants whose exports judge a finding that departs (and so any carried on, which departed
--- first): its customer, its partner, and for a finding about the customer alone the partners
--- it was linked to. Coverage is gathered for them alone, not for the whole estate.
-watched AS (
+found_again AS (
+    SELECT b.fingerprint, b.origin, min(o.n) AS n
+    FROM left_behind b
+    JOIN findings f ON f.fingerprint = b.fingerprint
+    JOIN ordered o ON o.snapshot = f.snapshot AND o.n > b.n
+    GROUP BY ALL
+),
+-- The tenants of the findings leaving, and for a finding about the customer alone the
+-- partners it was linked to.
+leaving_tenants AS (
     SELECT customer_tenant_id AS tenant_id FROM left_behind
     UNION SELECT partner_tenant_id FROM left_behind
     UNION SELECT l.partner_tenant_id
@@ -234,101 +248,167 @@ watched AS (
             ON l.snapshot = b.origin AND l.customer_tenant_id = b.customer_tenant_id
           WHERE b.partner_tenant_id IS NULL
 ),
--- Per snapshot and watched tenant, the groups of exports that cover it: its role listing, its
--- Azure role assignments, and what tells its partners' DAP (partner relationships or DAP
--- monitoring, either: DAP removed is told by the one left). A group: the list of its datasets.
-customer_cover AS (
-    SELECT c.snapshot, c.tenant_id, list(DISTINCT g.datasets) AS groups
-    FROM export_coverage c
-    JOIN (VALUES ('directory_role_members', ['directory_role_members']),
-                 ('azure_role_assignments', ['azure_role_assignments']),
-                 ('partner_relationships', ['partner_relationships', 'dap_monitoring']),
-                 ('dap_monitoring', ['partner_relationships', 'dap_monitoring']))
-        g(dataset, datasets) ON g.dataset = c.dataset
-    WHERE c.tenant_id IN (SELECT tenant_id FROM watched)
+-- Datasets as bits of a mask (at most 64: the canonical tables are 13), so that what covers
+-- a tenant, and what a rule judges from, compare by integer operations.
+dataset_bits AS (
+    SELECT dataset, 1::UBIGINT << (row_number() OVER (ORDER BY dataset) - 1)::INTEGER AS bit
+    FROM (SELECT DISTINCT dataset FROM export_coverage
+          UNION SELECT DISTINCT unnest(datasets) FROM analysis_rules
+          UNION SELECT unnest(['directory_role_members', 'azure_role_assignments',
+                               'partner_relationships', 'dap_monitoring',
+                               'gdap_relationships']))
+),
+-- The groups of exports that judge a customer's findings: its role listing, its Azure role
+-- assignments, and what tells its partners' DAP (partner relationships or DAP monitoring,
+-- either: DAP removed is told by the one left); and what tells a partner's DAP and GDAP.
+masks AS (
+    SELECT bit_or(bit) FILTER (WHERE dataset = 'directory_role_members') AS role_listing,
+           bit_or(bit) FILTER (WHERE dataset = 'azure_role_assignments') AS azure,
+           bit_or(bit) FILTER (WHERE dataset IN ('partner_relationships', 'dap_monitoring'))
+               AS dap,
+           bit_or(bit) FILTER (WHERE dataset IN ('partner_relationships', 'dap_monitoring',
+                                                 'gdap_relationships')) AS dap_gdap
+    FROM dataset_bits
+),
+rule_masks AS (
+    SELECT a.snapshot, a.rule_id, bit_or(b.bit) AS mask
+    FROM (SELECT snapshot, rule_id, unnest(datasets) AS dataset FROM analysis_rules) a
+    JOIN dataset_bits b USING (dataset)
     GROUP BY ALL
 ),
--- Per snapshot and watched tenant: whether a table of partner links names it as a partner,
--- and the datasets covering the tenant itself (its agent groups, their members, ...).
-partner_cover AS (
-    SELECT snapshot, tenant_id, bool_or(named) AS named,
-           coalesce(list(DISTINCT dataset) FILTER (WHERE dataset IS NOT NULL), []) AS datasets
-    FROM (SELECT DISTINCT snapshot, partner_tenant_id AS tenant_id, true AS named,
-                 NULL::VARCHAR AS dataset
-          FROM partner_links
+-- Per snapshot and leaving tenant: the datasets covering it, whether a partner link names it
+-- as a partner (its customer list is in the snapshot) or as a customer.
+tenant_state AS (
+    SELECT snapshot, tenant_id, bit_or(bit) AS covered, bool_or(as_partner) AS listed,
+           bool_or(as_customer) AS linked
+    FROM (SELECT c.snapshot, c.tenant_id, b.bit, false AS as_partner, false AS as_customer
+          FROM export_coverage c JOIN dataset_bits b USING (dataset)
+          WHERE c.tenant_id IN (SELECT tenant_id FROM leaving_tenants)
           UNION ALL
-          SELECT snapshot, tenant_id, false, dataset FROM export_coverage)
-    WHERE tenant_id IN (SELECT tenant_id FROM watched)
+          SELECT snapshot, partner_tenant_id, 0::UBIGINT, true, false FROM partner_links
+          WHERE partner_tenant_id IN (SELECT tenant_id FROM leaving_tenants)
+          UNION ALL
+          SELECT snapshot, customer_tenant_id, 0::UBIGINT, false, true FROM partner_links
+          WHERE customer_tenant_id IN (SELECT tenant_id FROM leaving_tenants))
     GROUP BY ALL
 ),
--- departed: per snapshot, the findings that stood open before it and that it no longer has,
--- each with the snapshot it was last found in (origin) and whether this snapshot could judge
--- it (assessed: resolved) or not (carried on to the next snapshot). Lapses are told against
--- the origin: what covered the finding when it was found. A row with no fingerprint per
--- snapshot carries the recursion through snapshots that depart nothing.
-departed(n, snapshot, fingerprint, origin, rule_id, customer_tenant_id, partner_tenant_id,
-         assessed) AS (
-    SELECT n, snapshot, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR,
-           NULL::VARCHAR, NULL::BOOLEAN
-    FROM ordered WHERE n = 1
-    UNION ALL
-    SELECT n, snapshot, fingerprint, origin, rule_id, customer_tenant_id, partner_tenant_id,
-           CASE WHEN fingerprint IS NOT NULL THEN NOT (own_lapse OR linked_lapse) END
+-- Leaving tenants with an export, or a partner link, that covered them in the snapshot
+-- before and does not now: only a finding of such a tenant (or of a rule that did not run)
+-- may be left not assessed where it leaves. Every other one is resolved there.
+shrunk AS (
+    SELECT o.n, p.tenant_id
+    FROM ordered o
+    JOIN tenant_state p ON p.snapshot = o.previous_snapshot
+    LEFT JOIN tenant_state c ON c.snapshot = o.snapshot AND c.tenant_id = p.tenant_id
+    WHERE p.covered & ~coalesce(c.covered, 0::UBIGINT) <> 0
+       OR (p.listed AND NOT coalesce(c.listed, false))
+),
+may_carry AS (
+    SELECT b.*
+    FROM left_behind b
+    JOIN ordered o ON o.n = b.n
+    LEFT JOIN rules_recorded r ON r.snapshot = o.snapshot
+    LEFT JOIN analysis_rules a ON a.snapshot = o.snapshot AND a.rule_id = b.rule_id
+    WHERE (r.snapshot IS NOT NULL AND NOT coalesce(a.ran, false))
+       OR EXISTS (SELECT 1 FROM shrunk s WHERE s.n = b.n AND s.tenant_id = b.customer_tenant_id)
+       OR EXISTS (SELECT 1 FROM shrunk s WHERE s.n = b.n AND s.tenant_id = b.partner_tenant_id)
+       OR (b.partner_tenant_id IS NULL AND EXISTS (
+           SELECT 1 FROM partner_links l JOIN shrunk s ON s.tenant_id = l.partner_tenant_id
+           WHERE l.snapshot = b.origin AND l.customer_tenant_id = b.customer_tenant_id
+             AND s.n = b.n))
+),
+-- Each finding that may be carried, at the snapshot it leaves and each one after until it is
+-- found again.
+carry AS (
+    SELECT m.n, m.snapshot, b.fingerprint, b.origin, b.rule_id, b.customer_tenant_id,
+           b.partner_tenant_id
+    FROM may_carry b
+    JOIN ordered m ON m.n >= b.n
+    LEFT JOIN found_again g ON g.fingerprint = b.fingerprint AND g.origin = b.origin
+    WHERE g.n IS NULL OR m.n < g.n
+),
+-- Each carried row judged against the snapshot it was last found in (then, `t`) and this one
+-- (now, `w`): its customer (c), its partner (p), and for a finding about the customer alone
+-- each partner it was linked to then (l).
+judged AS (
+    SELECT n, snapshot, fingerprint, origin,
+           CASE WHEN partner_tenant_id IS NOT NULL THEN pair_ended
+                ELSE customer_gone AND linked_listed END AS ended,
+           NOT (own_lapse OR linked_lapse) AS assessed
     FROM (
-        SELECT o.n, o.snapshot, x.fingerprint, x.origin, x.rule_id, x.customer_tenant_id,
-               x.partner_tenant_id,
+        SELECT x.n, x.snapshot, x.fingerprint, x.origin, x.partner_tenant_id,
+               -- The partner's customer list is in the snapshot and no longer names the
+               -- customer.
+               lp.partner_tenant_id IS NULL AND coalesce(pw.listed, false) AS pair_ended,
+               -- No export or link names the customer now.
+               x.customer_tenant_id IS NOT NULL
+               AND NOT coalesce(cw.covered <> 0 OR cw.linked, false) AS customer_gone,
+               -- The customer list of a partner it was linked to is in the snapshot.
+               coalesce(bool_or(lw.listed), false) AS linked_listed,
                (r.snapshot IS NOT NULL AND NOT coalesce(a.ran, false))
-               OR coalesce(list_has_any(a.datasets, flatten(list_filter(
-                      coalesce(co.groups, []),
-                      lambda g: NOT list_contains(coalesce(cs.groups, []), g)))), false)
-               OR coalesce(list_has_any(a.datasets,
-                      partner_lapsed(po.named, po.datasets, ps.named, ps.datasets)), false)
-                   AS own_lapse,
-               -- A finding about the customer alone: the partners it was linked to.
-               coalesce(bool_or(list_has_any(a.datasets,
-                   partner_lapsed(lo.named, lo.datasets, ls.named, ls.datasets))), false)
-                   AS linked_lapse
-        FROM (SELECT DISTINCT n FROM departed) d
-        JOIN ordered o ON o.n = d.n + 1
-        JOIN (SELECT n, fingerprint, origin, rule_id, customer_tenant_id, partner_tenant_id,
-                     false AS carried
-              FROM left_behind
-              UNION ALL
-              SELECT n + 1, fingerprint, origin, rule_id, customer_tenant_id, partner_tenant_id,
-                     true
-              FROM departed WHERE fingerprint IS NOT NULL AND NOT assessed
-              UNION ALL
-              SELECT n + 1, NULL, NULL, NULL, NULL, NULL, false
-              FROM departed WHERE fingerprint IS NULL) x
-          ON x.n = o.n
-        LEFT JOIN rules_recorded r ON r.snapshot = o.snapshot
-        LEFT JOIN analysis_rules a ON a.snapshot = o.snapshot AND a.rule_id = x.rule_id
-        LEFT JOIN customer_cover co
-               ON co.snapshot = x.origin AND co.tenant_id = x.customer_tenant_id
-        LEFT JOIN customer_cover cs
-               ON cs.snapshot = o.snapshot AND cs.tenant_id = x.customer_tenant_id
-        LEFT JOIN partner_cover po
-               ON po.snapshot = x.origin AND po.tenant_id = x.partner_tenant_id
-        LEFT JOIN partner_cover ps
-               ON ps.snapshot = o.snapshot AND ps.tenant_id = x.partner_tenant_id
+               OR (coalesce(rm.mask, rmo.mask, 0::UBIGINT) & (
+                   (CASE WHEN ct.covered & k.role_listing <> 0
+                              AND coalesce(cw.covered, 0::UBIGINT) & k.role_listing = 0
+                         THEN k.role_listing ELSE 0::UBIGINT END)
+                   | (CASE WHEN ct.covered & k.azure <> 0
+                                AND coalesce(cw.covered, 0::UBIGINT) & k.azure = 0
+                           THEN k.azure ELSE 0::UBIGINT END)
+                   | (CASE WHEN ct.covered & k.dap <> 0
+                                AND coalesce(cw.covered, 0::UBIGINT) & k.dap = 0
+                           THEN k.dap ELSE 0::UBIGINT END)
+                   | partner_lapsed(pt.listed, pt.covered, pw.listed, pw.covered, k.dap_gdap)
+               )) <> 0 AS own_lapse,
+               coalesce(bool_or((coalesce(rm.mask, rmo.mask, 0::UBIGINT)
+                   & partner_lapsed(lt.listed, lt.covered, lw.listed, lw.covered, k.dap_gdap))
+                   <> 0), false) AS linked_lapse
+        FROM carry x
+        CROSS JOIN masks k
+        LEFT JOIN rules_recorded r ON r.snapshot = x.snapshot
+        LEFT JOIN analysis_rules a ON a.snapshot = x.snapshot AND a.rule_id = x.rule_id
+        LEFT JOIN rule_masks rm ON rm.snapshot = x.snapshot AND rm.rule_id = x.rule_id
+        -- What the rule judges from, as the origin's analysis recorded it, for a snapshot
+        -- analysed before analysis_rules was kept.
+        LEFT JOIN rule_masks rmo ON rmo.snapshot = x.origin AND rmo.rule_id = x.rule_id
+        LEFT JOIN tenant_state ct
+               ON ct.snapshot = x.origin AND ct.tenant_id = x.customer_tenant_id
+        LEFT JOIN tenant_state cw
+               ON cw.snapshot = x.snapshot AND cw.tenant_id = x.customer_tenant_id
+        LEFT JOIN tenant_state pt
+               ON pt.snapshot = x.origin AND pt.tenant_id = x.partner_tenant_id
+        LEFT JOIN tenant_state pw
+               ON pw.snapshot = x.snapshot AND pw.tenant_id = x.partner_tenant_id
+        LEFT JOIN partner_links lp
+               ON lp.snapshot = x.snapshot AND lp.partner_tenant_id = x.partner_tenant_id
+              AND lp.customer_tenant_id = x.customer_tenant_id
         LEFT JOIN partner_links l
                ON x.partner_tenant_id IS NULL AND l.snapshot = x.origin
               AND l.customer_tenant_id = x.customer_tenant_id
-        LEFT JOIN partner_cover lo
-               ON lo.snapshot = x.origin AND lo.tenant_id = l.partner_tenant_id
-        LEFT JOIN partner_cover ls
-               ON ls.snapshot = o.snapshot AND ls.tenant_id = l.partner_tenant_id
-        -- A carried finding found again is no longer departed (left_behind ones are not found).
-        WHERE NOT x.carried
-           OR NOT EXISTS (SELECT 1 FROM findings f
-                          WHERE f.snapshot = o.snapshot AND f.fingerprint = x.fingerprint)
+        LEFT JOIN tenant_state lt
+               ON lt.snapshot = x.origin AND lt.tenant_id = l.partner_tenant_id
+        LEFT JOIN tenant_state lw
+               ON lw.snapshot = x.snapshot AND lw.tenant_id = l.partner_tenant_id
         GROUP BY ALL
     )
 ),
+-- The carried rows up to the first snapshot that judges the finding or that shows its
+-- customer and partner no longer related (that snapshot's row included: it tells the end).
+departed AS (
+    SELECT n, snapshot, fingerprint, origin, assessed
+    FROM (SELECT *,
+                 count(*) FILTER (WHERE assessed OR ended) OVER (
+                     PARTITION BY fingerprint, origin ORDER BY n
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS closed_before
+          FROM judged)
+    WHERE closed_before = 0
+    UNION ALL
+    SELECT b.n, o.snapshot, b.fingerprint, b.origin, true
+    FROM left_behind b
+    JOIN ordered o ON o.n = b.n
+    WHERE NOT EXISTS (SELECT 1 FROM may_carry c
+                      WHERE c.fingerprint = b.fingerprint AND c.origin = b.origin)
+),
 -- What stood open after each snapshot beyond its own findings: those it could not assess.
-carried AS (
-    SELECT snapshot, fingerprint FROM departed WHERE fingerprint IS NOT NULL AND NOT assessed
-)
+carried AS (SELECT snapshot, fingerprint FROM departed WHERE NOT assessed)
 SELECT o.snapshot, o.previous_snapshot, f.fingerprint, f.rule_id, f.severity,
        f.customer_tenant_id, f.partner_tenant_id, f.subject, f.title,
        CASE WHEN p.fingerprint IS NULL AND c.fingerprint IS NULL THEN 'new'

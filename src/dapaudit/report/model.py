@@ -390,13 +390,19 @@ class Changes:
         return len(self.not_assessed_findings)
 
     @property
-    def found_before_previous(self) -> bool:
-        """Whether a finding listed as gone was last found before the previous snapshot (the
-        snapshots since could not assess it): the lists then say when each was last found."""
-        return any(
-            f.last_found != self.previous_snapshot
-            for f in self.resolved_findings + self.not_assessed_findings
-        )
+    def resolved_found_before(self) -> bool:
+        return _found_before(self.resolved_findings, self.previous_snapshot)
+
+    @property
+    def not_assessed_found_before(self) -> bool:
+        return _found_before(self.not_assessed_findings, self.previous_snapshot)
+
+
+def _found_before(rows: list[FindingRow], previous: str | None) -> bool:
+    """Whether a finding of `rows` (ordered as _changes gives them: last found earliest
+    first) was last found before the previous snapshot, the snapshots since not assessing it:
+    the list then says when each was last found. Looks at the first row only."""
+    return bool(rows) and rows[0].last_found != previous
 
 
 @dataclass
@@ -535,12 +541,21 @@ def _changes(
     ).fetchone()
     gone: dict[str, list[FindingRow]] = {"resolved": [], "not_assessed": []}
     for r in con.execute(
-        f"""SELECT change, rule_id, severity, customer_tenant_id, partner_tenant_id, subject,
-                   title, fingerprint, last_found_snapshot
-            FROM finding_changes
-            WHERE snapshot = $snapshot AND change IN ('resolved', 'not_assessed') {rule_filter}
-            ORDER BY change, rule_id, customer_tenant_id, partner_tenant_id, subject,
-                     fingerprint""",
+        f"""SELECT c.change, c.rule_id, c.severity, c.customer_tenant_id, c.partner_tenant_id,
+                   c.subject, c.title, c.fingerprint, c.last_found_snapshot,
+                   -- Named as when last found: an offboarded customer is named no more.
+                   coalesce(dc.display_name, dc.default_domain), dp.display_name,
+                   o.as_of
+            FROM finding_changes c
+            JOIN snapshots o ON o.snapshot = c.last_found_snapshot
+            LEFT JOIN tenant_directory dc
+                   ON dc.snapshot = c.last_found_snapshot AND dc.tenant_id = c.customer_tenant_id
+            LEFT JOIN tenant_directory dp
+                   ON dp.snapshot = c.last_found_snapshot AND dp.tenant_id = c.partner_tenant_id
+            WHERE c.snapshot = $snapshot AND c.change IN ('resolved', 'not_assessed')
+              {rule_filter}
+            ORDER BY c.change, o.as_of, c.last_found_snapshot, c.rule_id, c.customer_tenant_id,
+                     c.partner_tenant_id, c.subject, c.fingerprint""",
         params,
     ).fetchall():
         gone[r[0]].append(
@@ -549,9 +564,9 @@ def _changes(
                 severity=r[2],
                 status=r[0],
                 customer_tenant_id=r[3],
-                customer_name=names.get(r[3] or "", r[3] or ""),
+                customer_name=names.get(r[3] or "") or r[9] or r[3] or "",
                 partner_tenant_id=r[4],
-                partner_name=names.get(r[4] or "", r[4] or ""),
+                partner_name=names.get(r[4] or "") or r[10] or r[4] or "",
                 subject=r[5],
                 title=r[6],
                 first_seen="",
