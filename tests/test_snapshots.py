@@ -658,3 +658,32 @@ def test_a_snapshot_analysed_before_analysis_rules_judges_by_the_rules_recorded_
     with db.opened(dbfile) as con:
         con.execute("DELETE FROM analysis_rules WHERE snapshot = '2026-12'")
     assert _coho_change(dbfile, "2026-12") == ("not_assessed", "2026-11", "2026-10")
+
+
+TREY = "8199bd56-ce9a-526c-a511-9eead2a051cb"
+
+
+def test_a_role_listing_without_its_last_page_leaves_its_findings_not_assessed(runner, tmp_path):
+    """In November the export script saved Trey Research's role assignments up to page 1
+    only: page 2 held the Global Administrator group (and a Reports Reader) of a tenant that is
+    no partner, and their GDAP-FOREIGN-ROLE-HOLDER findings read as resolved. The ingest now
+    says the listing lacks its last page, and the findings are not assessed."""
+    real = SAMPLE.parent / "real-format"
+    estate = tmp_path / "estate"
+    shutil.copytree(real, estate)
+    (estate / "treyresearch.onmicrosoft.com" / "roleAssignments-page2.json").unlink()
+    dbfile = str(tmp_path / "a.duckdb")
+    _cli(runner, "ingest", str(real), "--db", dbfile, "--as-of", "2026-10-31")
+    _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-10")
+    november = _cli(runner, "ingest", str(estate), "--db", dbfile, "--as-of", "2026-11-30")
+    _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-11")
+    assert _gone(dbfile, "2026-11") == {("GDAP-FOREIGN-ROLE-HOLDER", TREY): "not_assessed"}
+    with db.opened(dbfile, read_only=True) as con:
+        assert con.execute(
+            "SELECT resolved, not_assessed FROM snapshot_deltas WHERE snapshot = '2026-11'"
+        ).fetchone() == (0, 2)
+    page1 = estate / "treyresearch.onmicrosoft.com" / "roleAssignments-page1.json"
+    assert (
+        f"Warning: {page1}: the last page of this Graph listing (graph.role_assignments, "
+        f"tenant {TREY}) is missing"
+    ) in november.output

@@ -648,6 +648,11 @@ def _load(
         if not todo:
             return
         _file_table(con, "TEMP", "ingest_files", todo)
+        # Filled by the kinds' readers (stage_json); emptied of an earlier ingest's here.
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE ingest_incomplete_listings "
+            f"({SHARED_TABLES['ingest_incomplete_listings']})"
+        )
         order, by_kind = _kind_order(todo)
         # Before each kind, the files whose folder is named by a domain that earlier kinds'
         # tenants now name get their tenant. Counted down in Python: once every domain hint is
@@ -894,9 +899,8 @@ def _load_alongside(
             _snapshot_row(con, snapshot, as_of, now, report)
             for name in datasets:
                 con.execute(f"INSERT INTO {name} SELECT * FROM {work}.{name}")
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE ingest_files AS SELECT * FROM {work}.ingest_files"
-            )
+            for name in ("ingest_files", "ingest_incomplete_listings"):
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {work}.{name}")
             _record_files(con, snapshot, todo, now, report)
     finally:
         with contextlib.suppress(duckdb.Error):  # never in the way of an error going out
@@ -942,6 +946,56 @@ def _resolve_contexts(
     ).fetchone()[0]
 
 
+# Incomplete Graph listings said one by one, at most; the others in one warning.
+INCOMPLETE_LISTINGS_SAID = 10
+
+
+def _incomplete_listings(con, report: IngestReport) -> str:
+    """Warn of each Graph listing of this ingest that lacks its last page (the readers noted
+    them in `ingest_incomplete_listings`), and return the TEMP table of the files that give
+    no coverage because of them.
+
+    Its rows still count (they are evidence), but such a listing does not cover its tenant:
+    a finding of the previous snapshot judged from what was on the missing pages would read
+    as resolved. Nor does any other export of its kind for that tenant: a tenant's
+    role-member or access-assignment export is a listing per role, group or relationship,
+    and one of them cut short leaves the whole export incomplete."""
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE ingest_uncovering_files AS
+        WITH listed AS (
+            SELECT DISTINCT i.source_file_id, i.kind, i.context_tenant_id
+            FROM ingest_incomplete_listings l JOIN ingest_files i USING (source_file_id))
+        SELECT source_file_id FROM listed
+        UNION
+        SELECT i.source_file_id FROM ingest_files i
+        JOIN listed l ON l.kind = i.kind AND l.context_tenant_id = i.context_tenant_id"""
+    )
+    listings = con.execute(
+        """SELECT i.kind, coalesce(i.context_tenant_id, i.context_hint), l.listing,
+                  arg_min(i.display_path, i.source_file_id), count(DISTINCT i.source_file_id)
+        FROM ingest_incomplete_listings l JOIN ingest_files i USING (source_file_id)
+        GROUP BY ALL ORDER BY min(i.source_file_id)"""
+    ).fetchall()
+    for kind, tenant, listing, first, files in listings[:INCOMPLETE_LISTINGS_SAID]:
+        which = f"{kind}, tenant {tenant or '(none)'}" + (f", {listing}" if listing else "")
+        spread = f" (in {files} files)" if files > 1 else ""
+        report.warnings.append(
+            f"{first}: the last page of this Graph listing ({which}) is missing: every page "
+            f"of it{spread} carries @odata.nextLink, so the listing is incomplete. Its rows "
+            f"are read, but no {kind} export counts as covering the tenant (a finding of an "
+            "earlier snapshot that it no longer shows is not assessed, not resolved); export "
+            "it again, following @odata.nextLink to the last page (-All in PowerShell)"
+        )
+    if len(listings) > INCOMPLETE_LISTINGS_SAID:
+        report.warnings.append(
+            f"{len(listings) - INCOMPLETE_LISTINGS_SAID} more Graph listing(s) whose last page "
+            f"is missing (first: {listings[INCOMPLETE_LISTINGS_SAID][3]}): each is incomplete "
+            "and does not count as its tenant's export; export them again, following "
+            "@odata.nextLink to the last page"
+        )
+    return "ingest_uncovering_files"
+
+
 def _record_files(con, snapshot: str, files: list[SourceFile], now: datetime, report) -> None:
     """Coverage (which tenants each dataset speaks for) and a source_files row per file, with
     the rows it gave. Counted and written in SQL from ingest_files: handing every file's
@@ -959,6 +1013,7 @@ def _record_files(con, snapshot: str, files: list[SourceFile], now: datetime, re
         + ") WHERE source_file_id IN (SELECT source_file_id FROM ingest_files) GROUP BY ALL",
         {"snapshot": snapshot} if rows else {},
     )
+    uncovering = _incomplete_listings(con, report)
     # Coverage: the tenants each export speaks for, even when it holds no rows for them; one
     # statement for every dataset (a statement each cost more to plan than to run).
     coverage = []
@@ -983,7 +1038,8 @@ def _record_files(con, snapshot: str, files: list[SourceFile], now: datetime, re
         con.execute(
             f"""INSERT INTO export_coverage
             SELECT DISTINCT $snapshot, tenant_id, dataset, source_file_id
-            FROM ({" UNION ALL ".join(coverage)}) WHERE tenant_id IS NOT NULL""",
+            FROM ({" UNION ALL ".join(coverage)}) WHERE tenant_id IS NOT NULL
+            AND source_file_id NOT IN (SELECT source_file_id FROM {uncovering})""",
             {"snapshot": snapshot},
         )
     con.execute(

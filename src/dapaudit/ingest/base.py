@@ -157,12 +157,16 @@ class Batch:
         return name
 
 
-# Tables one kind fills and a later kind of the same ingest reads (see Kind.shares/reads):
-# name -> columns.
+# Tables one kind fills and a later kind of the same ingest reads (see Kind.shares/reads), or
+# ingest itself once every kind is loaded: name -> columns.
 SHARED_TABLES = {
     "ingest_directory_roles": (
         "source_file_id INTEGER, role_object_id VARCHAR, role_template_id VARCHAR"
     ),
+    # Graph listings no page of which ends the @odata.nextLink chain (stage_json): each file
+    # holding a page of one, with the listing's name within its kind and tenant. Ingest warns
+    # of them and counts no export of their kind and tenant as coverage.
+    "ingest_incomplete_listings": "source_file_id INTEGER, listing VARCHAR",
 }
 
 
@@ -468,13 +472,18 @@ def _mixed_line_endings(path: Path) -> tuple[int, str, str] | None:
     return None
 
 
-def stage_json(batch: Batch, name: str) -> StagedTable:
+def stage_json(batch: Batch, name: str, listing: str = "''") -> StagedTable:
     """Read every JSON file of the batch into TEMP table `name`
     (source_file_id, source_record, rec).
 
     Accepts a Graph collection (`{"value": [...]}`, one page per file or pages concatenated),
     a bare array (`az ... -o json`), NDJSON, or a single object. source_record is the 1-based
     position of the record in its file.
+
+    Graph pages whose listing lacks its last page are noted on the way (see
+    _note_incomplete_listings). `listing`: SQL naming the listing a page belongs to within
+    its kind and tenant, over the page `s` (source_file_id, doc_context, doc_next_link);
+    NULL when the page cannot tell. The default: one listing per kind and tenant.
     """
     con = batch.con
     limit = _limit(MAX_JSON_BYTES_ENV, MAX_JSON_BYTES)
@@ -510,6 +519,7 @@ def stage_json(batch: Batch, name: str) -> StagedTable:
         _check_json_size(f, limit)
     if from_disk:
         _read_json_files(batch, name, from_disk, limit)
+    _note_incomplete_listings(batch, f"{name}_docs", listing)
     con.execute(f"DROP TABLE IF EXISTS {name}")
     con.execute(
         f"""CREATE TEMP TABLE {name} AS
@@ -548,6 +558,43 @@ def stage_json(batch: Batch, name: str) -> StagedTable:
             record_label="record",
         )
     return StagedTable(batch, name, record_label="record", record_column="source_record")
+
+
+def _note_incomplete_listings(batch: Batch, docs: str, listing: str) -> None:
+    """Add the files of each Graph listing that lacks its last page to the shared table
+    `ingest_incomplete_listings`.
+
+    Graph returns a collection in pages, each but the last carrying @odata.nextLink. A script
+    that saves the first page only, or stops early, leaves pages that all carry one: read as
+    the whole listing, what was on the missing pages (a Global Administrator) reads as
+    removed. The pages of one listing are the Graph pages (documents with a `value` array;
+    bare arrays and NDJSON are no pages) of the kind's files with the same tenant context
+    and `listing`, whether one per file or concatenated. A last page whose listing cannot be
+    told may end any listing of its tenant, so it counts as ending each of them. One
+    statement over the batch's documents: pages are grouped, never looped over."""
+    incomplete = batch.shared_table("ingest_incomplete_listings")
+    batch.con.execute(
+        f"""INSERT INTO {incomplete}
+        WITH pages AS (
+            SELECT s.source_file_id, coalesce(f.context_tenant_id, f.context_hint) AS tenant,
+                   ({listing}) AS listing, s.doc_next_link IS NULL AS last_page
+            FROM (SELECT source_file_id,
+                         json_extract_string(json, '$."@odata.context"') AS doc_context,
+                         json_extract_string(json, '$."@odata.nextLink"') AS doc_next_link
+                  FROM {docs} WHERE json_type(json, '$.value') = 'ARRAY') s
+            JOIN {batch.file_table} f USING (source_file_id)
+        ),
+        ends AS (
+            SELECT source_file_id, listing,
+                   bool_or(last_page) OVER (PARTITION BY tenant, listing) AS ended,
+                   bool_or(last_page AND listing IS NULL) OVER (PARTITION BY tenant)
+                       AS ended_unknown
+            FROM pages
+        )
+        SELECT DISTINCT source_file_id, listing FROM ends
+        WHERE NOT ended AND NOT ended_unknown
+        ORDER BY ALL"""
+    )
 
 
 _JS_REF = re.compile(r"(?<![\w.])s\.rec->>'(\$\.[^']*)'")

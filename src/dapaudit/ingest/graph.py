@@ -40,12 +40,15 @@ MEMBER_TYPES = ("user", "group", "serviceprincipal", "device", "orgcontact")
 _JSON_TYPE = "coalesce(json_type(s.rec, '$.{0}'), '')"
 
 
+def _url_part(pattern: str, url: str = "s.doc_context") -> str:
+    """SQL: what `pattern` captures in the page's URL `url` (s.doc_context or
+    s.doc_next_link), in lower case; NULL when nothing."""
+    return f"nullif(lower(regexp_extract({url}, '{pattern}', 1)), '')"
+
+
 def _url_guid(pattern: str) -> str:
     """SQL: the GUID captured by `pattern` in the page's @odata.context or nextLink."""
-    return (
-        f"coalesce(nullif(lower(regexp_extract(s.doc_context, '{pattern}', 1)), ''), "
-        f"nullif(lower(regexp_extract(s.doc_next_link, '{pattern}', 1)), ''))"
-    )
+    return f"coalesce({_url_part(pattern)}, {_url_part(pattern, 's.doc_next_link')})"
 
 
 # ---------------------------------------------------------------- role assignments
@@ -150,7 +153,6 @@ def load_members(batch: Batch) -> None:
     from the record (roleDefinitionId), the page URL, or the nearest folder named by a role
     (template id, name, legacy alias) or by one of the partner's groups."""
     con = batch.con
-    stage = stage_json(batch, "stg_graph_members")
     folder_role(batch)
     file_folders(batch)
     directory_roles = batch.shared_table("ingest_directory_roles")
@@ -159,15 +161,33 @@ def load_members(batch: Batch) -> None:
     record_role = trailing_guid(f"coalesce({js('roleDefinitionId')}, {js('roleTemplateId')})")
     url_template = _url_guid(f"roleTemplateId=''({GUID_PATTERN})''")
     url_group = _url_guid(f"groups(?:/|\\(''?)({GUID_PATTERN})")
+    listed_role = (
+        f"(SELECT r.role_template_id FROM {directory_roles} r "
+        f"WHERE r.role_object_id = {role_object} "
+        "AND r.source_file_id IN (SELECT source_file_id FROM ingest_files) LIMIT 1)"
+    )
+    # A page's listing is the role or group its records are filed under, as told by the page
+    # itself (its URLs) or its folder: every role and every group is a listing of its own.
+    page_role = (
+        f"coalesce({url_template}, {listed_role}, (SELECT fr.role_template_id "
+        "FROM ingest_folder_role fr WHERE fr.source_file_id = s.source_file_id))"
+    )
+    page_group = (
+        f"coalesce({url_group}, (SELECT fg.group_id FROM ingest_folder_group fg "
+        "WHERE fg.source_file_id = s.source_file_id))"
+    )
+    stage = stage_json(
+        batch,
+        "stg_graph_members",
+        listing=f"coalesce('role ' || {page_role}, 'group ' || {page_group})",
+    )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE stg_graph_members_owned AS
         SELECT s.*, f.context_tenant_id,
                coalesce(
                    {record_role},
                    {url_template},
-                   (SELECT r.role_template_id FROM {directory_roles} r
-                    WHERE r.role_object_id = {role_object}
-                      AND r.source_file_id IN (SELECT source_file_id FROM ingest_files) LIMIT 1),
+                   {listed_role},
                    fr.role_template_id) AS role_template_id,
                coalesce({url_group}, fg.group_id) AS group_id
         FROM {stage.name} s
@@ -445,19 +465,26 @@ def load_access_assignments(batch: Batch) -> None:
     record (relationshipId, if the exporter added it), the page's @odata.context, or the
     nearest folder named by the relationship id."""
     con = batch.con
-    stage = stage_json(batch, "stg_graph_access")
     file_folders(batch)
-    url_rel = (
-        f"nullif(lower(regexp_extract(s.doc_context, "
-        f"'delegatedAdminRelationships(?:/|\\(''?)({RELATIONSHIP_ID_PATTERN})', 1)), '')"
+    in_url = f"delegatedAdminRelationships(?:/|\\(''?)({RELATIONSHIP_ID_PATTERN})"
+    url_rel = _url_part(in_url)
+    folder_rel = (
+        "(SELECT lower(arg_min(d.name, d.depth)) FROM ingest_file_folders d "
+        "WHERE d.source_file_id = s.source_file_id "
+        f"AND regexp_full_match(lower(d.name), '{RELATIONSHIP_ID_PATTERN.lower()}'))"
+    )
+    # Each relationship's assignments are a listing of their own (a page's nextLink names it
+    # as well as its @odata.context).
+    next_rel = _url_part(in_url, "s.doc_next_link")
+    stage = stage_json(
+        batch,
+        "stg_graph_access",
+        listing=f"'relationship ' || coalesce({url_rel}, {next_rel}, {folder_rel})",
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE stg_graph_access_owned AS
-        SELECT s.*, coalesce(lower({js("relationshipId")}), {url_rel},
-            (SELECT lower(arg_min(d.name, d.depth)) FROM ingest_file_folders d
-             WHERE d.source_file_id = s.source_file_id
-               AND regexp_full_match(lower(d.name), '{RELATIONSHIP_ID_PATTERN.lower()}'))
-        ) AS relationship_id
+        SELECT s.*, coalesce(lower({js("relationshipId")}), {url_rel}, {folder_rel})
+            AS relationship_id
         FROM {stage.name} s"""
     )
     owned = StagedTable(batch, "stg_graph_access_owned", "record", "source_record")
