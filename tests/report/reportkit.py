@@ -25,6 +25,19 @@ def estate(target: Path, edits: dict[str, Edit] | None = None) -> Path:
     return target
 
 
+def real_estate_cut_short(target: Path) -> Path:
+    """A copy of the real-format sample estate whose export script saved Trey Research's role
+    assignments up to page 1 only: page 2 (with a foreign Global Administrator group) is
+    missing, and page 1 carries @odata.nextLink."""
+    shutil.copytree(SAMPLE.parent / "real-format", target)
+    (target / TREY_DOMAIN / "roleAssignments-page2.json").unlink()
+    return target
+
+
+TREY = "8199bd56-ce9a-526c-a511-9eead2a051cb"
+TREY_DOMAIN = "treyresearch.onmicrosoft.com"
+
+
 def replace(old: str, new: str) -> Edit:
     def edit(text: str) -> str:
         assert old in text, f"sample estate changed: {old!r} not found"

@@ -11,7 +11,17 @@ from datetime import date
 import pypdf
 import pytest
 from htmldoc import ReportDoc, squash
-from reportkit import append, customers, database, estate, open_findings, replace, write_config
+from reportkit import (
+    TREY,
+    append,
+    customers,
+    database,
+    estate,
+    open_findings,
+    real_estate_cut_short,
+    replace,
+    write_config,
+)
 
 from dapaudit.cli import cli
 from dapaudit.rules import SEVERITIES, frameworks, rules_by_id
@@ -395,6 +405,43 @@ def test_review_of_a_customer_without_exports_says_what_is_missing(monthly, runn
     assert coverage["directory role listing"] == "missing"
     assert coverage["Azure role assignments"] == "missing"
     assert "Missing exports: directory role listing, Azure role assignments." in doc.text
+
+
+def test_a_role_listing_without_its_last_page_is_said_incomplete_not_missing(runner, tmp_path):
+    """A role listing read but cut short (its last page missing) counts as no role listing,
+    but the report and COVERAGE-GAP say it is incomplete: it was exported, in part."""
+    con = database(
+        tmp_path / "a.duckdb", [(SNAP, date(2026, 11, 30), real_estate_cut_short(tmp_path / "in"))]
+    )
+    (title,) = con.execute(
+        "SELECT title FROM findings WHERE rule_id = 'COVERAGE-GAP' AND customer_tenant_id = ?",
+        [TREY],
+    ).fetchone()
+    assert title == (
+        "Trey Research lacks a complete directory role listing (the one exported is missing its "
+        "last page), so partner access to it could not be fully assessed."
+    )
+    con.close()
+    out = tmp_path / "report"
+    result = runner.invoke(
+        cli,
+        [
+            "report",
+            "monthly",
+            "--db",
+            str(tmp_path / "a.duckdb"),
+            "--format",
+            "html",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    doc = ReportDoc((out / "report.html").read_text(encoding="utf-8"))
+    gaps = {r["Tenant id"]: r["Missing exports"] for r in doc.table("scope", "coverage").dicts()}
+    assert (
+        gaps[TREY] == "directory role listing (incomplete: a Graph listing without its last page)"
+    )
 
 
 def test_findings_files_beside_the_report_hold_every_finding(monthly):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pypdf
 import pytest
 from htmldoc import ReportDoc, squash
+from reportkit import TREY, TREY_DOMAIN, real_estate_cut_short
 
 from conftest import AS_OF, SAMPLE
 from dapaudit import db
@@ -726,6 +727,31 @@ def test_an_agent_group_exported_under_two_names_holds_the_role_once(tmp_path):
         ("d899e4a6-e77b-5d09-93fa-4c1d3b9f4af5", "AdminAgents")
     ]
     con.close()
+
+
+def test_a_role_listing_without_its_last_page_is_incomplete_not_missing(runner, tmp_path):
+    """Trey Research's role listing was read, page 1 of it only: its coverage says so, with
+    the file, rather than call the listing missing (as if never exported)."""
+    estate = real_estate_cut_short(tmp_path / "in")
+    con = db.connect(tmp_path / "x.duckdb")
+    ingest(con, [estate], snapshot=SNAP, as_of=AS_OF)
+    analyze(con, SNAP, Config())
+    con.close()
+    args = ["--db", str(tmp_path / "x.duckdb"), "--format", "html", "--out", str(tmp_path / "r")]
+    result = runner.invoke(cli, ["report", "tenant", TREY, *args])
+    assert result.exit_code == 0, result.output
+    (path,) = (tmp_path / "r").glob("*.html")
+    doc = ReportDoc(path.read_text(encoding="utf-8"))
+    coverage = {r["Export"]: r for r in doc.table("coverage", "coverage").dicts()}
+    assert coverage["directory role listing"]["Status"] == "incomplete (last page missing)"
+    assert coverage["directory role listing"]["Files"] == str(
+        estate / TREY_DOMAIN / "roleAssignments-page1.json"
+    )
+    assert coverage["Azure role assignments"]["Status"] == "present"
+    assert (
+        "Missing exports: directory role listing (incomplete: a Graph listing without its last "
+        "page)." in doc.text
+    )
 
 
 VANARSDEL = "2d503444-abde-5514-9504-e22738479760"

@@ -22,6 +22,26 @@ from ..rules import SEVERITIES, Rule, frameworks, rules_by_id
 
 # The exports without which a customer cannot be fully assessed (COVERAGE-GAP reads the same).
 REQUIRED_CUSTOMER_DATASETS = ("directory_role_members", "azure_role_assignments")
+
+
+def read_not_covered(tenants: str) -> str:
+    """SQL over $snapshot: (tenant_id, dataset, source_file_id) of each required export read
+    for a customer that does not cover it: rows of the dataset for the tenant, and no
+    export_coverage row. Ingest leaves a Graph listing without its last page so (its rows are
+    evidence, but it is not the whole listing): the reports say it is incomplete, not
+    missing, as COVERAGE-GAP does. `tenants`: SQL condition on x.tenant_id, the customers
+    asked about (its rows are read for them only)."""
+    return " UNION ALL ".join(
+        f"""SELECT DISTINCT x.tenant_id, '{dataset}' AS dataset, x.source_file_id
+        FROM {dataset} x
+        WHERE x.snapshot = $snapshot AND ({tenants}) AND NOT EXISTS (
+            SELECT 1 FROM export_coverage c
+            WHERE c.snapshot = $snapshot AND c.tenant_id = x.tenant_id
+              AND c.dataset = '{dataset}')"""
+        for dataset in REQUIRED_CUSTOMER_DATASETS
+    )
+
+
 DATASET_LABELS = {
     "directory_role_members": "directory role listing",
     "azure_role_assignments": "Azure role assignments",
@@ -31,6 +51,7 @@ DATASET_LABELS = {
     "dap_monitoring": "DAP monitoring",
     "tenants": "tenant list",
 }
+INCOMPLETE_NOTE = " (incomplete: a Graph listing without its last page)"
 PATH_LABELS = {
     "listed_own": "listed: the tenant's own principal",
     "listed_partner": "listed: partner group or user (GDAP)",
@@ -482,10 +503,19 @@ def _tenant_names(con: duckdb.DuckDBPyConnection, snapshot: str) -> dict[str, st
     )
 
 
+def export_label(dataset: str, incomplete: bool = False) -> str:
+    """How reports name an export (a dataset), saying so when it was read but is incomplete."""
+    return DATASET_LABELS.get(dataset, dataset) + (INCOMPLETE_NOTE if incomplete else "")
+
+
 def _customers(con: duckdb.DuckDBPyConnection, snapshot: str) -> list[tuple]:
-    """Customer tenants in scope with their missing exports, sorted by name."""
+    """Customer tenants in scope with their missing exports and, of those, the ones read but
+    incomplete, sorted by name."""
+    read_for_gaps = read_not_covered(
+        "x.tenant_id IN (SELECT tenant_id FROM gaps WHERE len(missing) > 0)"
+    )
     return con.execute(
-        """WITH customers AS (
+        f"""WITH customers AS (
                -- the same scope COVERAGE-GAP and the rules use (views.sql)
                SELECT customer_tenant_id AS tenant_id FROM customer_tenants
                WHERE snapshot = $snapshot
@@ -513,11 +543,16 @@ def _customers(con: duckdb.DuckDBPyConnection, snapshot: str) -> list[tuple]:
                CROSS JOIN required r
                LEFT JOIN covered v ON v.tenant_id = c.tenant_id AND v.dataset = r.dataset
                GROUP BY c.tenant_id
+           ),
+           incomplete AS (
+               SELECT DISTINCT tenant_id, dataset FROM ({read_for_gaps})
            )
            SELECT g.tenant_id,
                   coalesce(d.display_name, d.default_domain, g.tenant_id) AS name,
                   coalesce(d.default_domain, '') AS domain,
-                  g.missing
+                  g.missing,
+                  coalesce((SELECT list(i.dataset ORDER BY i.dataset) FROM incomplete i
+                            WHERE i.tenant_id = g.tenant_id), []) AS incomplete
            FROM gaps g
            LEFT JOIN tenant_directory d ON d.snapshot = $snapshot AND d.tenant_id = g.tenant_id
            ORDER BY lower(name), g.tenant_id""",
@@ -651,8 +686,8 @@ def build_monthly(
             suppressed_by[key] = suppressed_by.get(key, 0) + 1
     gaps = []
     no_counts = [0] * len(SEVERITIES)
-    for tenant_id, name, domain, missing in _customers(con, snapshot):
-        labels = [DATASET_LABELS.get(m, m) for m in missing]
+    for tenant_id, name, domain, missing, incomplete in _customers(con, snapshot):
+        labels = [export_label(m, m in incomplete) for m in missing]
         mine = per_customer.get(tenant_id)
         customer_rows.append(
             CustomerRow(
@@ -838,13 +873,16 @@ class PartnerSection:
 
 @dataclass
 class CoverageItem:
-    """One export for this customer: present or missing."""
+    """One export for this customer: present, missing, or read but incomplete."""
 
     dataset: str
     label: str
     present: bool
     required: bool
-    files: list[str]
+    files: list[str]  # the files that give it (when incomplete: that were read for it)
+    # Not present, yet read for the customer: a Graph listing without its last page, whose
+    # rows count but which is not the whole listing.
+    incomplete: bool = False
 
 
 @dataclass
@@ -884,13 +922,17 @@ class TenantReview(_Branded):
 
     @property
     def missing_exports(self) -> list[str]:
-        """Labels of the required exports missing for this customer."""
-        return [c.label for c in self.coverage if c.required and not c.present]
+        """Labels of the required exports missing for this customer (incomplete ones too)."""
+        return [
+            c.label + (INCOMPLETE_NOTE if c.incomplete else "")
+            for c in self.coverage
+            if c.required and not c.present
+        ]
 
 
 def customer_tenants(con: duckdb.DuckDBPyConnection, snapshot: str) -> list[tuple[str, str, str]]:
     """(tenant id, name, domain) of every customer tenant in scope, sorted by name."""
-    return [(t, n, d) for t, n, d, _ in _customers(con, snapshot)]
+    return [(t, n, d) for t, n, d, _, _ in _customers(con, snapshot)]
 
 
 def resolve_customer(con: duckdb.DuckDBPyConnection, snapshot: str, text: str) -> str:

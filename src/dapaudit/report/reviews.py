@@ -45,6 +45,7 @@ from .model import (
     _finding_rows,
     _framework_sections,
     control_refs,
+    read_not_covered,
 )
 
 # Customers per range query: bounds the rows held at once (about 25 rows per customer).
@@ -114,13 +115,19 @@ _QUERIES: dict[str, str] = {
         FROM azure_subscriptions
         WHERE snapshot = $snapshot AND tenant_id BETWEEN $first AND $last
         ORDER BY tenant_id, lower(display_name), subscription_id""",
-    "coverage": """
-        SELECT c.tenant_id, c.dataset, list(DISTINCT s.path ORDER BY s.path)
+    # The exports that cover the customer, then required ones read but incomplete (false).
+    "coverage": f"""
+        SELECT c.tenant_id, c.dataset, list(DISTINCT s.path ORDER BY s.path), true AS complete
         FROM export_coverage c
         JOIN source_files s ON s.snapshot = c.snapshot AND s.source_file_id = c.source_file_id
         WHERE c.snapshot = $snapshot AND c.tenant_id BETWEEN $first AND $last
         GROUP BY c.tenant_id, c.dataset
-        ORDER BY c.tenant_id, c.dataset""",
+        UNION ALL
+        SELECT r.tenant_id, r.dataset, list(DISTINCT s.path ORDER BY s.path), false
+        FROM ({read_not_covered("x.tenant_id BETWEEN $first AND $last")}) r
+        JOIN source_files s ON s.snapshot = $snapshot AND s.source_file_id = r.source_file_id
+        GROUP BY r.tenant_id, r.dataset
+        ORDER BY 1, 2""",
     # The same fields and order (position) as findings.load_findings, for a range of customers.
     "findings": f"""
         SELECT customer_tenant_id, {", ".join(FIELDS)}
@@ -323,7 +330,8 @@ def assemble_review(
         for rid in sorted({f.rule_id for f in found})
     }
 
-    present = {dataset: paths for dataset, paths in rows.coverage}
+    present = {dataset: paths for dataset, paths, complete in rows.coverage if complete}
+    incomplete = {dataset: paths for dataset, paths, complete in rows.coverage if not complete}
     if (
         "azure_role_assignments" not in present
         and "azure_subscriptions" in present
@@ -340,7 +348,8 @@ def assemble_review(
             DATASET_LABELS.get(d, d),
             d in present,
             d in REQUIRED_CUSTOMER_DATASETS,
-            list(present.get(d, [])),
+            list(present.get(d, incomplete.get(d, []))),
+            incomplete=d not in present and d in incomplete,
         )
         for d in datasets
     ]

@@ -1,8 +1,10 @@
 -- COVERAGE-GAP: a customer tenant in scope lacks its directory role listing or its Azure role
 -- assignment export, so the other rules could not fully assess it. Azure counts as covered when
 -- an azure_role_assignments export names the tenant, or when its subscription list was exported
--- for it and holds no subscription (nothing to assign roles on). One row per tenant; subject is
--- the tenant id. Parameters: $snapshot.
+-- for it and holds no subscription (nothing to assign roles on). A role listing read for the
+-- tenant that does not cover it (rows, no coverage: a Graph listing without its last page, see
+-- ingest) is said to be incomplete rather than absent. One row per tenant; subject is the
+-- tenant id. Parameters: $snapshot.
 WITH cov AS (
     -- One row per tenant with a flag per dataset exported for it: joins, not three EXISTS
     -- probes per customer tenant.
@@ -16,21 +18,28 @@ WITH cov AS (
 with_subscriptions AS (
     SELECT DISTINCT tenant_id FROM azure_subscriptions WHERE snapshot = $snapshot
 ),
+with_role_rows AS (
+    SELECT DISTINCT tenant_id FROM directory_role_members WHERE snapshot = $snapshot
+),
 state AS (
     SELECT ct.customer_tenant_id,
            coalesce(cov.roles_exported, false) AS has_roles,
+           wr.tenant_id IS NOT NULL AS roles_read,
            coalesce(cov.azure_exported, false)
            OR (coalesce(cov.subscriptions_exported, false) AND ws.tenant_id IS NULL) AS has_azure
     FROM customer_tenants ct
     LEFT JOIN cov ON cov.tenant_id = ct.customer_tenant_id
     LEFT JOIN with_subscriptions ws ON ws.tenant_id = ct.customer_tenant_id
+    LEFT JOIN with_role_rows wr ON wr.tenant_id = ct.customer_tenant_id
     WHERE ct.snapshot = $snapshot
 ),
 missing AS (
     SELECT s.customer_tenant_id,
            list_filter([CASE WHEN NOT s.has_roles THEN json_object(
                             'dataset', 'directory_role_members',
-                            'export', 'a directory role listing',
+                            'export', CASE WHEN s.roles_read
+                                           THEN 'a complete directory role listing (the one exported is missing its last page)'
+                                           ELSE 'a directory role listing' END,
                             'collect', 'Get-MgRoleManagementDirectoryRoleAssignment -All -ExpandProperty principal, in the customer tenant with Global Reader or higher',
                             'account', 'a customer account with Global Reader (or any role that can read role assignments)') END,
                         CASE WHEN NOT s.has_azure THEN json_object(
