@@ -950,16 +950,18 @@ def _resolve_contexts(
 INCOMPLETE_LISTINGS_SAID = 10
 
 
-def _incomplete_listings(con, report: IngestReport) -> str:
+def _incomplete_listings(con, report: IngestReport) -> str | None:
     """Warn of each Graph listing of this ingest that lacks its last page (the readers noted
     them in `ingest_incomplete_listings`), and return the TEMP table of the files that give
-    no coverage because of them.
+    no coverage because of them (None: there is none).
 
     Its rows still count (they are evidence), but such a listing does not cover its tenant:
     a finding of the previous snapshot judged from what was on the missing pages would read
     as resolved. Nor does any other export of its kind for that tenant: a tenant's
     role-member or access-assignment export is a listing per role, group or relationship,
     and one of them cut short leaves the whole export incomplete."""
+    if con.execute("SELECT 1 FROM ingest_incomplete_listings LIMIT 1").fetchone() is None:
+        return None
     con.execute(
         """CREATE OR REPLACE TEMP TABLE ingest_uncovering_files AS
         WITH listed AS (
@@ -1014,6 +1016,11 @@ def _record_files(con, snapshot: str, files: list[SourceFile], now: datetime, re
         {"snapshot": snapshot} if rows else {},
     )
     uncovering = _incomplete_listings(con, report)
+    uncovered = (
+        f" AND source_file_id NOT IN (SELECT source_file_id FROM {uncovering})"
+        if uncovering
+        else ""
+    )
     # Coverage: the tenants each export speaks for, even when it holds no rows for them; one
     # statement for every dataset (a statement each cost more to plan than to run).
     coverage = []
@@ -1038,8 +1045,7 @@ def _record_files(con, snapshot: str, files: list[SourceFile], now: datetime, re
         con.execute(
             f"""INSERT INTO export_coverage
             SELECT DISTINCT $snapshot, tenant_id, dataset, source_file_id
-            FROM ({" UNION ALL ".join(coverage)}) WHERE tenant_id IS NOT NULL
-            AND source_file_id NOT IN (SELECT source_file_id FROM {uncovering})""",
+            FROM ({" UNION ALL ".join(coverage)}) WHERE tenant_id IS NOT NULL{uncovered}""",
             {"snapshot": snapshot},
         )
     con.execute(

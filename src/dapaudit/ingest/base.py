@@ -570,8 +570,19 @@ def _note_incomplete_listings(batch: Batch, docs: str, listing: str) -> None:
     removed. The pages of one listing are the Graph pages (documents with a `value` array;
     bare arrays and NDJSON are no pages) of the kind's files with the same tenant context
     and `listing`, whether one per file or concatenated. A last page whose listing cannot be
-    told may end any listing of its tenant, so it counts as ending each of them. One
-    statement over the batch's documents: pages are grouped, never looped over."""
+    told may end any listing of its tenant, so it counts as ending each of them. Set-based:
+    the batch's pages are grouped in one statement, never looped over."""
+    # Most exports carry no @odata.nextLink at all, which a search of their text tells without
+    # parsing them (an array, `az`'s listing, is passed over at its first character): pages
+    # grouped for nothing cost 5 to 25 ms a kind at 1,000 customers.
+    found = batch.con.execute(
+        f"""SELECT 1 FROM {docs}
+        WHERE starts_with(ltrim(left(json::VARCHAR, 1024)), '{{')
+          AND contains(json::VARCHAR, '"@odata.nextLink"')
+        LIMIT 1"""
+    ).fetchone()
+    if found is None:
+        return
     incomplete = batch.shared_table("ingest_incomplete_listings")
     batch.con.execute(
         f"""INSERT INTO {incomplete}
