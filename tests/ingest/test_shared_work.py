@@ -183,3 +183,46 @@ def test_helpers_are_forked_only_while_it_is_safe(tmp_path, mode, safe, mark):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"{safe} ['{mark}'] [0, 1, 2, 3, 4, 5] started 1"
+
+
+STOPPED_HELPER = r"""
+import multiprocessing, os, sys, time
+from dapaudit import interrupt
+from dapaudit.ingest.shared_work import run_shared
+
+def slow(i):
+    if multiprocessing.parent_process() is not None:
+        time.sleep(30)  # a helper still at work when the caller stops it
+    return i
+
+def fail(i):
+    raise RuntimeError("the caller stops")
+
+interrupt.install()  # as the command line does: handlers and the wake-up pipe
+try:
+    run_shared(slow, [(i,) for i in range(4)], workers=1, fork=sys.argv[1] == "fork", done=fail)
+except RuntimeError:
+    pass
+time.sleep(0.5)  # the stopped helper's last words, if any
+os.set_blocking(interrupt._read_fd, False)
+try:
+    print("pipe", list(os.read(interrupt._read_fd, 64)))
+except BlockingIOError:
+    print("pipe []")
+"""
+
+
+@pytest.mark.parametrize("mode", ["fork", "spawn"])
+def test_a_helper_stopped_by_its_caller_ends_quietly(mode):
+    """A forked helper ran the command line's own SIGTERM handling: stopped by its caller, it
+    printed a KeyboardInterrupt traceback, and wrote SIGTERM to the caller's wake-up pipe,
+    whose watcher would interrupt the caller's statements as if the command were stopped."""
+    done = subprocess.run(
+        [sys.executable, "-c", STOPPED_HELPER, mode],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr
+    assert done.stdout.strip() == "pipe []"

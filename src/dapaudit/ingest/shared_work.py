@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 # Results the helpers could not send back are rare (a bug); this keeps their message.
+_STOPPING = {signal.SIGINT, signal.SIGTERM}
 _UNSENDABLE = "a helper process raised an error that could not be sent back: "
 
 
@@ -71,10 +72,18 @@ def run_shared(
         ctx.Process(target=_helper, args=(work, ends, results, job), daemon=True)
         for _ in range(max(0, workers))
     ]
-    for helper in helpers:
-        helper.start()
-        if not forked:
-            work.put((func, tasks))
+    # A helper starts with Ctrl-C and SIGTERM blocked, until it has its own handling of them
+    # (_helper): a forked one would otherwise run this process's (dapaudit.interrupt), raising
+    # KeyboardInterrupt with a traceback when stopped, and writing the signal to this
+    # process's wake-up pipe, whose watcher then interrupts this process's statements.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+    try:
+        for helper in helpers:
+            helper.start()
+            if not forked:
+                work.put((func, tasks))
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     if started:
         started()
 
@@ -150,8 +159,12 @@ def fork_is_safe() -> bool:
 
 def _helper(work: Any, ends: Any, results: Any, job: tuple | None = None) -> None:
     # Ctrl-C reaches the whole process group: the caller stops its helpers itself, and a
-    # helper's own KeyboardInterrupt would only print a traceback.
+    # helper's own KeyboardInterrupt would only print a traceback. SIGTERM (the caller's
+    # terminate()) ends it at once. No wake-up pipe: a forked helper shares its caller's.
+    signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
     func, tasks = job if job is not None else work.get()
     while True:
         with ends.get_lock():
