@@ -197,15 +197,15 @@ CREATE OR REPLACE MACRO partner_lapsed(named_then, mask_then, named_now, mask_no
 -- to. A not_assessed finding stands open, snapshot after snapshot, until a snapshot judges it
 -- or shows the relationship ended: the partner's customer list is in the snapshot and no
 -- longer names the customer (for a finding about the customer alone: nothing names the
--- customer, and the list of a partner it had is there). A month
--- without a customer's export no longer makes its findings "new" the month after, nor hides a
--- remediation made meanwhile; an offboarded customer's findings are told not assessed once,
--- not every month after; a snapshot of a few re-collected exports ends nothing.
+-- customer, and the list of a partner it had is there). A month without a customer's export
+-- no longer makes its findings "new" the month after, nor hides a remediation made meanwhile;
+-- an offboarded customer's findings are told not assessed once, not every month after; a
+-- snapshot of a few re-collected exports ends nothing.
 --
 -- Not recursive: a finding leaving (left_behind) is judged at the snapshot it leaves, and,
 -- only when something it may be judged from lapsed there, at each snapshot after until it is
--- found again (carry); the first snapshot that judges it, or whose tenant left, ends it. The
--- cost grows with findings leaving, not with the length of the history.
+-- found again (carry); the first snapshot that judges it, or shows the relationship ended,
+-- ends it. The cost grows with the findings leaving, not with the length of the history.
 CREATE OR REPLACE VIEW finding_changes AS
 WITH ordered AS (
     SELECT snapshot, as_of,

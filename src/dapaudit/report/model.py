@@ -579,8 +579,7 @@ def _changes(
         f"""SELECT c.change, c.rule_id, c.severity, c.customer_tenant_id, c.partner_tenant_id,
                    c.subject, c.title, c.fingerprint, c.last_found_snapshot,
                    -- Named as when last found: an offboarded customer is named no more.
-                   coalesce(dc.display_name, dc.default_domain), dp.display_name,
-                   o.as_of
+                   coalesce(dc.display_name, dc.default_domain), dp.display_name
             FROM finding_changes c
             JOIN snapshots o ON o.snapshot = c.last_found_snapshot
             LEFT JOIN tenant_directory dc
