@@ -564,10 +564,10 @@ def _offboard(estate, tenant: str) -> None:
         path.write_text(lines[0] + "".join(x for x in lines[1:] if tenant not in x), "utf-8")
 
 
-def test_an_offboarded_customer_is_not_assessed_once_then_leaves(runner, tmp_path):
-    """Contoso off every export and off its partners' customer lists from November: its
-    findings are not assessed in November, named as then; from December they are no longer
-    listed (they stood 'not assessed' every month, with no way to close them)."""
+def test_an_offboarded_customer_stays_not_assessed_named_as_when_last_found(runner, tmp_path):
+    """Contoso off every export and off its partners' lists from November. No export tells an
+    offboarded customer from a failed collection: its findings stay not assessed each month,
+    last found in October, named as then (the report gave a bare tenant id)."""
     dbfile = str(tmp_path / "a.duckdb")
     gone = tmp_path / "gone"
     shutil.copytree(SAMPLE, gone)
@@ -579,29 +579,51 @@ def test_an_offboarded_customer_is_not_assessed_once_then_leaves(runner, tmp_pat
         _cli(runner, "analyze", "--db", dbfile, "--snapshot", as_of[:7])
     with db.opened(dbfile, read_only=True) as con:
         rows = con.execute(
-            "SELECT snapshot, change, count(*) FROM finding_changes "
-            "WHERE customer_tenant_id = ? GROUP BY ALL ORDER BY ALL",
+            "SELECT snapshot, change, last_found_snapshot, count(*) FROM finding_changes "
+            "WHERE customer_tenant_id = ? AND change = 'not_assessed' GROUP BY ALL ORDER BY ALL",
             [CONTOSO],
         ).fetchall()
-    # (Its GDAP findings are resolved in November: the partner's GDAP listing, there in
-    # full, no longer has the relationship.)
-    assert {r[0] for r in rows} == {"2026-10", "2026-11"}
-    assert ("2026-11", "not_assessed") in {r[:2] for r in rows}
+    assert [r[:3] for r in rows] == [
+        ("2026-11", "not_assessed", "2026-10"),
+        ("2026-12", "not_assessed", "2026-10"),
+        ("2027-01", "not_assessed", "2026-10"),
+    ]
+    assert rows[0][3] == rows[2][3] > 0
     out = tmp_path / "report"
-    _cli(
-        runner,
-        "report",
-        "monthly",
-        "--db",
-        dbfile,
-        "--snapshot",
-        "2026-11",
-        "--format",
-        "html",
-        "--out",
-        str(out),
-    )
-    assert "Contoso" in _section((out / "report.html").read_text("utf-8"), "not-assessed")
+    _cli(runner, "report", "monthly", "--db", dbfile, "--format", "html", "--out", str(out))
+    section = _section((out / "report.html").read_text("utf-8"), "not-assessed")
+    assert "Contoso" in section and CONTOSO not in section
+
+
+def test_a_customer_collection_failing_two_months_carries_through_both(runner, tmp_path):
+    """Coho's and Alpine's folders not collected in November and December, the other
+    customers' (whose partner lists name the same partner) collected: December forgot Coho's
+    finding, and January called it new. It stays not assessed, then still open."""
+    real = SAMPLE.parent / "real-format"
+    partial = tmp_path / "partial"
+    shutil.copytree(real, partial)
+    for folder in ("cohowinery.onmicrosoft.com", "alpineskihouse.onmicrosoft.com"):
+        shutil.rmtree(partial / folder)
+    dbfile = str(tmp_path / "a.duckdb")
+    for estate, as_of in (
+        (real, "2026-10-31"),
+        (partial, "2026-11-30"),
+        (partial, "2026-12-31"),
+        (real, "2027-01-31"),
+    ):
+        _cli(runner, "ingest", str(estate), "--db", dbfile, "--as-of", as_of)
+        _cli(runner, "analyze", "--db", dbfile, "--snapshot", as_of[:7])
+    with db.opened(dbfile, read_only=True) as con:
+        changes = con.execute(
+            "SELECT snapshot, list(DISTINCT change) FROM finding_changes "
+            "WHERE customer_tenant_id = ? AND snapshot > '2026-10' GROUP BY ALL ORDER BY ALL",
+            [COHO],
+        ).fetchall()
+    assert changes == [
+        ("2026-11", ["not_assessed"]),
+        ("2026-12", ["not_assessed"]),
+        ("2027-01", ["still_open"]),
+    ]
 
 
 def test_a_snapshot_of_a_few_recollected_exports_ends_no_carried_finding(runner, tmp_path):
@@ -687,3 +709,37 @@ def test_a_role_listing_without_its_last_page_leaves_its_findings_not_assessed(r
         f"Warning: {page1}: the last page of this Graph listing (graph.role_assignments, "
         f"tenant {TREY}) is missing"
     ) in november.output
+
+
+def test_a_subscription_list_exported_empty_judges_the_azure_findings(runner, tmp_path):
+    """Tailspin cancelled its subscription: November's role assignments have none of its rows,
+    and its `az account list` came back empty. COVERAGE-GAP counts that as Azure covered
+    (nothing to assign roles on); the lingering Owner read as not assessed, month after
+    month. It is resolved."""
+    november = tmp_path / "november"
+    shutil.copytree(SAMPLE, november)
+    for name in ("azure_role_assignments.csv", "azure_subscriptions.csv"):
+        path = november / name
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        path.write_text(lines[0] + "".join(x for x in lines[1:] if TAILSPIN not in x), "utf-8")
+    accounts = tmp_path / "az-account-list.json"
+    accounts.write_text("[]\n", encoding="utf-8")
+    dbfile = str(tmp_path / "a.duckdb")
+    _cli(runner, "ingest", str(SAMPLE), "--db", dbfile, "--as-of", "2026-10-31")
+    _cli(runner, "analyze", "--db", dbfile)
+    _cli(runner, "ingest", str(november), "--db", dbfile, "--as-of", "2026-11-30")
+    _cli(
+        runner,
+        "ingest",
+        str(accounts),
+        "--kind",
+        "azure.accounts",
+        "--tenant",
+        TAILSPIN,
+        "--db",
+        dbfile,
+        "--snapshot",
+        "2026-11",
+    )
+    _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-11")
+    assert _gone(dbfile, "2026-11")[("AZURE-LINGERING-PARTNER-ROLE", TAILSPIN)] == "resolved"

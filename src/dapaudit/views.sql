@@ -195,17 +195,16 @@ CREATE OR REPLACE MACRO partner_lapsed(named_then, mask_then, named_now, mask_no
 -- agent groups and their members, its GDAP access assignments, ...) that covered it then and
 -- does not now; for a finding about the customer alone, those of the partners it was linked
 -- to. A not_assessed finding stands open, snapshot after snapshot, until a snapshot judges it
--- or shows the relationship ended: the partner's customer list is in the snapshot and no
--- longer names the customer (for a finding about the customer alone: nothing names the
--- customer, and the list of a partner it had is there). A month without a customer's export
--- no longer makes its findings "new" the month after, nor hides a remediation made meanwhile;
--- an offboarded customer's findings are told not assessed once, not every month after; a
--- snapshot of a few re-collected exports ends nothing.
+-- or finds it again: a month without a customer's export no longer makes its findings "new"
+-- the month after, nor hides a remediation made meanwhile. Nothing else ends it: no export
+-- tells an offboarded customer from a collection that failed or a snapshot of a few
+-- re-collected files (a customer's own partner list, or another customer's, names its
+-- partners whatever became of the others), so such findings stay listed, with the snapshot
+-- each was last found in.
 --
 -- Not recursive: a finding leaving (left_behind) is judged at the snapshot it leaves, and,
 -- only when something it may be judged from lapsed there, at each snapshot after until it is
--- found again (carry); the first snapshot that judges it, or shows the relationship ended,
--- ends it. The cost grows with the findings leaving, not with the length of the history.
+-- found again (carry); the first snapshot that judges it ends it.
 CREATE OR REPLACE VIEW finding_changes AS
 WITH ordered AS (
     SELECT snapshot, as_of,
@@ -251,7 +250,11 @@ leaving_tenants AS (
 -- Datasets as bits of a mask (at most 64: the canonical tables are 13), so that what covers
 -- a tenant, and what a rule judges from, compare by integer operations.
 dataset_bits AS (
-    SELECT dataset, 1::UBIGINT << (row_number() OVER (ORDER BY dataset) - 1)::INTEGER AS bit
+    SELECT dataset,
+           CASE WHEN row_number() OVER (ORDER BY dataset) <= 64
+                THEN 1::UBIGINT << (row_number() OVER (ORDER BY dataset) - 1)::INTEGER
+                ELSE error('finding_changes: more than 64 datasets for its bit masks') END
+               AS bit
     FROM (SELECT DISTINCT dataset FROM export_coverage
           UNION SELECT DISTINCT unnest(datasets) FROM analysis_rules
           UNION SELECT unnest(['directory_role_members', 'azure_role_assignments',
@@ -276,20 +279,25 @@ rule_masks AS (
     JOIN dataset_bits b USING (dataset)
     GROUP BY ALL
 ),
--- Per snapshot and leaving tenant: the datasets covering it, whether a partner link names it
--- as a partner (its customer list is in the snapshot) or as a customer.
+-- Per snapshot and leaving tenant: the datasets covering it, and whether a partner link names
+-- it as a partner. A subscription list exported for a tenant and holding none counts as its
+-- Azure role assignments too (nothing to assign roles on), as COVERAGE-GAP has it.
 tenant_state AS (
-    SELECT snapshot, tenant_id, bit_or(bit) AS covered, bool_or(as_partner) AS listed,
-           bool_or(as_customer) AS linked
-    FROM (SELECT c.snapshot, c.tenant_id, b.bit, false AS as_partner, false AS as_customer
+    SELECT snapshot, tenant_id, bit_or(bit) AS covered, bool_or(as_partner) AS listed
+    FROM (SELECT c.snapshot, c.tenant_id, b.bit, false AS as_partner
           FROM export_coverage c JOIN dataset_bits b USING (dataset)
           WHERE c.tenant_id IN (SELECT tenant_id FROM leaving_tenants)
           UNION ALL
-          SELECT snapshot, partner_tenant_id, 0::UBIGINT, true, false FROM partner_links
-          WHERE partner_tenant_id IN (SELECT tenant_id FROM leaving_tenants)
+          SELECT c.snapshot, c.tenant_id, b.bit, false
+          FROM export_coverage c
+          JOIN dataset_bits b ON b.dataset = 'azure_role_assignments'
+          WHERE c.dataset = 'azure_subscriptions'
+            AND c.tenant_id IN (SELECT tenant_id FROM leaving_tenants)
+            AND NOT EXISTS (SELECT 1 FROM azure_subscriptions s
+                            WHERE s.snapshot = c.snapshot AND s.tenant_id = c.tenant_id)
           UNION ALL
-          SELECT snapshot, customer_tenant_id, 0::UBIGINT, false, true FROM partner_links
-          WHERE customer_tenant_id IN (SELECT tenant_id FROM leaving_tenants))
+          SELECT snapshot, partner_tenant_id, 0::UBIGINT, true FROM partner_links
+          WHERE partner_tenant_id IN (SELECT tenant_id FROM leaving_tenants))
     GROUP BY ALL
 ),
 -- Leaving tenants with an export, or a partner link, that covered them in the snapshot
@@ -331,20 +339,9 @@ carry AS (
 -- (now, `w`): its customer (c), its partner (p), and for a finding about the customer alone
 -- each partner it was linked to then (l).
 judged AS (
-    SELECT n, snapshot, fingerprint, origin,
-           CASE WHEN partner_tenant_id IS NOT NULL THEN pair_ended
-                ELSE customer_gone AND linked_listed END AS ended,
-           NOT (own_lapse OR linked_lapse) AS assessed
+    SELECT n, snapshot, fingerprint, origin, NOT (own_lapse OR linked_lapse) AS assessed
     FROM (
-        SELECT x.n, x.snapshot, x.fingerprint, x.origin, x.partner_tenant_id,
-               -- The partner's customer list is in the snapshot and no longer names the
-               -- customer.
-               lp.partner_tenant_id IS NULL AND coalesce(pw.listed, false) AS pair_ended,
-               -- No export or link names the customer now.
-               x.customer_tenant_id IS NOT NULL
-               AND NOT coalesce(cw.covered <> 0 OR cw.linked, false) AS customer_gone,
-               -- The customer list of a partner it was linked to is in the snapshot.
-               coalesce(bool_or(lw.listed), false) AS linked_listed,
+        SELECT x.n, x.snapshot, x.fingerprint, x.origin,
                (r.snapshot IS NOT NULL AND NOT coalesce(a.ran, false))
                OR (coalesce(rm.mask, rmo.mask, 0::UBIGINT) & (
                    (CASE WHEN ct.covered & k.role_listing <> 0
@@ -358,6 +355,7 @@ judged AS (
                            THEN k.dap ELSE 0::UBIGINT END)
                    | partner_lapsed(pt.listed, pt.covered, pw.listed, pw.covered, k.dap_gdap)
                )) <> 0 AS own_lapse,
+               -- A finding about the customer alone: the partners it was linked to.
                coalesce(bool_or((coalesce(rm.mask, rmo.mask, 0::UBIGINT)
                    & partner_lapsed(lt.listed, lt.covered, lw.listed, lw.covered, k.dap_gdap))
                    <> 0), false) AS linked_lapse
@@ -377,9 +375,6 @@ judged AS (
                ON pt.snapshot = x.origin AND pt.tenant_id = x.partner_tenant_id
         LEFT JOIN tenant_state pw
                ON pw.snapshot = x.snapshot AND pw.tenant_id = x.partner_tenant_id
-        LEFT JOIN partner_links lp
-               ON lp.snapshot = x.snapshot AND lp.partner_tenant_id = x.partner_tenant_id
-              AND lp.customer_tenant_id = x.customer_tenant_id
         LEFT JOIN partner_links l
                ON x.partner_tenant_id IS NULL AND l.snapshot = x.origin
               AND l.customer_tenant_id = x.customer_tenant_id
@@ -390,16 +385,15 @@ judged AS (
         GROUP BY ALL
     )
 ),
--- The carried rows up to the first snapshot that judges the finding or that shows its
--- customer and partner no longer related (that snapshot's row included: it tells the end).
+-- The carried rows up to the first snapshot that judges the finding (its row included).
 departed AS (
     SELECT n, snapshot, fingerprint, origin, assessed
     FROM (SELECT *,
-                 count(*) FILTER (WHERE assessed OR ended) OVER (
+                 count(*) FILTER (WHERE assessed) OVER (
                      PARTITION BY fingerprint, origin ORDER BY n
-                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS closed_before
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS judged_before
           FROM judged)
-    WHERE closed_before = 0
+    WHERE judged_before = 0
     UNION ALL
     SELECT b.n, o.snapshot, b.fingerprint, b.origin, true
     FROM left_behind b
