@@ -6,6 +6,7 @@ import json
 import shutil
 from datetime import UTC, datetime
 
+import pytest
 from loading import DR, GA, HD, REL1, REL2, C, P, load, rows
 
 from conftest import AS_OF, FIXTURES
@@ -447,4 +448,17 @@ def test_many_listings_cut_short_are_said_one_by_one_up_to_a_limit(tmp_path):
         "and does not count as its tenant's export; export them again, following "
         "@odata.nextLink to the last page"
     ]
+    assert _covered(con) == []
+
+
+@pytest.mark.parametrize("lead", ["\r\n", "\n\t"])
+def test_a_first_page_alone_after_a_line_break_is_said(tmp_path, lead):
+    """A page written after a line break (an editor's, or PowerShell's Out-File of an empty
+    line first): the quick look for pages took only spaces before its `{`, and the listing cut
+    short was read as whole."""
+    (tmp_path / "in").mkdir()
+    page = tmp_path / "in" / "roleAssignments.json"
+    page.write_text(lead + _page(1), encoding="utf-8", newline="")
+    con, report = load(tmp_path, page, tenant=C)
+    assert report.warnings == [_incomplete(page, "graph.role_assignments", C)]
     assert _covered(con) == []

@@ -226,3 +226,11 @@ def test_a_helper_stopped_by_its_caller_ends_quietly(mode):
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr
     assert done.stdout.strip() == "pipe []"
+
+
+def test_helpers_run_where_there_are_no_signal_masks(monkeypatch):
+    """Windows has no signal.pthread_sigmask: starting helpers raised AttributeError there."""
+    import signal
+
+    monkeypatch.delattr(signal, "pthread_sigmask")
+    assert run_shared(abs, [(-1,), (-2,)], workers=1) == [1, 2]

@@ -76,14 +76,15 @@ def run_shared(
     # (_helper): a forked one would otherwise run this process's (dapaudit.interrupt), raising
     # KeyboardInterrupt with a traceback when stopped, and writing the signal to this
     # process's wake-up pipe, whose watcher then interrupts this process's statements.
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+    # (POSIX only: Windows has no signal masks, nor forked helpers.)
+    blocked = _block(_STOPPING)
     try:
         for helper in helpers:
             helper.start()
             if not forked:
                 work.put((func, tasks))
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        _set_mask(blocked)
     if started:
         started()
 
@@ -138,6 +139,18 @@ def run_shared(
     return values
 
 
+def _block(signals: set[int]) -> set[int] | None:
+    """Block `signals` in this thread; the mask before (None where there are no masks)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+
+
+def _set_mask(mask: set[int] | None) -> None:
+    if mask is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def _outcome(func: Callable[..., Any], task: tuple) -> tuple[bool, Any]:
     try:
         return True, func(*task)
@@ -164,7 +177,8 @@ def _helper(work: Any, ends: Any, results: Any, job: tuple | None = None) -> Non
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
     func, tasks = job if job is not None else work.get()
     while True:
         with ends.get_lock():
