@@ -35,6 +35,13 @@ def _cli(runner, *args):
     return result
 
 
+def _month(runner, dbfile: str, estate, as_of: str, label: str | None = None) -> None:
+    """Ingest `estate` as snapshot `label` (the month of `as_of` by default) and analyse it."""
+    label = label or as_of[:7]
+    _cli(runner, "ingest", str(estate), "--db", dbfile, "--as-of", as_of, "--snapshot", label)
+    _cli(runner, "analyze", "--db", dbfile, "--snapshot", label)
+
+
 def _october_then_november(runner, dbfile: str, estate, *november: str) -> None:
     """Snapshots 2026-10 (_october's estate) and 2026-11 (the sample), each analysed; `november`:
     more arguments for the second analyze (a --config)."""
@@ -479,8 +486,7 @@ def _three_months(runner, tmp_path, december: str | None) -> str:
         estate = tmp_path / "december"
         shutil.copytree(SAMPLE, estate)
         _coho_azure(estate, december)
-    _cli(runner, "ingest", str(estate), "--db", dbfile, "--as-of", "2026-12-31")
-    _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-12")
+    _month(runner, dbfile, estate, "2026-12-31")
     return dbfile
 
 
@@ -572,11 +578,9 @@ def test_an_offboarded_customer_stays_not_assessed_named_as_when_last_found(runn
     gone = tmp_path / "gone"
     shutil.copytree(SAMPLE, gone)
     _offboard(gone, CONTOSO)
-    _cli(runner, "ingest", str(SAMPLE), "--db", dbfile, "--as-of", "2026-10-31")
-    _cli(runner, "analyze", "--db", dbfile)
+    _month(runner, dbfile, SAMPLE, "2026-10-31")
     for as_of in ("2026-11-30", "2026-12-31", "2027-01-31"):
-        _cli(runner, "ingest", str(gone), "--db", dbfile, "--as-of", as_of)
-        _cli(runner, "analyze", "--db", dbfile, "--snapshot", as_of[:7])
+        _month(runner, dbfile, gone, as_of)
     with db.opened(dbfile, read_only=True) as con:
         rows = con.execute(
             "SELECT snapshot, change, last_found_snapshot, count(*) FROM finding_changes "
@@ -611,8 +615,7 @@ def test_a_customer_collection_failing_two_months_carries_through_both(runner, t
         (partial, "2026-12-31"),
         (real, "2027-01-31"),
     ):
-        _cli(runner, "ingest", str(estate), "--db", dbfile, "--as-of", as_of)
-        _cli(runner, "analyze", "--db", dbfile, "--snapshot", as_of[:7])
+        _month(runner, dbfile, estate, as_of)
     with db.opened(dbfile, read_only=True) as con:
         changes = con.execute(
             "SELECT snapshot, list(DISTINCT change) FROM finding_changes "
@@ -634,32 +637,9 @@ def test_a_snapshot_of_a_few_recollected_exports_ends_no_carried_finding(runner,
     recheck = tmp_path / "recheck"
     recheck.mkdir()
     shutil.copy(SAMPLE / "azure_role_assignments.csv", recheck)
-    _cli(runner, "ingest", str(SAMPLE), "--db", dbfile, "--as-of", "2026-11-30")
-    _cli(runner, "analyze", "--db", dbfile)
-    _cli(
-        runner,
-        "ingest",
-        str(recheck),
-        "--db",
-        dbfile,
-        "--as-of",
-        "2026-11-30",
-        "--snapshot",
-        "2026-11-recheck",
-    )
-    _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-11-recheck")
-    _cli(
-        runner,
-        "ingest",
-        str(SAMPLE),
-        "--db",
-        dbfile,
-        "--as-of",
-        "2026-11-30",
-        "--snapshot",
-        "2026-11-z",
-    )
-    _cli(runner, "analyze", "--db", dbfile, "--snapshot", "2026-11-z")
+    _month(runner, dbfile, SAMPLE, "2026-11-30")
+    _month(runner, dbfile, recheck, "2026-11-30", "2026-11-recheck")
+    _month(runner, dbfile, SAMPLE, "2026-11-30", "2026-11-z")
     with db.opened(dbfile, read_only=True) as con:
         carried = con.execute(
             "SELECT r.fingerprint, z.change FROM finding_changes r "
@@ -725,8 +705,7 @@ def test_a_subscription_list_exported_empty_judges_the_azure_findings(runner, tm
     accounts = tmp_path / "az-account-list.json"
     accounts.write_text("[]\n", encoding="utf-8")
     dbfile = str(tmp_path / "a.duckdb")
-    _cli(runner, "ingest", str(SAMPLE), "--db", dbfile, "--as-of", "2026-10-31")
-    _cli(runner, "analyze", "--db", dbfile)
+    _month(runner, dbfile, SAMPLE, "2026-10-31")
     _cli(runner, "ingest", str(november), "--db", dbfile, "--as-of", "2026-11-30")
     _cli(
         runner,
