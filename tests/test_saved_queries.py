@@ -199,3 +199,21 @@ def test_bad_parameters_are_usage_errors(runner, sample_file):
         "Error: --param days: 3000000000 is out of range for an integer "
         "(-2147483648 to 2147483647)\n"
     )
+
+
+def test_new_findings_say_which_are_suppressed(runner, tmp_path):
+    """A new finding suppressed in the configuration was listed as if open, while the monthly
+    report's 'new' counts open findings only: the query now gives each one's status."""
+    path = tmp_path / "sample.duckdb"
+    build_sample_database(path)
+    config = tmp_path / "dapaudit.toml"
+    config.write_text(
+        '[[suppressions]]\nrule = "GDAP-MLT-ONLY"\nreason = "Migration booked"\n'
+        'owner = "csp@northwind.example"\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(cli, ["analyze", "--db", str(path), "--config", str(config)])
+    assert result.exit_code in (0, 1), result.output
+    statuses = {(r["rule_id"], r["status"]) for r in saved(runner, path, "new_findings")}
+    assert ("GDAP-MLT-ONLY", "suppressed") in statuses
+    assert all(status == "open" for rule, status in statuses if rule != "GDAP-MLT-ONLY")
