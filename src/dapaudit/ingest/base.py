@@ -218,9 +218,9 @@ class Kind:
     reads: tuple[str, ...] | None = None
     shares: tuple[str, ...] = ()  # SHARED_TABLES it fills for later kinds
     # For a file no kind detects: how close it comes to this kind, as (columns in common,
-    # what to do about the rest), or None when not close. Gets the sniff and the CSV header
-    # as written. A layout of dapaudit's own says it, so that a misspelt column is named.
-    near_miss: Callable[[Sniff, list[str]], tuple[int, str] | None] | None = None
+    # what to do about the rest), or None when not close. Gets the CSV header as written. A
+    # layout of dapaudit's own says it, so that a misspelt column is named.
+    near_miss: Callable[[list[str]], tuple[int, str] | None] | None = None
 
 
 @dataclass
@@ -367,6 +367,25 @@ def require_header_columns(batch: Batch, required: dict[str, tuple[str, ...]]) -
                 )
 
 
+def misspelt_columns(header: Sequence[str], known: Sequence[str]) -> list[tuple[str, str]]:
+    """(column as written, the column of `known` it misspells) for each header column that
+    `known` lacks and that is a near miss of a column of `known` the header lacks, in header
+    order; each column of `known` is guessed once."""
+    by_key = {normalise_header(k): k for k in known}
+    present = {normalise_header(c) for c in header}
+    missing = [k for k in by_key if k not in present]
+    found = []
+    for column in header:
+        key = normalise_header(column)
+        if not key or key in by_key:
+            continue
+        guess = difflib.get_close_matches(key, missing, n=1)
+        if guess:
+            missing.remove(guess[0])
+            found.append((column.strip(), by_key[guess[0]]))
+    return found
+
+
 def refuse_unknown_columns(batch: Batch, known: Sequence[str], kind: str) -> None:
     """Refuse a header column that `kind` does not know and that is a near miss of a column
     of it the header lacks, naming that column.
@@ -375,23 +394,14 @@ def refuse_unknown_columns(batch: Batch, known: Sequence[str], kind: str) -> Non
     if the column were absent, its values dropped and the rules that need them silent, with
     exit code 0. Other columns are left unread as before (a `customer_name` or `notes` column
     kept beside the layout's, or the nameless column a trailing delimiter gives in Excel)."""
-    by_key = {normalise_header(k): k for k in known}
     for f in batch.files:
-        present = {normalise_header(c) for c in f.header}
-        missing = [k for k in by_key if k not in present]
-        for column in f.header:
-            key = normalise_header(column)
-            if not key or key in by_key:
-                continue
-            guess = difflib.get_close_matches(key, missing, n=1)
-            if guess:
-                name = column.strip()
-                raise DapauditError(
-                    f"not a column of {kind} (did you mean {by_key[guess[0]]!r}?)",
-                    file=f.display_path,
-                    record=header_line(f),
-                    field=name if len(name) <= 80 else name[:77] + "...",
-                )
+        for name, guess in misspelt_columns(f.header, known)[:1]:
+            raise DapauditError(
+                f"not a column of {kind} (did you mean {guess!r}?)",
+                file=f.display_path,
+                record=header_line(f),
+                field=name if len(name) <= 80 else name[:77] + "...",
+            )
 
 
 def sql_string(value: str) -> str:

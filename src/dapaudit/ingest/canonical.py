@@ -7,7 +7,6 @@ reference is generated from CANONICAL below.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 from .base import (
@@ -17,6 +16,7 @@ from .base import (
     Sniff,
     arm_scope,
     guid,
+    misspelt_columns,
     refuse_unknown_columns,
     require_arm_scope,
     require_duration,
@@ -364,32 +364,24 @@ def _near_miss(layout: Layout):
     file's folder or --tenant, or misspelt (a near miss of a header column)."""
     names = {normalise_header(c.name): c for c in layout.columns}
 
-    def near(s: Sniff, header: list[str]) -> tuple[int, str] | None:
+    def near(header: list[str]) -> tuple[int, str] | None:
         given = {normalise_header(h): h.strip() for h in header if normalise_header(h)}
-        shared = given.keys() & names.keys()
-        if len(shared) < 2 or 2 * len(shared) < len(names):
+        shared = len(given.keys() & names.keys())
+        if shared < 2 or 2 * shared < len(names):
             return None
-        absent = [k for k in names if k not in given]
-        misspelt: list[tuple[str, str]] = []
-        unknown: list[str] = []
-        for key, shown in given.items():
-            if key in names:
-                continue
-            guess = difflib.get_close_matches(key, absent, n=1)
-            if guess:
-                absent.remove(guess[0])
-                misspelt.append((shown, names[guess[0]].name))
-            else:
-                unknown.append(shown)
-        if any(names[k].required and not names[k].from_context for k in absent):
+        misspelt = misspelt_columns(header, [c.name for c in layout.columns])
+        guessed = {normalise_header(name) for _, name in misspelt}
+        absent = [c for k, c in names.items() if k not in given and k not in guessed]
+        if any(c.required and not c.from_context for c in absent):
             return None
         if misspelt:
             said = "; ".join(
                 f"{shown!r} is not a column of it (did you mean {name!r}?)"
                 for shown, name in misspelt
             )
-            return len(shared), f"{said}. Correct the header"
-        lacking = [names[k].name for k in absent if names[k].required]
+            return shared, f"{said}. Correct the header"
+        unknown = [shown for key, shown in given.items() if key not in names]
+        lacking = [c.name for c in absent if c.required]
         parts = []
         if unknown:
             parts.append("it has columns the layout does not know (" + ", ".join(unknown) + ")")
@@ -397,7 +389,7 @@ def _near_miss(layout: Layout):
             parts.append(
                 "it lacks " + ", ".join(lacking) + ", which its folder or --tenant may give"
             )
-        return len(shared), (
+        return shared, (
             "; ".join(parts) + f". Ingest it on its own with --kind {layout.kind} (columns "
             "the layout does not know are left unread)"
         )

@@ -133,7 +133,7 @@ def _nearest(s: Sniff) -> tuple[str, str] | None:
     scored = []
     for kind in REGISTRY.kinds.values():
         if kind.near_miss is not None and kind.format == "csv":
-            near = kind.near_miss(s, header)
+            near = kind.near_miss(header)
             if near is not None:
                 scored.append((near[0], kind.name, near[1]))
     scored.sort(reverse=True)

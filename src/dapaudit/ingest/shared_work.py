@@ -28,8 +28,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 # Results the helpers could not send back are rare (a bug); this keeps their message.
-_STOPPING = {signal.SIGINT, signal.SIGTERM}
 _UNSENDABLE = "a helper process raised an error that could not be sent back: "
+
+
+# The signals that stop a command (dapaudit.interrupt): a helper handles them its own way.
+_STOPPING = {signal.SIGINT, signal.SIGTERM}
 
 
 def run_shared(
@@ -77,14 +80,15 @@ def run_shared(
     # KeyboardInterrupt with a traceback when stopped, and writing the signal to this
     # process's wake-up pipe, whose watcher then interrupts this process's statements.
     # (POSIX only: Windows has no signal masks, nor forked helpers.)
-    blocked = _block(_STOPPING)
+    blocked = _mask("SIG_BLOCK", _STOPPING)
     try:
         for helper in helpers:
             helper.start()
             if not forked:
                 work.put((func, tasks))
     finally:
-        _set_mask(blocked)
+        if blocked is not None:
+            _mask("SIG_SETMASK", blocked)
     if started:
         started()
 
@@ -139,16 +143,12 @@ def run_shared(
     return values
 
 
-def _block(signals: set[int]) -> set[int] | None:
-    """Block `signals` in this thread; the mask before (None where there are no masks)."""
+def _mask(how: str, signals: set[int]) -> set[int] | None:
+    """signal.pthread_sigmask(signal.<how>, signals): the mask before, or None where there
+    are no signal masks (Windows, which has no forked helpers either)."""
     if not hasattr(signal, "pthread_sigmask"):
         return None
-    return signal.pthread_sigmask(signal.SIG_BLOCK, signals)
-
-
-def _set_mask(mask: set[int] | None) -> None:
-    if mask is not None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    return signal.pthread_sigmask(getattr(signal, how), signals)
 
 
 def _outcome(func: Callable[..., Any], task: tuple) -> tuple[bool, Any]:
@@ -177,8 +177,7 @@ def _helper(work: Any, ends: Any, results: Any, job: tuple | None = None) -> Non
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
+    _mask("SIG_UNBLOCK", _STOPPING)
     func, tasks = job if job is not None else work.get()
     while True:
         with ends.get_lock():
