@@ -34,6 +34,12 @@ def dbfile(tmp_path, sample_file):
     return target
 
 
+OFFBOARDED = (
+    '[[offboarded_customers]]\ntenant = "contoso.onmicrosoft.com"\nsince = 2026-11-01\n'
+    'reason = "r"\nowner = "o"\n'
+)
+
+
 def _analyze(runner, dbfile, tmp_path, config_text, *extra):
     cfg = tmp_path / "dapaudit.toml"
     cfg.write_text(config_text, encoding="utf-8")
@@ -226,6 +232,30 @@ def test_a_suppression_behind_a_broader_one_is_not_stale(runner, dbfile, tmp_pat
         ("[rule.GDAP-EXPIRING]\ndays = 1\n", "field 'rule': unknown setting"),
         ('[[suppression]]\nrule = "COVERAGE-GAP"\n', "field 'suppression': unknown setting"),
         ('[report]\norganization = "X"\n', "field 'report.organization': unknown setting"),
+        # [[offboarded_customers]]: every value required, a date, no second date for a tenant.
+        ("offboarded_customers = 5\n", "field 'offboarded_customers': must be a list"),
+        ("offboarded_customers = [1]\n", "field 'offboarded_customers[1]': must be a table"),
+        (
+            OFFBOARDED.replace("since = 2026-11-01\n", ""),
+            "field 'offboarded_customers[1].since': required value is missing",
+        ),
+        (
+            OFFBOARDED.replace("since = 2026-11-01", 'since = "2026-11-01"'),
+            "field 'offboarded_customers[1].since': since must be a date",
+        ),
+        (
+            OFFBOARDED.replace("reason", "reson"),
+            "field 'offboarded_customers[1].reson': unknown setting",
+        ),
+        (
+            OFFBOARDED.replace('owner = "o"', "owner = 5"),
+            "field 'offboarded_customers[1].owner': must be text",
+        ),
+        (
+            OFFBOARDED + OFFBOARDED.replace("contoso.onmicrosoft.com", "Contoso.onmicrosoft.com"),
+            "field 'offboarded_customers[2].tenant': tenant 'contoso.onmicrosoft.com' is already "
+            "offboarded by offboarded_customers[1]",
+        ),
     ],
 )
 def test_bad_config_is_a_user_error(runner, dbfile, tmp_path, text, message):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date
 
 from conftest import SAMPLE, table_dump
 from dapaudit import db
@@ -35,11 +36,12 @@ def _cli(runner, *args):
     return result
 
 
-def _month(runner, dbfile: str, estate, as_of: str, label: str | None = None) -> None:
-    """Ingest `estate` as snapshot `label` (the month of `as_of` by default) and analyse it."""
+def _month(runner, dbfile: str, estate, as_of: str, label: str | None = None, *analyze: str):
+    """Ingest `estate` as snapshot `label` (the month of `as_of` by default) and analyse it,
+    with `analyze`'s arguments (a --config); the output of analyze."""
     label = label or as_of[:7]
     _cli(runner, "ingest", str(estate), "--db", dbfile, "--as-of", as_of, "--snapshot", label)
-    _cli(runner, "analyze", "--db", dbfile, "--snapshot", label)
+    return _cli(runner, "analyze", "--db", dbfile, "--snapshot", label, *analyze).output
 
 
 def _october_then_november(runner, dbfile: str, estate, *november: str) -> None:
@@ -85,7 +87,7 @@ def test_two_snapshots_resolved_new_and_persisting(runner, tmp_path, sample_copy
     assert counts[0] >= 1 and counts[1] >= 1 and counts[2] >= 1
 
     listing = _cli(runner, "snapshots", "--db", dbfile).output.splitlines()
-    assert listing[0].split()[:9] == [
+    assert listing[0].split()[:10] == [
         "snapshot",
         "as_of",
         "files",
@@ -94,6 +96,7 @@ def test_two_snapshots_resolved_new_and_persisting(runner, tmp_path, sample_copy
         "new",
         "resolved",
         "not_assessed",
+        "offboarded",
         "analyzed",
     ]
     nov = next(x for x in listing if x.startswith("2026-11")).split()
@@ -597,6 +600,129 @@ def test_an_offboarded_customer_stays_not_assessed_named_as_when_last_found(runn
     _cli(runner, "report", "monthly", "--db", dbfile, "--format", "html", "--out", str(out))
     section = _section((out / "report.html").read_text("utf-8"), "not-assessed")
     assert "Contoso" in section and CONTOSO not in section
+
+
+def _offboarded_config(tmp_path, tenant: str, since: str) -> str:
+    path = tmp_path / f"offboarded-{since}.toml"
+    path.write_text(
+        f'[[offboarded_customers]]\ntenant = "{tenant}"\nsince = {since}\n'
+        'reason = "Contract ended; DAP and GDAP removed (change 4711)"\n'
+        'owner = "secops@northwind.example"\n',
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+def _changes_of(dbfile: str, tenant: str) -> list[tuple]:
+    with db.opened(dbfile, read_only=True) as con:
+        return con.execute(
+            "SELECT snapshot, change, count(*) FROM finding_changes "
+            "WHERE customer_tenant_id = ? AND snapshot > '2026-10' GROUP BY ALL ORDER BY ALL",
+            [tenant],
+        ).fetchall()
+
+
+def test_an_offboarded_customer_in_the_configuration_ends_its_carried_findings(runner, tmp_path):
+    """Contoso off every export from November, and named offboarded since November 1 by its
+    domain (which no November export gives any more): what November could not judge ends
+    there as offboarded, with the entry's reason and owner in the report, and December lists
+    none of it. What November judged (a relationship gone from a partner-wide export) is still
+    resolved. Back in January, its findings are new."""
+    dbfile = str(tmp_path / "a.duckdb")
+    gone = tmp_path / "gone"
+    shutil.copytree(SAMPLE, gone)
+    _offboard(gone, CONTOSO)
+    config = ("--config", _offboarded_config(tmp_path, "contoso.onmicrosoft.com", "2026-11-01"))
+    _month(runner, dbfile, SAMPLE, "2026-10-31")
+    for as_of in ("2026-11-30", "2026-12-31"):
+        assert "offboarded_customers" not in _month(runner, dbfile, gone, as_of, None, *config)
+    _month(runner, dbfile, SAMPLE, "2027-01-31", None, *config)
+    changes = _changes_of(dbfile, CONTOSO)
+    assert [r[:2] for r in changes] == [
+        ("2026-11", "offboarded"),
+        ("2026-11", "resolved"),
+        ("2027-01", "new"),
+    ]
+    ended = changes[0][2]
+    with db.opened(dbfile, read_only=True) as con:
+        assert con.execute(
+            "SELECT snapshot, offboarded, not_assessed FROM snapshot_deltas ORDER BY snapshot"
+        ).fetchall() == [
+            ("2026-10", 0, 0),
+            ("2026-11", ended, 0),
+            ("2026-12", 0, 0),
+            ("2027-01", 0, 0),
+        ]
+        assert con.execute(
+            "SELECT snapshot, tenant_id, since FROM analysis_offboarded ORDER BY ALL"
+        ).fetchall() == [
+            (label, CONTOSO, date(2026, 11, 1)) for label in ("2026-11", "2026-12", "2027-01")
+        ]
+    out = tmp_path / "report"
+    _cli(
+        runner,
+        "report",
+        "monthly",
+        "--db",
+        dbfile,
+        "--snapshot",
+        "2026-11",
+        "--format",
+        "html",
+        "--out",
+        str(out),
+    )
+    html = (out / "report.html").read_text("utf-8")
+    section = _section(html, "offboarded")
+    assert "Contoso Ltd" in section and "2026-11-01" in section
+    assert "change 4711" in section and "secops@northwind.example" in section
+    assert f'<td class="num">{ended}</td>' in section
+    assert "not-assessed" not in html and f"{ended} no longer tracked" in html
+    listed = _cli(runner, "snapshots", "--db", dbfile, "--summary").output.splitlines()
+    header = listed[0].split()
+    november = next(x for x in listed if x.startswith("2026-11")).split()
+    assert november[header.index("offboarded")] == str(ended)
+
+
+def test_an_offboarding_dated_after_the_snapshot_ends_nothing_yet(runner, tmp_path):
+    """Near miss: offboarded from December 15. November's carried findings stay not assessed;
+    December ends them. Another customer named offboarded (Coho) loses nothing it still has."""
+    dbfile = str(tmp_path / "a.duckdb")
+    gone = tmp_path / "gone"
+    shutil.copytree(SAMPLE, gone)
+    _offboard(gone, CONTOSO)
+    config = ("--config", _offboarded_config(tmp_path, CONTOSO, "2026-12-15"))
+    _month(runner, dbfile, SAMPLE, "2026-10-31")
+    for as_of in ("2026-11-30", "2026-12-31"):
+        _month(runner, dbfile, gone, as_of, None, *config)
+    assert [r[:2] for r in _changes_of(dbfile, CONTOSO)] == [
+        ("2026-11", "not_assessed"),
+        ("2026-11", "resolved"),
+        ("2026-12", "offboarded"),
+    ]
+    coho = ("--config", _offboarded_config(tmp_path, COHO, "2026-11-01"))
+    output = _month(runner, dbfile, SAMPLE, "2027-01-31", None, *coho)
+    assert {r[1] for r in _changes_of(dbfile, COHO) if r[0] == "2027-01"} == {"still_open"}
+    # Coho's exports were still collected: its findings stand, and analyze says why.
+    assert f"offboarded_customers[1] (tenant {COHO}), offboarded since 2026-11-01, has" in output
+    assert "its findings stand" in output
+
+
+def test_an_offboarded_entry_naming_no_known_tenant_is_said(runner, tmp_path):
+    """A misspelt domain would leave the customer's findings listed as not assessed with
+    nothing said: analyze warns that the entry names no tenant, and nothing ends."""
+    dbfile = str(tmp_path / "a.duckdb")
+    gone = tmp_path / "gone"
+    shutil.copytree(SAMPLE, gone)
+    _offboard(gone, CONTOSO)
+    config = ("--config", _offboarded_config(tmp_path, "contoso.onmicrosft.com", "2026-11-01"))
+    _month(runner, dbfile, SAMPLE, "2026-10-31")
+    output = _month(runner, dbfile, gone, "2026-11-30", None, *config)
+    assert (
+        "offboarded_customers[1] (tenant contoso.onmicrosft.com) names no tenant of snapshot "
+        "2026-11 or an earlier one" in output
+    )
+    assert {r[1] for r in _changes_of(dbfile, CONTOSO)} == {"not_assessed", "resolved"}
 
 
 def test_a_customer_collection_failing_two_months_carries_through_both(runner, tmp_path):

@@ -28,6 +28,8 @@ class AnalyzeReport:
     suppressed: int = 0
     stale_suppressions: list[str] = field(default_factory=list)
     reopened: list[str] = field(default_factory=list)  # expired suppressions, as messages
+    # [[offboarded_customers]] naming no known tenant, or a customer with findings after it left.
+    offboarded_notes: list[str] = field(default_factory=list)
 
     def worst_open(self) -> str | None:
         for sev in SEVERITIES:
@@ -293,6 +295,7 @@ def _analyze_in_transaction(
         )
         overrides = {r.id: config.severity(r.id) for r in rules if config.severity(r.id)}
         _load_suppressions(con, config, as_of, snapshot)
+        _record_offboarded(con, config, as_of, snapshot)
         con.execute("DELETE FROM findings WHERE snapshot = ?", [snapshot])
         checkpoint("analyze.deleted-findings")
         con.execute(
@@ -357,6 +360,7 @@ def _analyze_in_transaction(
             [datetime.now(UTC).replace(tzinfo=None), snapshot],
         )
         report = _report(con, snapshot, config)
+        report.offboarded_notes = _offboarded_notes(con, config, as_of, snapshot)
     return report
 
 
@@ -390,6 +394,99 @@ def _first_seen_after(con: duckdb.DuckDBPyConnection, snapshot: str) -> None:
           AND findings.first_seen IS DISTINCT FROM e.first_seen""",
         {"snapshot": snapshot},
     )
+
+
+_GUID_PATTERN = "^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$"
+
+
+def _record_offboarded(
+    con: duckdb.DuckDBPyConnection, config: Config, as_of: date, snapshot: str
+) -> None:
+    """analysis_offboarded for `snapshot`: the configured customers offboarded on or before its
+    reference date. A domain names the tenant that the latest snapshot up to this one (by
+    reference date, then label) gives it: an offboarded customer's exports, its domain with
+    them, are usually gone from the snapshot itself."""
+    con.execute("DELETE FROM analysis_offboarded WHERE snapshot = ?", [snapshot])
+    due = [o for o in config.offboarded if o.since <= as_of]
+    if not due:
+        return
+    con.execute(
+        f"""INSERT INTO analysis_offboarded
+        WITH entry AS (
+            SELECT unnest($tenants::VARCHAR[]) AS tenant, unnest($since::DATE[]) AS since,
+                   unnest($reasons::VARCHAR[]) AS reason, unnest($owners::VARCHAR[]) AS owner,
+                   unnest($entries::INTEGER[]) AS entry
+        ),
+        domain AS (
+            SELECT lower(d.default_domain) AS domain,
+                   arg_max(lower(d.tenant_id), (s.as_of, s.snapshot)) AS tenant_id
+            FROM main.tenant_directory d
+            JOIN snapshots s USING (snapshot)
+            JOIN snapshots cur ON cur.snapshot = $snapshot
+            WHERE d.default_domain IS NOT NULL
+              AND (s.as_of, s.snapshot) <= (cur.as_of, cur.snapshot)
+            GROUP BY ALL
+        )
+        SELECT $snapshot, id, since, reason, owner, entry
+        FROM (SELECT e.*, CASE WHEN regexp_full_match(e.tenant, '{_GUID_PATTERN}') THEN e.tenant
+                               ELSE d.tenant_id END AS id
+              FROM entry e LEFT JOIN domain d ON d.domain = e.tenant)
+        WHERE id IS NOT NULL""",
+        {
+            "snapshot": snapshot,
+            "tenants": [o.tenant for o in due],
+            "since": [o.since for o in due],
+            "reasons": [o.reason for o in due],
+            "owners": [o.owner for o in due],
+            "entries": [o.index for o in due],
+        },
+    )
+
+
+def _offboarded_notes(
+    con: duckdb.DuckDBPyConnection, config: Config, as_of: date, snapshot: str
+) -> list[str]:
+    """Warnings on the [[offboarded_customers]] in force at `snapshot`: an entry naming no
+    tenant of this snapshot or an earlier one (it ends nothing: a typo would leave the
+    customer's findings listed as not assessed, unexplained), and an offboarded customer with
+    findings in this snapshot (its exports were collected after it left: they stand)."""
+    due = [o for o in config.offboarded if o.since <= as_of]
+    if not due:
+        return []
+    rows = con.execute(
+        """SELECT e.entry, e.tenant, o.tenant_id,
+                  EXISTS (SELECT 1 FROM main.tenant_directory d JOIN snapshots s USING (snapshot)
+                          JOIN snapshots cur ON cur.snapshot = $snapshot
+                          WHERE lower(d.tenant_id) = o.tenant_id
+                            AND (s.as_of, s.snapshot) <= (cur.as_of, cur.snapshot)),
+                  (SELECT count(*) FROM findings f
+                   WHERE f.snapshot = $snapshot AND f.customer_tenant_id = o.tenant_id)
+        FROM (SELECT unnest($entries::INTEGER[]) AS entry, unnest($tenants::VARCHAR[]) AS tenant) e
+        LEFT JOIN analysis_offboarded o ON o.snapshot = $snapshot AND o.entry = e.entry
+        ORDER BY e.entry""",
+        {
+            "snapshot": snapshot,
+            "entries": [o.index for o in due],
+            "tenants": [o.tenant for o in due],
+        },
+    ).fetchall()
+    since = {o.index: o.since for o in due}
+    notes = []
+    for entry, tenant, tenant_id, known, findings in rows:
+        where = f"offboarded_customers[{entry}] (tenant {tenant})"
+        if tenant_id is None or not known:
+            notes.append(
+                f"{where} names no tenant of snapshot {snapshot} or an earlier one: it ends "
+                "no finding; check the tenant id or domain"
+            )
+        elif findings:
+            notes.append(
+                f"{where}, offboarded since {since[entry]}, has {findings} finding(s) in "
+                f"snapshot {snapshot}: its exports were collected after it left, and its "
+                "findings stand. Leave its exports out of the collection, or remove the entry "
+                "if it is a customer again"
+            )
+    return notes
 
 
 def _load_suppressions(

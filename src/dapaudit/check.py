@@ -31,6 +31,7 @@ _BOOKKEEPING = {
     "snapshots",
     "dapaudit_meta",
     "analysis_rules",
+    "analysis_offboarded",
 }
 
 

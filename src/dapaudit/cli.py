@@ -411,7 +411,7 @@ def ingest(inputs, db_path, snapshot, as_of, kind, tenant) -> None:
 
 def _analyze(con, snapshot: str, config) -> Any:
     report = run_analyze(con, snapshot, config, progress=progress_printer("Running rules"))
-    for line in report.stale_suppressions + report.reopened:
+    for line in report.stale_suppressions + report.reopened + report.offboarded_notes:
         click.echo(f"Warning: {printable(line)}", err=True)
     counts = (
         ", ".join(f"{report.counts[s]} {s}" for s in SEVERITIES if report.counts.get(s)) or "none"
@@ -851,6 +851,7 @@ def snapshots(db_path, summary) -> None:
                     "new",
                     "resolved",
                     "not_assessed",
+                    "offboarded",
                     "analyzed",
                 ],
                 rows,

@@ -13,6 +13,12 @@ subject = "/subscriptions/..."  # optional
 reason = "Partner manages this subscription under contract C-123"
 owner = "secops@contoso.com"
 expires = 2027-03-31
+
+[[offboarded_customers]]
+tenant = "3f1c8a52-..."   # customer tenant id, or its domain
+since = 2026-04-01        # snapshots dated on or after it end its carried findings
+reason = "Contract ended; partner access removed (change 4711)"
+owner = "secops@contoso.com"
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ from .rules import SEVERITIES, rules_by_id
 
 DEFAULT_CONFIG = "dapaudit.toml"
 SUPPRESSION_KEYS = ("rule", "tenant", "partner", "subject", "reason", "owner", "expires")
-TOP_LEVEL_KEYS = ("rules", "suppressions", "report")
+OFFBOARDED_KEYS = ("tenant", "since", "reason", "owner")
+TOP_LEVEL_KEYS = ("rules", "suppressions", "offboarded_customers", "report")
 REPORT_KEYS = ("title", "review_title", "organisation", "logo", "pdf_max_findings")
 
 
@@ -44,11 +51,25 @@ class Suppression:
     index: int  # position in the file, for messages
 
 
+@dataclass(frozen=True)
+class Offboarded:
+    """A customer tenant the partners no longer manage, from `since`: its findings carried as
+    not assessed (no export of it any more) end, as offboarded, instead of being listed every
+    month (finding_changes)."""
+
+    tenant: str  # lower-case tenant id or domain
+    since: date
+    reason: str
+    owner: str
+    index: int  # position in the file, for messages
+
+
 @dataclass
 class Config:
     path: str | None = None
     rules: dict[str, dict[str, Any]] = field(default_factory=dict)
     suppressions: list[Suppression] = field(default_factory=list)
+    offboarded: list[Offboarded] = field(default_factory=list)
     report: dict[str, Any] = field(default_factory=dict)
 
     def enabled(self, rule_id: str) -> bool:
@@ -155,12 +176,56 @@ def load_config(path: str | None) -> Config:
                 index=n,
             )
         )
+    offboarded = _offboarded(data, path)
     report = _table(data, "report", path)
     _only(report, REPORT_KEYS, path, "report.")
     for key in ("title", "review_title", "organisation", "logo"):
         if key in report and not isinstance(report[key], str):
             raise DapauditError("must be text", file=path, field=f"report.{key}")
-    return Config(path=path, rules=rules, suppressions=suppressions, report=report)
+    return Config(
+        path=path, rules=rules, suppressions=suppressions, offboarded=offboarded, report=report
+    )
+
+
+def _offboarded(data: dict[str, Any], path: str) -> list[Offboarded]:
+    listed = data.get("offboarded_customers", [])
+    if not isinstance(listed, list):
+        raise DapauditError(
+            "must be a list of tables ([[offboarded_customers]])",
+            file=path,
+            field="offboarded_customers",
+        )
+    entries: list[Offboarded] = []
+    named: dict[str, int] = {}
+    for n, item in enumerate(listed, 1):
+        where = f"offboarded_customers[{n}]"
+        if not isinstance(item, dict):
+            raise DapauditError(
+                "must be a table ([[offboarded_customers]])", file=path, field=where
+            )
+        _only(item, OFFBOARDED_KEYS, path, f"{where}.")
+        for key in OFFBOARDED_KEYS:
+            if key not in item or item[key] in ("", None):
+                raise DapauditError("required value is missing", file=path, field=f"{where}.{key}")
+        for key in ("tenant", "reason", "owner"):
+            if not isinstance(item[key], str):
+                raise DapauditError("must be text", file=path, field=f"{where}.{key}")
+        since = item["since"]
+        if not isinstance(since, date) or isinstance(since, datetime):
+            raise DapauditError(
+                "since must be a date (YYYY-MM-DD, unquoted)", file=path, field=f"{where}.since"
+            )
+        tenant = item["tenant"].strip().lower()
+        if tenant in named:
+            # Two dates for one customer: which ends its findings would be a guess.
+            raise DapauditError(
+                f"tenant {tenant!r} is already offboarded by offboarded_customers[{named[tenant]}]",
+                file=path,
+                field=f"{where}.tenant",
+            )
+        named[tenant] = n
+        entries.append(Offboarded(tenant, since, item["reason"], item["owner"], n))
+    return entries
 
 
 def _only(table: dict[str, Any], allowed: tuple[str, ...], path: str, prefix: str) -> None:

@@ -27,7 +27,7 @@ from .faults import checkpoint
 from .interrupt import track
 from .paths import PACKAGE_DIR, REFERENCE_DIR
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEFAULT_DB = "dapaudit.duckdb"
 # How long a command waits for another dapaudit process to release the database file;
 # $DAPAUDIT_LOCK_WAIT (seconds, 0 = do not wait) overrides it.
@@ -383,6 +383,7 @@ MIGRATIONS: dict[int, str] = {
     # Version 2 as first released lacked analysis_rules.ran: made again in the shape of now.
     # What it recorded goes (those snapshots read as analysed before it until analysed again).
     2: "DROP TABLE analysis_rules;\n" + _ANALYSIS_RULES,
+    3: _schema_block(4),  # analysis_offboarded: the customers each analysis took as offboarded
 }
 
 

@@ -353,6 +353,24 @@ COMMENT ON COLUMN analysis_rules.ran IS 'Whether the analysis ran it (false: tur
 COMMENT ON COLUMN analysis_rules.datasets IS 'Canonical tables whose export the rule needs to judge a tenant (its datasets in the rule metadata).';
 -- end of schema version 2
 
+-- schema version 4 (db.MIGRATIONS[3] runs this block on a version 3 database)
+CREATE TABLE analysis_offboarded (
+    snapshot VARCHAR NOT NULL,
+    tenant_id VARCHAR NOT NULL,
+    since DATE NOT NULL,
+    reason VARCHAR NOT NULL,
+    owner VARCHAR NOT NULL,
+    entry INTEGER NOT NULL
+);
+COMMENT ON TABLE analysis_offboarded IS 'The customers offboarded at the latest analysis of each snapshot: the [[offboarded_customers]] entries of the configuration whose date is on or before the snapshot''s reference date, a domain resolved to the tenant it named. A finding of such a customer carried as not assessed ends there as offboarded in finding_changes, instead of being listed every month.';
+COMMENT ON COLUMN analysis_offboarded.snapshot IS 'Snapshot label.';
+COMMENT ON COLUMN analysis_offboarded.tenant_id IS 'Customer tenant id.';
+COMMENT ON COLUMN analysis_offboarded.since IS 'Date the customer was offboarded, as configured.';
+COMMENT ON COLUMN analysis_offboarded.reason IS 'Why, as configured (for example: contract ended, partner access removed).';
+COMMENT ON COLUMN analysis_offboarded.owner IS 'Who answers for it, as configured.';
+COMMENT ON COLUMN analysis_offboarded.entry IS 'Position of the entry among [[offboarded_customers]] in the configuration file.';
+-- end of schema version 4
+
 CREATE TABLE findings (
     snapshot VARCHAR NOT NULL,
     rule_id VARCHAR NOT NULL,

@@ -14,7 +14,7 @@ def list_snapshots(con: duckdb.DuckDBPyConnection) -> list[list]:
                       (SELECT coalesce(sum(row_count), 0) FROM source_files f
                        WHERE f.snapshot = s.snapshot),
                       (SELECT count(*) FROM findings x WHERE x.snapshot = s.snapshot),
-                      d.new, d.resolved, d.not_assessed,
+                      d.new, d.resolved, d.not_assessed, d.offboarded,
                       coalesce(strftime(s.analyzed_at, '%Y-%m-%d %H:%M'),
                                CASE WHEN EXISTS (SELECT 1 FROM findings x
                                                  WHERE x.snapshot = s.snapshot)

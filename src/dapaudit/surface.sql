@@ -111,14 +111,14 @@ COMMENT ON COLUMN finding_changes.snapshot IS 'Snapshot label.';
 COMMENT ON COLUMN finding_changes.previous_snapshot IS 'The analysed snapshot before it (by reference date, then label), or NULL for the first.';
 COMMENT ON COLUMN finding_changes.fingerprint IS 'Stable id of the finding''s condition across snapshots.';
 COMMENT ON COLUMN finding_changes.rule_id IS 'Rule of the finding.';
-COMMENT ON COLUMN finding_changes.severity IS 'Severity (of the snapshot it was last found in, for resolved and not_assessed rows).';
+COMMENT ON COLUMN finding_changes.severity IS 'Severity (of the snapshot it was last found in, for resolved, not_assessed and offboarded rows).';
 COMMENT ON COLUMN finding_changes.customer_tenant_id IS 'Customer tenant.';
 COMMENT ON COLUMN finding_changes.partner_tenant_id IS 'Partner tenant, or NULL.';
 COMMENT ON COLUMN finding_changes.subject IS 'Subject of the finding.';
 COMMENT ON COLUMN finding_changes.title IS 'Title of the finding.';
-COMMENT ON COLUMN finding_changes.change IS 'new (not standing open before: neither in the previous snapshot nor carried as not assessed), still_open (standing open before and in this snapshot), resolved (standing open before, and this snapshot judged it gone) or not_assessed (standing open before, and this snapshot could not judge it: its rule did not run, or an export it is judged from, present when it was last found, is missing this time). A not_assessed finding stands open until a snapshot judges it or finds it again.';
-COMMENT ON COLUMN finding_changes.status IS 'open or suppressed: of this snapshot''s finding, or of the snapshot it was last found in for resolved and not_assessed rows.';
-COMMENT ON COLUMN finding_changes.last_found_snapshot IS 'The snapshot the finding was last found in: this one for new and still_open rows; for resolved and not_assessed ones the previous snapshot, or an earlier one when the snapshots since could not assess it.';
+COMMENT ON COLUMN finding_changes.change IS 'new (not standing open before: neither in the previous snapshot nor carried as not assessed), still_open (standing open before and in this snapshot), resolved (standing open before, and this snapshot judged it gone), not_assessed (standing open before, and this snapshot could not judge it: its rule did not run, or an export it is judged from, present when it was last found, is missing this time) or offboarded (standing open before, not judged by this snapshot, and of a customer its analysis took as offboarded: [[offboarded_customers]] in the configuration). A not_assessed finding stands open until a snapshot judges it, finds it again, or takes its customer as offboarded.';
+COMMENT ON COLUMN finding_changes.status IS 'open or suppressed: of this snapshot''s finding, or of the snapshot it was last found in for resolved, not_assessed and offboarded rows.';
+COMMENT ON COLUMN finding_changes.last_found_snapshot IS 'The snapshot the finding was last found in: this one for new and still_open rows; for resolved, not_assessed and offboarded ones the previous snapshot, or an earlier one when the snapshots since could not assess it.';
 
 COMMENT ON COLUMN snapshot_deltas.snapshot IS 'Snapshot label.';
 COMMENT ON COLUMN snapshot_deltas.previous_snapshot IS 'The analysed snapshot it is compared with, or NULL for the first.';
@@ -127,6 +127,7 @@ COMMENT ON COLUMN snapshot_deltas.still_open IS 'Open findings standing open bef
 COMMENT ON COLUMN snapshot_deltas.resolved IS 'Findings standing open before that this one judged gone.';
 COMMENT ON COLUMN snapshot_deltas.suppressed IS 'Findings of this snapshot that are suppressed, new or not.';
 COMMENT ON COLUMN snapshot_deltas.not_assessed IS 'Findings standing open before that this one could not judge (rule not run, or an export it is judged from missing this time): neither resolved nor open, and carried to the next snapshot.';
+COMMENT ON COLUMN snapshot_deltas.offboarded IS 'Findings standing open before that this one could not judge, of customers its analysis took as offboarded ([[offboarded_customers]]): carried no further.';
 
 -- ------------------------------------------------------------------ the effective access model
 COMMENT ON COLUMN customer_tenants.snapshot IS 'Snapshot label.';

@@ -196,11 +196,13 @@ CREATE OR REPLACE MACRO partner_lapsed(named_then, mask_then, named_now, mask_no
 -- does not now; for a finding about the customer alone, those of the partners it was linked
 -- to. A not_assessed finding stands open, snapshot after snapshot, until a snapshot judges it
 -- or finds it again: a month without a customer's export no longer makes its findings "new"
--- the month after, nor hides a remediation made meanwhile. Nothing else ends it: no export
--- tells an offboarded customer from a collection that failed or a snapshot of a few
--- re-collected files (a customer's own partner list, or another customer's, names its
--- partners whatever became of the others), so such findings stay listed, with the snapshot
--- each was last found in.
+-- the month after, nor hides a remediation made meanwhile. No export tells an offboarded
+-- customer from a collection that failed or a snapshot of a few re-collected files (a
+-- customer's own partner list, or another customer's, names its partners whatever became of
+-- the others), so only the configuration says one left: a finding it could not judge, of a
+-- customer the snapshot's analysis took as offboarded (analysis_offboarded), is offboarded
+-- there, and carried no further. Otherwise such findings stay listed, with the snapshot each
+-- was last found in.
 --
 -- Not recursive: a finding leaving (left_behind) is judged at the snapshot it leaves, and,
 -- only when something it may be judged from lapsed there, at each snapshot after until it is
@@ -339,9 +341,10 @@ carry AS (
 -- (now, `w`): its customer (c), its partner (p), and for a finding about the customer alone
 -- each partner it was linked to then (l).
 judged AS (
-    SELECT n, snapshot, fingerprint, origin, NOT (own_lapse OR linked_lapse) AS assessed
+    SELECT j.n, j.snapshot, j.fingerprint, j.origin, NOT (own_lapse OR linked_lapse) AS assessed,
+           ob.tenant_id IS NOT NULL AS offboarded
     FROM (
-        SELECT x.n, x.snapshot, x.fingerprint, x.origin,
+        SELECT x.n, x.snapshot, x.fingerprint, x.origin, x.customer_tenant_id,
                (r.snapshot IS NOT NULL AND NOT coalesce(a.ran, false))
                OR (coalesce(rm.mask, rmo.mask, 0::UBIGINT) & (
                    (CASE WHEN ct.covered & k.role_listing <> 0
@@ -383,26 +386,31 @@ judged AS (
         LEFT JOIN tenant_state lw
                ON lw.snapshot = x.snapshot AND lw.tenant_id = l.partner_tenant_id
         GROUP BY ALL
-    )
+    ) j
+    -- The customer taken as offboarded by the analysis of this snapshot (the configuration's
+    -- [[offboarded_customers]]): what could not be judged ends here, as offboarded.
+    LEFT JOIN (SELECT DISTINCT snapshot, tenant_id FROM analysis_offboarded) ob
+           ON ob.snapshot = j.snapshot AND ob.tenant_id = j.customer_tenant_id
 ),
--- The carried rows up to the first snapshot that judges the finding (its row included).
+-- The carried rows up to the first snapshot that judges the finding, or takes its customer
+-- as offboarded (its row included).
 departed AS (
-    SELECT n, snapshot, fingerprint, origin, assessed
+    SELECT n, snapshot, fingerprint, origin, assessed, offboarded AND NOT assessed AS offboarded
     FROM (SELECT *,
-                 count(*) FILTER (WHERE assessed) OVER (
+                 count(*) FILTER (WHERE assessed OR offboarded) OVER (
                      PARTITION BY fingerprint, origin ORDER BY n
                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS judged_before
           FROM judged)
     WHERE judged_before = 0
     UNION ALL
-    SELECT b.n, o.snapshot, b.fingerprint, b.origin, true
+    SELECT b.n, o.snapshot, b.fingerprint, b.origin, true, false
     FROM left_behind b
     JOIN ordered o ON o.n = b.n
     WHERE NOT EXISTS (SELECT 1 FROM may_carry c
                       WHERE c.fingerprint = b.fingerprint AND c.origin = b.origin)
 ),
 -- What stood open after each snapshot beyond its own findings: those it could not assess.
-carried AS (SELECT snapshot, fingerprint FROM departed WHERE NOT assessed)
+carried AS (SELECT snapshot, fingerprint FROM departed WHERE NOT assessed AND NOT offboarded)
 SELECT o.snapshot, o.previous_snapshot, f.fingerprint, f.rule_id, f.severity,
        f.customer_tenant_id, f.partner_tenant_id, f.subject, f.title,
        CASE WHEN p.fingerprint IS NULL AND c.fingerprint IS NULL THEN 'new'
@@ -416,13 +424,14 @@ LEFT JOIN carried c ON c.snapshot = o.previous_snapshot AND c.fingerprint = f.fi
 UNION ALL
 SELECT o.snapshot, o.previous_snapshot, p.fingerprint, p.rule_id, p.severity,
        p.customer_tenant_id, p.partner_tenant_id, p.subject, p.title,
-       CASE WHEN d.assessed THEN 'resolved' ELSE 'not_assessed' END,
+       CASE WHEN d.assessed THEN 'resolved' WHEN d.offboarded THEN 'offboarded'
+            ELSE 'not_assessed' END,
        p.status,
        d.origin
 FROM departed d
 JOIN ordered o ON o.snapshot = d.snapshot
 JOIN findings p ON p.snapshot = d.origin AND p.fingerprint = d.fingerprint;
-COMMENT ON VIEW finding_changes IS 'Per snapshot, each finding marked new, still_open, resolved or not_assessed against what stood open before it (the previous analysed snapshot''s findings, and earlier ones not assessed since), with its status (open or suppressed).';
+COMMENT ON VIEW finding_changes IS 'Per snapshot, each finding marked new, still_open, resolved, not_assessed or offboarded against what stood open before it (the previous analysed snapshot''s findings, and earlier ones not assessed since), with its status (open or suppressed).';
 
 -- new and still_open count open findings, so that they add up to the snapshot's open ones
 -- (a report said "20 open, 3 suppressed ... 6 new, 17 still open"); suppressed ones apart.
@@ -432,10 +441,11 @@ SELECT snapshot, any_value(previous_snapshot) AS previous_snapshot,
        count(*) FILTER (WHERE change = 'still_open' AND status = 'open') AS still_open,
        count(*) FILTER (WHERE change = 'resolved') AS resolved,
        count(*) FILTER (WHERE change IN ('new', 'still_open') AND status <> 'open') AS suppressed,
-       count(*) FILTER (WHERE change = 'not_assessed') AS not_assessed
+       count(*) FILTER (WHERE change = 'not_assessed') AS not_assessed,
+       count(*) FILTER (WHERE change = 'offboarded') AS offboarded
 FROM finding_changes
 GROUP BY snapshot;
-COMMENT ON VIEW snapshot_deltas IS 'Per analysed snapshot against what stood open before it (finding_changes): open findings new and still open (together the snapshot''s open findings), findings resolved, findings suppressed, and findings not assessed this time.';
+COMMENT ON VIEW snapshot_deltas IS 'Per analysed snapshot against what stood open before it (finding_changes): open findings new and still open (together the snapshot''s open findings), findings resolved, findings suppressed, findings not assessed this time, and findings that end as their customer was offboarded.';
 
 -- ------------------------------------------------------------------ effective access model
 -- "Who can administer customer C, and how": one row per (holder, role, path). The rules and

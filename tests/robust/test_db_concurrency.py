@@ -165,6 +165,7 @@ def _version_1(path: Path, *more: str) -> None:
     in one connection (the next one opened to write migrates it)."""
     with db.opened(path) as con:
         con.execute("DROP TABLE analysis_rules")
+        con.execute("DROP TABLE analysis_offboarded")
         for sql in more:
             con.execute(sql)
         if not more:
@@ -192,7 +193,7 @@ def test_a_version_1_database_is_migrated_by_the_first_writing_command(runner, d
     result = runner.invoke(cli, ["analyze", "--db", str(db_file), "--snapshot", "2026-10"])
     assert result.exit_code == 0, result.output
     with db.opened(db_file, read_only=True) as con:
-        assert db.schema_version(con) == db.SCHEMA_VERSION == 3
+        assert db.schema_version(con) == db.SCHEMA_VERSION == 4
         assert check_database(con).problems == []
         assert con.execute(
             "SELECT count(*) FROM analysis_rules WHERE snapshot = '2026-10' AND ran"
@@ -204,6 +205,7 @@ def test_a_version_2_database_without_ran_is_migrated(runner, db_file):
     database said it lacked a column dapaudit made. Version 3 makes the table again."""
     with db.opened(db_file) as con:
         con.execute("DROP TABLE analysis_rules")
+        con.execute("DROP TABLE analysis_offboarded")
         con.execute(
             "CREATE TABLE analysis_rules (snapshot VARCHAR NOT NULL, rule_id VARCHAR NOT NULL, "
             "datasets VARCHAR[] NOT NULL)"
@@ -212,11 +214,41 @@ def test_a_version_2_database_without_ran_is_migrated(runner, db_file):
     result = runner.invoke(cli, ["analyze", "--db", str(db_file), "--snapshot", "2026-10"])
     assert result.exit_code == 0, result.output
     with db.opened(db_file, read_only=True) as con:
-        assert db.schema_version(con) == 3
+        assert db.schema_version(con) == 4
         assert check_database(con).problems == []
         assert con.execute("SELECT count(*) FILTER (WHERE ran) FROM analysis_rules").fetchone()[
             0
         ] == len(all_rules())
+
+
+def test_a_version_3_database_gets_analysis_offboarded(runner, db_file, tmp_path):
+    """Version 4 added analysis_offboarded (the customers each analysis took as offboarded):
+    on a version 3 database, finding_changes and analyze named a table it lacked. The first
+    writing command adds it, keeping what version 3 recorded."""
+    with db.opened(db_file) as con:
+        con.execute("DROP TABLE analysis_offboarded")
+        con.execute("UPDATE dapaudit_meta SET value = '3' WHERE key = 'schema_version'")
+    result = runner.invoke(cli, ["findings", "--db", str(db_file)])
+    assert result.exit_code == 2 and "has schema version 3; run any writing command" in (
+        result.output
+    )
+    config = tmp_path / "dapaudit.toml"
+    config.write_text(
+        '[[offboarded_customers]]\ntenant = "contoso.onmicrosoft.com"\nsince = 2026-10-01\n'
+        'reason = "r"\nowner = "o"\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(
+        cli, ["analyze", "--db", str(db_file), "--snapshot", "2026-10", "--config", str(config)]
+    )
+    assert result.exit_code == 0, result.output
+    with db.opened(db_file, read_only=True) as con:
+        assert db.schema_version(con) == 4
+        assert check_database(con).problems == []
+        assert con.execute("SELECT count(*) FROM analysis_offboarded").fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM analysis_rules WHERE ran").fetchone()[0] == len(
+            all_rules()
+        )
 
 
 def test_older_database_is_migrated_forward_on_open(runner, tmp_path, db_file, monkeypatch):

@@ -401,6 +401,10 @@ class Changes:
     # export they are judged from is missing this time): not resolved, not open.
     not_assessed_findings: list[FindingRow]
     chart: BarChart
+    # Findings standing open before that this one could not judge, of customers its analysis
+    # took as offboarded ([[offboarded_customers]]): carried no further. And those customers.
+    offboarded_findings: list[FindingRow] = field(default_factory=list)
+    offboarded_customers: list[OffboardedCustomer] = field(default_factory=list)
 
     @property
     def resolved(self) -> int:
@@ -417,6 +421,26 @@ class Changes:
     @property
     def not_assessed_found_before(self) -> bool:
         return _found_before(self.not_assessed_findings, self.previous_snapshot)
+
+    @property
+    def offboarded(self) -> int:
+        return len(self.offboarded_findings)
+
+    @property
+    def offboarded_found_before(self) -> bool:
+        return _found_before(self.offboarded_findings, self.previous_snapshot)
+
+
+@dataclass
+class OffboardedCustomer:
+    """A customer whose carried findings this snapshot ended as offboarded: the configuration
+    entry that said so, and how many."""
+
+    name: str
+    since: str
+    reason: str
+    owner: str
+    findings: int
 
 
 def _found_before(rows: list[FindingRow], previous: str | None) -> bool:
@@ -574,7 +598,7 @@ def _changes(
             FROM finding_changes WHERE snapshot = $snapshot""",
         params,
     ).fetchone()
-    gone: dict[str, list[FindingRow]] = {"resolved": [], "not_assessed": []}
+    gone: dict[str, list[FindingRow]] = {"resolved": [], "not_assessed": [], "offboarded": []}
     for r in con.execute(
         f"""SELECT c.change, c.rule_id, c.severity, c.customer_tenant_id, c.partner_tenant_id,
                    c.subject, c.title, c.fingerprint, c.last_found_snapshot,
@@ -586,7 +610,7 @@ def _changes(
                    ON dc.snapshot = c.last_found_snapshot AND dc.tenant_id = c.customer_tenant_id
             LEFT JOIN tenant_directory dp
                    ON dp.snapshot = c.last_found_snapshot AND dp.tenant_id = c.partner_tenant_id
-            WHERE c.snapshot = $snapshot AND c.change IN ('resolved', 'not_assessed')
+            WHERE c.snapshot = $snapshot AND c.change IN ('resolved', 'not_assessed', 'offboarded')
               {rule_filter}
             ORDER BY c.change, o.as_of, c.last_found_snapshot, c.rule_id, c.customer_tenant_id,
                      c.partner_tenant_id, c.subject, c.fingerprint""",
@@ -610,6 +634,23 @@ def _changes(
             )
         )
     resolved, not_assessed = gone["resolved"], gone["not_assessed"]
+    offboarded = gone["offboarded"]
+    customers = []
+    if offboarded:
+        counts: dict[str, int] = {}
+        for f in offboarded:
+            counts[f.customer_tenant_id or ""] = counts.get(f.customer_tenant_id or "", 0) + 1
+        names_then = {f.customer_tenant_id: f.customer_name for f in offboarded}
+        customers = [
+            OffboardedCustomer(names_then[tenant], str(since), reason, owner, counts[tenant])
+            for tenant, since, reason, owner in con.execute(
+                """SELECT tenant_id, min(since), min_by(reason, entry), min_by(owner, entry)
+                FROM analysis_offboarded
+                WHERE snapshot = $snapshot AND list_contains($tenants::VARCHAR[], tenant_id)
+                GROUP BY tenant_id ORDER BY min(entry)""",
+                {"snapshot": snapshot, "tenants": sorted(counts)},
+            ).fetchall()
+        ]
     bars = [
         ("new", new, "new", None),
         ("still open", still_open, "still", None),
@@ -617,8 +658,10 @@ def _changes(
     ]
     if not_assessed:
         bars.append(("not assessed", len(not_assessed), "still", "#not-assessed"))
+    if offboarded:
+        bars.append(("offboarded", len(offboarded), "still", "#offboarded"))
     chart = bar_chart("Change since " + (previous or "the previous snapshot"), bars)
-    return Changes(previous, new, still_open, resolved, not_assessed, chart)
+    return Changes(previous, new, still_open, resolved, not_assessed, chart, offboarded, customers)
 
 
 def _framework_sections(sections: list[RuleSection], only: str | None) -> list[FrameworkSection]:
