@@ -4,6 +4,8 @@
 -- and the partner users implicit through DAP where the AdminAgents members are known (an
 -- unexpanded AdminAgents group is left out: the contract counts only known partner users).
 -- Nested groups of an expanded partner group are not counted themselves: their users are.
+-- Service principals (apps, managed identities) are not administrators' accounts and are not
+-- counted: the contract counts user members, and so do CIS and CISA SCuBA.
 -- One row per C; subject is C's tenant id. Parameters: $snapshot, $threshold.
 WITH ga AS (
     SELECT role_template_id, display_name AS role_name
@@ -16,6 +18,7 @@ counted AS (
     LEFT JOIN source_refs sf ON sf.snapshot = e.snapshot AND sf.source_file_id = e.source_file_id
     WHERE e.snapshot = $snapshot
       AND e.principal_id IS NOT NULL
+      AND e.principal_type IS DISTINCT FROM 'servicePrincipal'
       AND (e.path IN ('listed_own', 'listed_partner', 'listed_foreign')
            OR (e.path = 'implicit_dap' AND e.members_known))
       AND NOT (coalesce(e.members_known, false) AND e.principal_type = 'group'
