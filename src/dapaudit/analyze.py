@@ -295,7 +295,6 @@ def _analyze_in_transaction(
         )
         overrides = {r.id: config.severity(r.id) for r in rules if config.severity(r.id)}
         _load_suppressions(con, config, as_of, snapshot)
-        _record_offboarded(con, config, as_of, snapshot)
         con.execute("DELETE FROM findings WHERE snapshot = ?", [snapshot])
         checkpoint("analyze.deleted-findings")
         con.execute(
@@ -355,12 +354,13 @@ def _analyze_in_transaction(
                 f"rule {dupes[0]} gave two findings with one fingerprint ({dupes[1]})"
             )
         _first_seen_after(con, snapshot)
+        offboarded_notes = _record_offboarded(con, config, as_of, snapshot)
         con.execute(
             "UPDATE snapshots SET analyzed_at = ? WHERE snapshot = ?",
             [datetime.now(UTC).replace(tzinfo=None), snapshot],
         )
         report = _report(con, snapshot, config)
-        report.offboarded_notes = _offboarded_notes(con, config, as_of, snapshot)
+        report.offboarded_notes = offboarded_notes
     return report
 
 
@@ -401,37 +401,40 @@ _GUID_PATTERN = "^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$"
 
 def _record_offboarded(
     con: duckdb.DuckDBPyConnection, config: Config, as_of: date, snapshot: str
-) -> None:
+) -> list[str]:
     """analysis_offboarded for `snapshot`: the configured customers offboarded on or before its
     reference date. A domain names the tenant that the latest snapshot up to this one (by
     reference date, then label) gives it: an offboarded customer's exports, its domain with
-    them, are usually gone from the snapshot itself."""
+    them, are usually gone from the snapshot itself. After the findings are in: returns
+    warnings on the entries, one naming no tenant of this snapshot or an earlier one (it ends
+    nothing: a typo would leave the customer's findings listed as not assessed, unexplained),
+    and an offboarded customer with findings in this snapshot (its exports were collected
+    after it left: they stand)."""
     con.execute("DELETE FROM analysis_offboarded WHERE snapshot = ?", [snapshot])
     due = [o for o in config.offboarded if o.since <= as_of]
     if not due:
-        return
+        return []
     con.execute(
-        f"""INSERT INTO analysis_offboarded
+        f"""CREATE OR REPLACE TEMP TABLE offboarded_cfg AS
         WITH entry AS (
             SELECT unnest($tenants::VARCHAR[]) AS tenant, unnest($since::DATE[]) AS since,
                    unnest($reasons::VARCHAR[]) AS reason, unnest($owners::VARCHAR[]) AS owner,
                    unnest($entries::INTEGER[]) AS entry
         ),
-        domain AS (
-            SELECT lower(d.default_domain) AS domain,
-                   arg_max(lower(d.tenant_id), (s.as_of, s.snapshot)) AS tenant_id
+        named AS (  -- the tenants of this snapshot and the ones before it, latest first
+            SELECT lower(d.tenant_id) AS tenant_id, lower(d.default_domain) AS domain,
+                   s.as_of, s.snapshot
             FROM main.tenant_directory d
             JOIN snapshots s USING (snapshot)
             JOIN snapshots cur ON cur.snapshot = $snapshot
-            WHERE d.default_domain IS NOT NULL
-              AND (s.as_of, s.snapshot) <= (cur.as_of, cur.snapshot)
-            GROUP BY ALL
+            WHERE (s.as_of, s.snapshot) <= (cur.as_of, cur.snapshot)
         )
-        SELECT $snapshot, id, since, reason, owner, entry
-        FROM (SELECT e.*, CASE WHEN regexp_full_match(e.tenant, '{_GUID_PATTERN}') THEN e.tenant
-                               ELSE d.tenant_id END AS id
-              FROM entry e LEFT JOIN domain d ON d.domain = e.tenant)
-        WHERE id IS NOT NULL""",
+        SELECT e.*,
+               CASE WHEN regexp_full_match(e.tenant, '{_GUID_PATTERN}')
+                    THEN (SELECT any_value(tenant_id) FROM named WHERE tenant_id = e.tenant)
+                    ELSE (SELECT arg_max(tenant_id, (as_of, snapshot)) FROM named
+                          WHERE domain = e.tenant) END AS tenant_id
+        FROM entry e""",
         {
             "snapshot": snapshot,
             "tenants": [o.tenant for o in due],
@@ -441,51 +444,33 @@ def _record_offboarded(
             "entries": [o.index for o in due],
         },
     )
-
-
-def _offboarded_notes(
-    con: duckdb.DuckDBPyConnection, config: Config, as_of: date, snapshot: str
-) -> list[str]:
-    """Warnings on the [[offboarded_customers]] in force at `snapshot`: an entry naming no
-    tenant of this snapshot or an earlier one (it ends nothing: a typo would leave the
-    customer's findings listed as not assessed, unexplained), and an offboarded customer with
-    findings in this snapshot (its exports were collected after it left: they stand)."""
-    due = [o for o in config.offboarded if o.since <= as_of]
-    if not due:
-        return []
-    rows = con.execute(
-        """SELECT e.entry, e.tenant, o.tenant_id,
-                  EXISTS (SELECT 1 FROM main.tenant_directory d JOIN snapshots s USING (snapshot)
-                          JOIN snapshots cur ON cur.snapshot = $snapshot
-                          WHERE lower(d.tenant_id) = o.tenant_id
-                            AND (s.as_of, s.snapshot) <= (cur.as_of, cur.snapshot)),
+    con.execute(
+        "INSERT INTO analysis_offboarded SELECT ?, tenant_id, since, reason, owner, entry "
+        "FROM offboarded_cfg WHERE tenant_id IS NOT NULL",
+        [snapshot],
+    )
+    notes = []
+    for entry, tenant, tenant_id, since, findings in con.execute(
+        """SELECT entry, tenant, tenant_id, since,
                   (SELECT count(*) FROM findings f
                    WHERE f.snapshot = $snapshot AND f.customer_tenant_id = o.tenant_id)
-        FROM (SELECT unnest($entries::INTEGER[]) AS entry, unnest($tenants::VARCHAR[]) AS tenant) e
-        LEFT JOIN analysis_offboarded o ON o.snapshot = $snapshot AND o.entry = e.entry
-        ORDER BY e.entry""",
-        {
-            "snapshot": snapshot,
-            "entries": [o.index for o in due],
-            "tenants": [o.tenant for o in due],
-        },
-    ).fetchall()
-    since = {o.index: o.since for o in due}
-    notes = []
-    for entry, tenant, tenant_id, known, findings in rows:
+        FROM offboarded_cfg o ORDER BY entry""",
+        {"snapshot": snapshot},
+    ).fetchall():
         where = f"offboarded_customers[{entry}] (tenant {tenant})"
-        if tenant_id is None or not known:
+        if tenant_id is None:
             notes.append(
                 f"{where} names no tenant of snapshot {snapshot} or an earlier one: it ends "
                 "no finding; check the tenant id or domain"
             )
         elif findings:
             notes.append(
-                f"{where}, offboarded since {since[entry]}, has {findings} finding(s) in "
+                f"{where}, offboarded since {since}, has {findings} finding(s) in "
                 f"snapshot {snapshot}: its exports were collected after it left, and its "
                 "findings stand. Leave its exports out of the collection, or remove the entry "
                 "if it is a customer again"
             )
+    con.execute("DROP TABLE offboarded_cfg")
     return notes
 
 
