@@ -293,6 +293,26 @@ def test_gdap_statuses_in_another_case_are_read_as_graph_spells_them(tmp_path):
 PAGED = FIXTURES / "graph_role_assignments_paged"
 GRAPH_URL = "https://graph.microsoft.com/v1.0/"
 C2 = "5a0e6d44-1b2c-4d3e-8f4a-6b7c8d9e0f12"  # a second customer tenant
+
+
+def test_a_role_listing_covers_the_role_listing_only(tmp_path):
+    """A member listing is of a role (customer) or of a group (partner): the customer's
+    Global Administrator listing covered the partner group members of the customer too (the
+    customer review listed it as such), and the partner's group listing the partner's role
+    listing. Each covers what its rows are."""
+    con, _ = load(tmp_path, "role_folders/Global Administrator", tenant=C)
+    assert _covered(con) == [(C, "directory_role_members")]
+    (tmp_path / "p").mkdir()
+    con, _ = load(
+        tmp_path / "p",
+        "graph_groups_agents_expand_members.json",
+        "graph_group_transitive_members_nextlink.json",
+        "group_member_pages/AdminAgents",  # its last page
+        tenant=P,
+    )
+    assert _covered(con) == [(P, "partner_agent_groups"), (P, "partner_group_members")]
+
+
 C3 = "6b1f7e55-2c3d-4e4f-9a5b-7c8d9e0f1a23"  # a third
 
 

@@ -1033,13 +1033,26 @@ def _record_files(con, snapshot: str, files: list[SourceFile], now: datetime, re
                 "WHERE snapshot = $snapshot "
                 "AND source_file_id IN (SELECT source_file_id FROM ingest_files)"
             )
-        kinds_for_dataset = ", ".join(
-            sql_string(k) for k in sorted(kinds) if dataset in REGISTRY.kinds[k].datasets
+        writers = [k for k in map(REGISTRY.kinds.get, sorted(kinds)) if dataset in k.datasets]
+        whole = ", ".join(sql_string(k.name) for k in writers if not k.one_dataset_per_file)
+        per_file = ", ".join(sql_string(k.name) for k in writers if k.one_dataset_per_file)
+        # A member listing of a customer's role covered partner_group_members for the
+        # customer too (and a partner group's listing the partner's role listing): of such a
+        # kind, a file with rows covers the dataset of its rows (above), an empty one both.
+        which = " OR ".join(
+            ([f"kind IN ({whole})"] if whole else [])
+            + (
+                [
+                    f"(kind IN ({per_file}) AND source_file_id NOT IN "
+                    "(SELECT source_file_id FROM ingest_file_rows WHERE rows > 0))"
+                ]
+                if per_file
+                else []
+            )
         )
         coverage.append(
             f"SELECT {name} AS dataset, context_tenant_id AS tenant_id, source_file_id "
-            "FROM ingest_files "
-            f"WHERE context_tenant_id IS NOT NULL AND kind IN ({kinds_for_dataset})"
+            f"FROM ingest_files WHERE context_tenant_id IS NOT NULL AND ({which})"
         )
     if datasets:
         con.execute(

@@ -221,6 +221,10 @@ class Kind:
     # what to do about the rest), or None when not close. Gets the CSV header as written. A
     # layout of dapaudit's own says it, so that a misspelt column is named.
     near_miss: Callable[[list[str]], tuple[int, str] | None] | None = None
+    # Each file fills one of `datasets`, which only its rows tell (a member listing is of a
+    # role or of a group): its tenant context covers the datasets it wrote rows to, and all
+    # of them only when it wrote none.
+    one_dataset_per_file: bool = False
 
 
 @dataclass

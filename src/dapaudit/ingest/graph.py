@@ -640,6 +640,7 @@ for _kind in (
         f"{GRAPH}: GET /v1.0/directoryRoles/{{id}}/members, /groups/{{id}}/members or "
         "/transitiveMembers",
         load_order=60,
+        one_dataset_per_file=True,
         reads=("partner_agent_groups", "ingest_directory_roles"),
     ),
     Kind(

@@ -219,6 +219,7 @@ for _kind in (
         " / Get-AzureADGroupMember | Export-Csv; Graph PowerShell: Get-MgDirectoryRoleMember "
         "projected with Select-Object",
         load_order=60,
+        one_dataset_per_file=True,
         reads=("partner_agent_groups",),
     ),
     Kind(
