@@ -14,6 +14,14 @@ CREATE OR REPLACE MACRO azure_scope_text(scope, subscription_id, subscription_na
               THEN 'subscription ' || subscription_name || ' (' || scope || ')'
          ELSE 'scope ' || scope || ' in subscription ' || subscription_name END;
 
+-- A role assignment's resource id, as `az role assignment delete --ids` takes it: exports give
+-- it whole (ARM `id`) or by its name (a GUID) alone, which the scope completes.
+CREATE OR REPLACE MACRO role_assignment_id(scope, assignment_id) AS
+    CASE WHEN starts_with(assignment_id, '/') THEN assignment_id
+         WHEN assignment_id IS NOT NULL
+         THEN rtrim(scope, '/') || '/providers/Microsoft.Authorization/roleAssignments/'
+              || assignment_id END;
+
 -- Whether a GDAP relationship's autoExtendDuration extends it: a duration with a part that is
 -- not zero. None, empty, PT0S as Graph writes it, and P0D, PT0H, P0Y0M0D or PT0.0S (the same
 -- zero, all accepted at ingest) do not. One definition for the rule and the saved query.

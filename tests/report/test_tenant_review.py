@@ -863,3 +863,160 @@ def test_review_files_of_an_earlier_run_are_named_not_removed(reviews, runner, t
         f"not written by this run: {', '.join(many[:10])} and 2 more (from an earlier run)"
     )
     assert earlier_files_warning([]) is None
+
+
+RELECLOUD = "37ce1759-b3b5-505b-b3f3-e7fef4cf3dbd"
+
+
+def test_roles_of_a_relationship_without_exported_assignments_are_not_called_unused(reviews):
+    """Relecloud's active MLT relationship grants three roles and its access assignments were
+    not exported: the review said Northwind 'cannot administer the tenant through Entra
+    roles'. It says which groups hold them is not known (GDAP-ROLES-UNASSIGNED, too, leaves
+    such a relationship unjudged)."""
+    doc = _doc(reviews, RELECLOUD)
+    gdap = doc.tables_in("partners", "gdap")[0].dicts()
+    assert [g["Roles granted"] for g in gdap] == [
+        "Directory Readers, Helpdesk Administrator, Service Support Administrator access "
+        "assignments not exported: which partner groups hold these roles is not known"
+    ]
+    assert "cannot administer" not in doc.text
+    assert "their access assignments were not exported: which of its groups hold them" in doc.text
+
+
+def test_exports_not_collected_are_not_read_as_no_access(reviews, runner, tmp_path):
+    """VanArsdel's role listing was not exported: its review said 0 effective Global
+    Administrators. Lamna's Azure role assignments left out: its subscription read 'none'
+    for the roles partners hold, where Northwind's AdminAgents is Owner. Each says now that
+    it is not known."""
+    doc = _doc(reviews, VANARSDEL)
+    summary = dict(r[:2] for r in doc.table("summary", "facts").rows)
+    assert summary["Effective Global Administrators (people or unexpanded groups, all paths)"] == (
+        "0 or more: the role listing was not exported"
+    )
+    assert "the count above is a lower bound" in doc.text
+    assert "The tenant's role listing was not exported." in doc.text
+    lamna = "bcb4a400-e640-5b6a-840e-e74fc2c320c9"
+    assert [r[2] for r in _doc(reviews, lamna).table("azure", "azure").rows] == [
+        "Owner: Northwind Partners Ltd"
+    ]
+    estate = tmp_path / "estate"
+    estate.mkdir()
+    for name in SAMPLE.glob("*.csv"):
+        lines = name.read_text(encoding="utf-8").splitlines(keepends=True)
+        if name.name == "azure_role_assignments.csv":
+            lines = [x for x in lines if not x.startswith(lamna)]
+        (estate / name.name).write_text("".join(lines), encoding="utf-8")
+    path = tmp_path / "x.duckdb"
+    args = ["run", str(estate), "--as-of", str(AS_OF), "--db", str(path), "--format", "html"]
+    assert runner.invoke(cli, [*args, "--out", str(tmp_path / "m")]).exit_code == 0
+    result = runner.invoke(
+        cli,
+        ["report", "tenant", lamna, "--db", str(path), "--format", "html"]
+        + ["--out", str(tmp_path / "r")],
+    )
+    assert result.exit_code == 0, result.output
+    (page,) = (tmp_path / "r").glob("*.html")
+    rows = ReportDoc(page.read_text(encoding="utf-8")).table("azure", "azure").rows
+    assert [r[2] for r in rows] == ["unknown: the Azure role assignments were not exported"]
+    # A customer whose exports were collected still reads "none" where nothing is held.
+    adatum = _doc(reviews, ADATUM)
+    assert {r[2] for r in adatum.table("azure", "azure").rows} == {"none"}
+
+
+WINGTIP = "7dbbb246-aba7-5ac3-a3e9-91e8eb18203f"
+ADATUM = "ed2d3e2b-e6ef-580c-a70f-be40ecaf8848"
+FABRIKAM = "daa14757-f34a-5b49-af24-e0343071f261"
+
+
+def test_apps_and_partners_seen_only_in_azure(runner, tmp_path):
+    """Three apps holding Global Administrator in Adatum counted as three more administrators
+    (the rule counts none of them); Fabrikam's AdminAgents as Owner of Wingtip's subscription,
+    with no relationship of Wingtip naming Fabrikam, was missing from 'Partners with access'
+    (the subscription showed its bare tenant id). The assignment's ids, which the remediation
+    asks for, are shown."""
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    apps = "".join(
+        f"{ADATUM},62e90394-69f5-4237-9190-012177145e10,05000000-0000-4000-8000-00000000000{n},"
+        f"servicePrincipal,Backup app {n},,,/\n"
+        for n in range(1, 4)
+    )
+    (extra / "directory_role_members.csv").write_text(
+        (SAMPLE / "directory_role_members.csv").read_text(encoding="utf-8") + apps, "utf-8"
+    )
+    (extra / "azure_role_assignments.csv").write_text(
+        (SAMPLE / "azure_role_assignments.csv").read_text(encoding="utf-8")
+        + f"{WINGTIP},/subscriptions/b1fb13e4-de61-57cd-bb23-4c3cd509ab6d,"
+        "8e3af657-a8ff-443c-a75c-2fe8c4bcb635,Owner,85d4d73b-d9ba-5e7f-8b7a-5b2b79d46bab,"
+        "foreignGroup,,77777777-0000-4000-8000-000000000001\n",
+        "utf-8",
+    )
+    for name in SAMPLE.glob("*.csv"):
+        if not (extra / name.name).exists():
+            (extra / name.name).write_bytes(name.read_bytes())
+    path = tmp_path / "x.duckdb"
+    args = ["run", str(extra), "--as-of", str(AS_OF), "--db", str(path), "--format", "html"]
+    assert runner.invoke(cli, [*args, "--out", str(tmp_path / "m")]).exit_code == 0
+    out = tmp_path / "r"
+    for tenant in (ADATUM, WINGTIP):
+        result = runner.invoke(
+            cli, ["report", "tenant", tenant, "--db", str(path), "--format", "html", "--out", out]
+        )
+        assert result.exit_code == 0, result.output
+    (adatum,) = out.glob("review-adatum*.html")
+    summary = dict(
+        r[:2] for r in ReportDoc(adatum.read_text("utf-8")).table("summary", "facts").rows
+    )
+    assert (
+        summary["Effective Global Administrators (people or unexpanded groups, all paths)"] == "2"
+    )
+    (wingtip,) = out.glob("review-wingtip*.html")
+    doc = ReportDoc(wingtip.read_text("utf-8"))
+    summary = dict(r[:2] for r in doc.table("summary", "facts").rows)
+    assert summary["Partners holding Azure roles with no relationship on record"] == "1"
+    assert summary["Partners with a relationship"] == "1"
+    facts = dict(r[:2] for r in doc.tables_in("partners", "facts")[1].rows)
+    assert facts["Partner tenant id"] == FABRIKAM
+    assert facts["Relationship"].startswith("none on record: no export names it")
+    held = doc.tables_in("partners", "azure")[-1].rows
+    assert held == [
+        [
+            "/subscriptions/b1fb13e4-de61-57cd-bb23-4c3cd509ab6d",
+            "Owner",
+            "85d4d73b-d9ba-5e7f-8b7a-5b2b79d46bab (foreignGroup) object id "
+            "85d4d73b-d9ba-5e7f-8b7a-5b2b79d46bab assignment /subscriptions/"
+            "b1fb13e4-de61-57cd-bb23-4c3cd509ab6d/providers/Microsoft.Authorization/"
+            "roleAssignments/77777777-0000-4000-8000-000000000001",
+        ]
+    ]
+    assert "Owner: Fabrikam Cloud Services" in doc.text
+    with db.opened(path, read_only=True) as con:
+        (evidence,) = con.execute(
+            "SELECT evidence->'assignments'->0->>'role_assignment_id' FROM findings "
+            "WHERE rule_id = 'AZURE-LINGERING-PARTNER-ROLE' AND customer_tenant_id = ? "
+            "AND partner_tenant_id = ?",
+            [WINGTIP, FABRIKAM],
+        ).fetchone()
+    assert evidence.endswith("/roleAssignments/77777777-0000-4000-8000-000000000001")
+
+
+def test_one_estate_exported_in_two_formats_is_shown_once(runner, tmp_path):
+    """The canonical and the real-format sample are the same estate: ingested into one
+    snapshot, the review gave each GDAP role and each partner Azure role twice."""
+    path = tmp_path / "x.duckdb"
+    both = [str(SAMPLE), str(SAMPLE.parent / "real-format")]
+    args = ["run", *both, "--as-of", str(AS_OF), "--db", str(path), "--format", "html"]
+    assert runner.invoke(cli, [*args, "--out", str(tmp_path / "m")]).exit_code == 0
+    contoso = "0e6249f8-cf40-5b6e-9138-82b4a7337e4f"
+    result = runner.invoke(
+        cli,
+        ["report", "tenant", contoso, "--db", str(path), "--format", "html"]
+        + ["--out", str(tmp_path / "r")],
+    )
+    assert result.exit_code == 0, result.output
+    (page,) = (tmp_path / "r").glob("*.html")
+    doc = ReportDoc(page.read_text(encoding="utf-8"))
+    roles = [g["Roles granted"].split(", ") for g in doc.tables_in("partners", "gdap")[0].dicts()]
+    assert roles and all(len(r) == len(set(r)) for r in roles)
+    held = [tuple(r[:2]) for t in doc.tables_in("partners", "azure") for r in t.rows]
+    assert held and len(held) == len(set(held))

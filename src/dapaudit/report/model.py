@@ -50,6 +50,11 @@ DATASET_LABELS = {
     "gdap_relationships": "GDAP relationships",
     "dap_monitoring": "DAP monitoring",
     "tenants": "tenant list",
+    "partner_agent_groups": "partner agent groups",
+    "partner_group_members": "partner group members",
+    "gdap_relationship_roles": "GDAP relationship roles",
+    "gdap_access_assignments": "GDAP access assignments",
+    "autopilot_devices": "Autopilot devices",
 }
 INCOMPLETE_NOTE = " (incomplete: a Graph listing without its last page)"
 PATH_LABELS = {
@@ -852,6 +857,9 @@ class GdapRelationship:
     is_mlt: bool
     end_at: str
     roles: list[str]  # role names it grants
+    # Whether its access assignments were exported (a row of any status names it), as
+    # GDAP-ROLES-UNASSIGNED judges: else which partner groups hold its roles is not known.
+    assignments_exported: bool = True
 
 
 @dataclass
@@ -867,6 +875,8 @@ class AzureRole:
     partner_tenant_id: str | None  # None: cannot be tied to a known partner
     partner_name: str
     matched_by: str
+    # The assignment's resource id, as `az role assignment delete --ids` takes it ("" unknown).
+    assignment_id: str = ""
 
 
 @dataclass
@@ -897,6 +907,14 @@ class PartnerSection:
     grants: list[AccessGrant]  # effective directory access, Global Administrator first
     azure_roles: list[AzureRole]
     partner_users: int  # distinct partner users behind its grants (where exported)
+    # False: no export names it as this customer's partner; it holds Azure roles here.
+    recorded: bool = True
+
+    @property
+    def assignments_unknown(self) -> bool:
+        """An active GDAP relationship of it grants roles whose access assignments were not
+        exported: which of its groups hold them is not known."""
+        return any(g.is_active and g.roles and not g.assignments_exported for g in self.gdap)
 
     @property
     def dap_status(self) -> str:
@@ -961,6 +979,28 @@ class TenantReview(_Branded):
     def dap_unknown_partners(self) -> list[PartnerSection]:
         """Partners whose DAP no export tells: each may hold implicit Global Administrator."""
         return [p for p in self.partners if p.dap_status == "unknown"]
+
+    @property
+    def recorded_partners(self) -> int:
+        """Partners some export names as this customer's (not those seen in Azure alone)."""
+        return sum(1 for p in self.partners if p.recorded)
+
+    @property
+    def unrecorded_partners(self) -> list[PartnerSection]:
+        """Partners holding Azure roles here that no export names as this customer's."""
+        return [p for p in self.partners if not p.recorded]
+
+    def exported(self, dataset: str) -> bool:
+        """Whether the export of `dataset` covers this customer (complete)."""
+        return any(c.dataset == dataset and c.present for c in self.coverage)
+
+    @property
+    def role_listing_exported(self) -> bool:
+        return self.exported("directory_role_members")
+
+    @property
+    def azure_exported(self) -> bool:
+        return self.exported("azure_role_assignments")
 
     @property
     def missing_exports(self) -> list[str]:

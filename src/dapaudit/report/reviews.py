@@ -90,21 +90,31 @@ _QUERIES: dict[str, str] = {
         SELECT g.customer_tenant_id, g.partner_tenant_id, g.relationship_id,
                coalesce(g.display_name, ''), g.status, g.is_active, g.is_mlt,
                coalesce(strftime(g.end_at, '%Y-%m-%d'), ''),
-               coalesce((SELECT list(coalesce(d.display_name, x.role_template_id)
+               -- DISTINCT: a relationship exported twice (Graph and canonical) is one.
+               coalesce((SELECT list(DISTINCT coalesce(d.display_name, x.role_template_id)
                                      ORDER BY coalesce(d.display_name, x.role_template_id))
                          FROM gdap_relationship_roles x
                          LEFT JOIN ref_directory_roles d USING (role_template_id)
                          WHERE x.snapshot = g.snapshot
-                           AND x.relationship_id = g.relationship_id), [])
+                           AND x.relationship_id = g.relationship_id), []),
+               EXISTS (SELECT 1 FROM gdap_access_assignments a
+                       WHERE a.snapshot = g.snapshot AND a.relationship_id = g.relationship_id)
         FROM gdap_relationship_state g
         WHERE g.snapshot = $snapshot AND g.customer_tenant_id BETWEEN $first AND $last
         ORDER BY g.customer_tenant_id, g.partner_tenant_id, g.is_active DESC, g.relationship_id""",
+    # One row per scope, role and principal: an assignment exported twice (az and canonical)
+    # is one. With the partner's name, for a partner no relationship of the customer names.
     "azure": """
-        SELECT a.tenant_id, a.subscription_id, a.scope, a.role_name, a.is_privileged_role,
-               a.principal_id, a.principal_type, a.principal_display_name,
-               a.partner_tenant_id, a.matched_by
+        SELECT a.tenant_id, any_value(a.subscription_id), a.scope, a.role_name,
+               bool_or(a.is_privileged_role), a.principal_id, min(a.principal_type),
+               min(a.principal_display_name), a.partner_tenant_id, min(a.matched_by),
+               max(role_assignment_id(a.scope, a.assignment_id)),
+               coalesce(min(d.display_name), a.partner_tenant_id), min(d.default_domain)
         FROM azure_assignment_partners a
+        LEFT JOIN tenant_directory d
+               ON d.snapshot = a.snapshot AND d.tenant_id = a.partner_tenant_id
         WHERE a.snapshot = $snapshot AND a.tenant_id BETWEEN $first AND $last AND a.is_foreign
+        GROUP BY a.tenant_id, a.scope, a.role_name, a.principal_id, a.partner_tenant_id
         ORDER BY a.tenant_id, a.scope, a.role_name, a.principal_id""",
     "scopes": """
         SELECT tenant_id, subscription_id, scope FROM azure_role_assignments
@@ -256,7 +266,9 @@ def assemble_review(
 
     gdap: dict[str, list[GdapRelationship]] = {}
     for r in rows.gdap:
-        gdap.setdefault(r[0], []).append(GdapRelationship(*r[1:7], roles=list(r[7])))
+        gdap.setdefault(r[0], []).append(
+            GdapRelationship(*r[1:7], roles=list(r[7]), assignments_exported=r[8])
+        )
 
     azure = [
         AzureRole(
@@ -267,8 +279,9 @@ def assemble_review(
             principal_type=r[5],
             principal_name=_str(r[6]),
             partner_tenant_id=r[7],
-            partner_name=partner_names.get(r[7] or "", _str(r[7])),
+            partner_name=partner_names.get(r[7] or "", _str(r[10])),
             matched_by=_str(r[8]),
+            assignment_id=_str(r[9]),
         )
         for r in rows.azure
     ]
@@ -283,8 +296,17 @@ def assemble_review(
         for r in rows.subscriptions
     ]
 
+    # Partners some export names as the customer's, then those seen only holding Azure roles
+    # here (a lingering role of a partner whose relationship left every export), by name.
+    listed = [(*r, True) for r in rows.partners]
+    unrecorded = {
+        r[7]: (r[7], r[10], _str(r[11]), False, False, None, None, 0, [], None, False)
+        for r in rows.azure
+        if r[7] is not None and r[7] not in partner_names
+    }
+    listed += sorted(unrecorded.values(), key=lambda p: (p[1].lower(), p[0]))
     partners = []
-    for pid, name, domain, dap, known, removed, ended, active, types, granted in rows.partners:
+    for pid, name, domain, dap, known, removed, ended, active, types, granted, rec in listed:
         mine = [g for g in grants if g.partner_tenant_id == pid]
         users = {m.member_id for g in mine for m in g.members if m.member_type == "user"}
         partners.append(
@@ -303,15 +325,26 @@ def assemble_review(
                 grants=mine,
                 azure_roles=[a for a in azure if a.partner_tenant_id == pid],
                 partner_users=len(users),
+                recorded=rec,
             )
         )
+    for g in grants:  # a listed group of a partner seen only in Azure links to its section
+        if g.partner_tenant_id in unrecorded:
+            g.partner_anchor = f"partner-{g.partner_tenant_id}"
+            g.partner_name = unrecorded[g.partner_tenant_id][1]
 
     global_admins = [g for g in grants if g.is_global_admin]
+    # People, or groups whose members are unknown; apps (service principals) are not counted,
+    # as EXCESS-GLOBAL-ADMINS does not count them.
     people: set[str] = set()
     for g in global_admins:
         if g.members_known and g.path != "listed_own":
-            people |= {f"m:{m.member_id}" for m in g.members if m.member_type != "group"}
-        else:
+            people |= {
+                f"m:{m.member_id}"
+                for m in g.members
+                if m.member_type not in ("group", "servicePrincipal")
+            }
+        elif g.holder_type != "servicePrincipal":
             people.add(f"h:{g.holder_id or g.partner_tenant_id}:{g.path}")
 
     names = {tenant_id: me[0], **partner_names}

@@ -47,6 +47,8 @@ SELECT l.tenant_id AS customer_tenant_id,
                'principal_id', l.principal_id,
                'principal_type', l.principal_type,
                'principal_display_name', l.principal_display_name,
+               -- as `az role assignment delete --ids` takes it (remediation step 3)
+               'role_assignment_id', role_assignment_id(l.scope, l.assignment_id),
                'matched_by', l.matched_by,
                'file', l.path,
                'record', l.source_record) ORDER BY l.path, l.source_record)
