@@ -575,6 +575,7 @@ def report_monthly(
         dbmod.opened(db_path, read_only=True) as con,
         _report_progress() as progress,
     ):
+        dbmod.require_current_views(con)
         written = write_monthly(
             con,
             resolve_analysed(con, snapshot),
@@ -641,6 +642,7 @@ def _report_tenant(
         from .report.parallel import write_all_reviews
 
         with dbmod.opened(db_path, read_only=True) as con:
+            dbmod.require_current_views(con)
             label = resolve_analysed(con, snapshot)
         run = write_all_reviews(
             db_path,
@@ -661,6 +663,7 @@ def _report_tenant(
         _echo_wrote([], earlier_review_files(Path(out_dir), run.written, every_customer=True))
         return
     with dbmod.opened(db_path, read_only=True) as con:
+        dbmod.require_current_views(con)
         written = write_tenant_reviews(
             con,
             resolve_analysed(con, snapshot),
@@ -839,6 +842,7 @@ def snapshots(db_path, summary) -> None:
     from .snapshots import list_snapshots, source_files
 
     with dbmod.opened(db_path, read_only=True) as con:
+        dbmod.require_current_views(con)
         rows = list_snapshots(con)
         click.echo(
             table(

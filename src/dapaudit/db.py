@@ -474,6 +474,22 @@ def _reference_rows() -> dict[str, int]:
     return rows | {"ref_severities": len(SEVERITY_RANKS)}
 
 
+def require_current_views(con: duckdb.DuckDBPyConnection) -> None:
+    """For a read-only command that reads the views (the reports, `snapshots`): refuse a
+    database holding another build's views, which this build's reports and queries would
+    misread or fail on (a catalog error naming a macro) until a writing command renews them."""
+    if not views_current(con):
+        path = con.execute(
+            "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+        ).fetchone()[0]
+        raise DapauditError(
+            "the database's views and reference tables are those of another dapaudit build: "
+            "run `dapaudit analyze` (it renews them, and analyses the latest snapshot again "
+            "with this build's rules), then this command",
+            file=path,
+        )
+
+
 def ensure_current_views(con: duckdb.DuckDBPyConnection) -> None:
     """refresh_views() unless the database already holds this build's views: re-creating them
     every time cost each analyze about 0.15 s."""

@@ -251,6 +251,42 @@ def test_a_version_3_database_gets_analysis_offboarded(runner, db_file, tmp_path
         )
 
 
+def test_views_of_another_build_are_said_by_the_commands_that_read_them(runner, db_file, tmp_path):
+    """A database last written by another build of the same schema version holds that
+    build's views: `snapshots` failed on a column it lacked, and `report tenant` named a
+    macro it lacked and said to run `dapaudit check`. Both say what to run instead, write
+    nothing, and run after `analyze` renewed the views."""
+    assert runner.invoke(cli, ["analyze", "--db", str(db_file)]).exit_code == 0
+    with db.opened(db_file) as con:
+        con.execute(
+            "CREATE OR REPLACE VIEW snapshot_deltas AS "
+            "SELECT snapshot, NULL AS previous_snapshot, 0 AS new, 0 AS resolved, "
+            "0 AS not_assessed FROM snapshots"
+        )
+        con.execute("DROP MACRO role_assignment_id")
+        con.execute("UPDATE dapaudit_meta SET value = 'another' WHERE key = 'views_digest'")
+    out = tmp_path / "out"
+    commands = (
+        ["snapshots"],
+        ["report", "tenant", "contoso.onmicrosoft.com", "--format", "html", "--out", str(out)],
+        ["report", "tenant", "--all-tenants", "--format", "html", "--out", str(out)],
+        ["report", "monthly", "--format", "html", "--out", str(out)],
+    )
+    for command in commands:
+        result = runner.invoke(cli, [*command, "--db", str(db_file)])
+        assert result.exit_code == 2, result.output
+        assert result.output == (
+            f"Error: {db_file}: the database's views and reference tables are those of another "
+            "dapaudit build: run `dapaudit analyze` (it renews them, and analyses the latest "
+            "snapshot again with this build's rules), then this command\n"
+        )
+        assert not any(out.glob("**/*.html"))
+    assert runner.invoke(cli, ["analyze", "--db", str(db_file)]).exit_code == 0
+    for command in commands:
+        result = runner.invoke(cli, [*command, "--db", str(db_file)])
+        assert result.exit_code == 0, result.output
+
+
 def test_older_database_is_migrated_forward_on_open(runner, tmp_path, db_file, monkeypatch):
     _older_database(db_file)
     monkeypatch.setattr(
