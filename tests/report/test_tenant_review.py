@@ -987,6 +987,7 @@ def test_apps_and_partners_seen_only_in_azure(runner, tmp_path):
             "85d4d73b-d9ba-5e7f-8b7a-5b2b79d46bab assignment /subscriptions/"
             "b1fb13e4-de61-57cd-bb23-4c3cd509ab6d/providers/Microsoft.Authorization/"
             "roleAssignments/77777777-0000-4000-8000-000000000001",
+            "members not exported (partner side)",
         ]
     ]
     assert "Owner: Fabrikam Cloud Services" in doc.text
@@ -1020,3 +1021,17 @@ def test_one_estate_exported_in_two_formats_is_shown_once(runner, tmp_path):
     assert roles and all(len(r) == len(set(r)) for r in roles)
     held = [tuple(r[:2]) for t in doc.tables_in("partners", "azure") for r in t.rows]
     assert held and len(held) == len(set(held))
+
+
+def test_the_partner_users_behind_an_azure_role_are_shown(reviews):
+    """Northwind's AdminAgents keeps Owner of Tailspin's subscription after DAP went: the
+    review gave no partner user behind Northwind's access (0), though the group's members
+    were exported. They are listed with the role and counted."""
+    doc = _doc(reviews, "7cab6131-e8ab-5981-ac0c-2ddbaa338a84")
+    (held,) = doc.tables_in("partners", "azure")
+    assert held.rows[0][3] == (
+        "Ana Novak ana.novak@northwindpartners.example Ben Okafor "
+        "ben.okafor@northwindpartners.example Chen Wei chen.wei@northwindpartners.example"
+    )
+    facts = dict(r[:2] for r in doc.tables_in("partners", "facts")[0].rows)
+    assert facts["Partner users behind its access (where exported)"] == "3"

@@ -845,6 +845,11 @@ class AccessGrant:
     def implicit(self) -> bool:
         return self.path == "implicit_dap"
 
+    @property
+    def members_unknown(self) -> bool:
+        """A partner group's access whose members the partner side did not export."""
+        return not self.members and self.path in ("listed_partner", "implicit_dap", "gdap_unlisted")
+
 
 @dataclass
 class GdapRelationship:
@@ -877,6 +882,18 @@ class AzureRole:
     matched_by: str
     # The assignment's resource id, as `az role assignment delete --ids` takes it ("" unknown).
     assignment_id: str = ""
+    # A partner group holding it: its users (nested groups' included), where exported.
+    members_known: bool = False
+    members: list[PartnerUser] = field(default_factory=list)
+
+    @property
+    def members_unknown(self) -> bool:
+        """Held by a partner's group whose members the partner side did not export."""
+        return (
+            self.partner_tenant_id is not None
+            and self.principal_type in ("group", "foreignGroup")
+            and not self.members_known
+        )
 
 
 @dataclass

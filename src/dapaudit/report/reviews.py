@@ -109,10 +109,24 @@ _QUERIES: dict[str, str] = {
                bool_or(a.is_privileged_role), a.principal_id, min(a.principal_type),
                min(a.principal_display_name), a.partner_tenant_id, min(a.matched_by),
                max(role_assignment_id(a.scope, a.assignment_id)),
-               coalesce(min(d.display_name), a.partner_tenant_id), min(d.default_domain)
+               coalesce(min(d.display_name), a.partner_tenant_id), min(d.default_domain),
+               -- the partner users behind a partner group holding the role, where exported
+               coalesce(bool_or(x.members_known), false), coalesce(any_value(x.members), [])
         FROM azure_assignment_partners a
         LEFT JOIN tenant_directory d
                ON d.snapshot = a.snapshot AND d.tenant_id = a.partner_tenant_id
+        LEFT JOIN (
+            SELECT partner_tenant_id, group_id, bool_or(members_known) AS members_known,
+                   list(DISTINCT {'display_name': member_display_name, 'upn': member_upn,
+                                  'member_id': member_id, 'member_type': member_type}
+                        ORDER BY {'display_name': member_display_name, 'upn': member_upn,
+                                  'member_id': member_id, 'member_type': member_type})
+                       FILTER (WHERE member_id IS NOT NULL AND member_type <> 'group')
+                       AS members
+            FROM partner_group_expansion
+            WHERE snapshot = $snapshot
+            GROUP BY partner_tenant_id, group_id
+        ) x ON x.partner_tenant_id = a.partner_tenant_id AND x.group_id = a.principal_id
         WHERE a.snapshot = $snapshot AND a.tenant_id BETWEEN $first AND $last AND a.is_foreign
         GROUP BY a.tenant_id, a.scope, a.role_name, a.principal_id, a.partner_tenant_id
         ORDER BY a.tenant_id, a.scope, a.role_name, a.principal_id""",
@@ -218,6 +232,13 @@ def _str(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _users(members: list[dict[str, Any]]) -> list[PartnerUser]:
+    return [
+        PartnerUser(m["member_id"], _str(m["display_name"]), _str(m["upn"]), _str(m["member_type"]))
+        for m in members
+    ]
+
+
 def assemble_review(
     tenant_id: str,
     rows: ReviewRows,
@@ -246,12 +267,7 @@ def assemble_review(
             relationship_id=r[10],
             relationship_name=_str(r[11]),
             members_known=r[12],
-            members=[
-                PartnerUser(
-                    m["member_id"], _str(m["display_name"]), _str(m["upn"]), _str(m["member_type"])
-                )
-                for m in r[13]
-            ],
+            members=_users(r[13]),
         )
         for r in rows.access
     ]
@@ -282,6 +298,8 @@ def assemble_review(
             partner_name=partner_names.get(r[7] or "", _str(r[10])),
             matched_by=_str(r[8]),
             assignment_id=_str(r[9]),
+            members_known=r[12],
+            members=_users(r[13]),
         )
         for r in rows.azure
     ]
@@ -308,7 +326,8 @@ def assemble_review(
     partners = []
     for pid, name, domain, dap, known, removed, ended, active, types, granted, rec in listed:
         mine = [g for g in grants if g.partner_tenant_id == pid]
-        users = {m.member_id for g in mine for m in g.members if m.member_type == "user"}
+        held = [a for a in azure if a.partner_tenant_id == pid]
+        users = {m.member_id for g in mine + held for m in g.members if m.member_type == "user"}
         partners.append(
             PartnerSection(
                 partner_tenant_id=pid,
@@ -323,7 +342,7 @@ def assemble_review(
                 active_gdap_relationships=active,
                 gdap=gdap.get(pid, []),
                 grants=mine,
-                azure_roles=[a for a in azure if a.partner_tenant_id == pid],
+                azure_roles=held,
                 partner_users=len(users),
                 recorded=rec,
             )
