@@ -622,18 +622,25 @@ def _changes_of(dbfile: str, tenant: str) -> list[tuple]:
         ).fetchall()
 
 
+def _contoso_gone(runner, tmp_path) -> tuple[str, object]:
+    """The sample as 2026-10 (ingested, analysed), and a copy of it without Contoso: the
+    database file and the copy."""
+    dbfile = str(tmp_path / "a.duckdb")
+    gone = tmp_path / "gone"
+    shutil.copytree(SAMPLE, gone)
+    _offboard(gone, CONTOSO)
+    _month(runner, dbfile, SAMPLE, "2026-10-31")
+    return dbfile, gone
+
+
 def test_an_offboarded_customer_in_the_configuration_ends_its_carried_findings(runner, tmp_path):
     """Contoso off every export from November, and named offboarded since November 1 by its
     domain (which no November export gives any more): what November could not judge ends
     there as offboarded, with the entry's reason and owner in the report, and December lists
     none of it. What November judged (a relationship gone from a partner-wide export) is still
     resolved. Back in January, its findings are new."""
-    dbfile = str(tmp_path / "a.duckdb")
-    gone = tmp_path / "gone"
-    shutil.copytree(SAMPLE, gone)
-    _offboard(gone, CONTOSO)
+    dbfile, gone = _contoso_gone(runner, tmp_path)
     config = ("--config", _offboarded_config(tmp_path, "contoso.onmicrosoft.com", "2026-11-01"))
-    _month(runner, dbfile, SAMPLE, "2026-10-31")
     for as_of in ("2026-11-30", "2026-12-31"):
         assert "offboarded_customers" not in _month(runner, dbfile, gone, as_of, None, *config)
     _month(runner, dbfile, SAMPLE, "2027-01-31", None, *config)
@@ -687,12 +694,8 @@ def test_an_offboarded_customer_in_the_configuration_ends_its_carried_findings(r
 def test_an_offboarding_dated_after_the_snapshot_ends_nothing_yet(runner, tmp_path):
     """Near miss: offboarded from December 15. November's carried findings stay not assessed;
     December ends them. Another customer named offboarded (Coho) loses nothing it still has."""
-    dbfile = str(tmp_path / "a.duckdb")
-    gone = tmp_path / "gone"
-    shutil.copytree(SAMPLE, gone)
-    _offboard(gone, CONTOSO)
+    dbfile, gone = _contoso_gone(runner, tmp_path)
     config = ("--config", _offboarded_config(tmp_path, CONTOSO, "2026-12-15"))
-    _month(runner, dbfile, SAMPLE, "2026-10-31")
     for as_of in ("2026-11-30", "2026-12-31"):
         _month(runner, dbfile, gone, as_of, None, *config)
     assert [r[:2] for r in _changes_of(dbfile, CONTOSO)] == [
@@ -711,12 +714,8 @@ def test_an_offboarding_dated_after_the_snapshot_ends_nothing_yet(runner, tmp_pa
 def test_an_offboarded_entry_naming_no_known_tenant_is_said(runner, tmp_path):
     """A misspelt domain would leave the customer's findings listed as not assessed with
     nothing said: analyze warns that the entry names no tenant, and nothing ends."""
-    dbfile = str(tmp_path / "a.duckdb")
-    gone = tmp_path / "gone"
-    shutil.copytree(SAMPLE, gone)
-    _offboard(gone, CONTOSO)
+    dbfile, gone = _contoso_gone(runner, tmp_path)
     config = ("--config", _offboarded_config(tmp_path, "contoso.onmicrosft.com", "2026-11-01"))
-    _month(runner, dbfile, SAMPLE, "2026-10-31")
     output = _month(runner, dbfile, gone, "2026-11-30", None, *config)
     assert (
         "offboarded_customers[1] (tenant contoso.onmicrosft.com) names no tenant of snapshot "

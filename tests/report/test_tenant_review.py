@@ -107,6 +107,26 @@ def _doc(reviews, tenant_id) -> ReportDoc:
     return ReportDoc(reviews["files"][tenant_id][0].read_text(encoding="utf-8"))
 
 
+def _run_and_review(runner, tmp_path, inputs: list, tenant: str, *more: str) -> ReportDoc:
+    """`run` on `inputs` into tmp_path/x.duckdb, then the HTML review of `tenant` (and of
+    `more` tenants: a list of reviews then)."""
+    path = tmp_path / "x.duckdb"
+    args = ["run", *map(str, inputs), "--as-of", str(AS_OF), "--db", str(path)]
+    result = runner.invoke(cli, [*args, "--format", "html", "--out", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    docs = []
+    for one in (tenant, *more):
+        result = runner.invoke(
+            cli,
+            ["report", "tenant", one, "--db", str(path), "--format", "html"]
+            + ["--out", str(tmp_path / "r")],
+        )
+        assert result.exit_code == 0, result.output
+        (page,) = (tmp_path / "r").glob(f"*{one.replace('-', '')}.html")
+        docs.append(ReportDoc(page.read_text(encoding="utf-8")))
+    return docs if more else docs[0]
+
+
 def test_one_review_per_customer(reviews):
     written = sorted(p.name for p in reviews["out"].iterdir())
     assert written == sorted(f[0].name for f in reviews["files"].values())
@@ -772,17 +792,8 @@ def test_a_dap_status_no_export_tells_is_unknown_not_not_held(reviews, runner, t
     )
     assert held in text
     csv_path.write_text(text.replace(held, held.removesuffix("false,") + ","), encoding="utf-8")
-    path = tmp_path / "u.duckdb"
-    args = ["run", str(estate), "--as-of", str(AS_OF), "--db", str(path), "--format", "html"]
-    assert runner.invoke(cli, [*args, "--out", str(tmp_path / "m")]).exit_code == 0
-    result = runner.invoke(
-        cli,
-        ["report", "tenant", VANARSDEL, "--db", str(path), "--format", "html"]
-        + ["--out", str(tmp_path / "r")],
-    )
-    assert result.exit_code == 0, result.output
-    (page,) = (tmp_path / "r").glob("*.html")
-    doc = ReportDoc(page.read_text(encoding="utf-8"))
+    doc = _run_and_review(runner, tmp_path, [estate], VANARSDEL)
+    path = tmp_path / "x.duckdb"
     facts = dict(r[:2] for r in doc.tables_in("partners", "facts")[0].rows)
     assert facts["Delegated admin privileges (DAP)"].startswith("unknown: no export tells")
     summary = dict(r[:2] for r in doc.table("summary", "facts").rows)
@@ -906,17 +917,7 @@ def test_exports_not_collected_are_not_read_as_no_access(reviews, runner, tmp_pa
         if name.name == "azure_role_assignments.csv":
             lines = [x for x in lines if not x.startswith(lamna)]
         (estate / name.name).write_text("".join(lines), encoding="utf-8")
-    path = tmp_path / "x.duckdb"
-    args = ["run", str(estate), "--as-of", str(AS_OF), "--db", str(path), "--format", "html"]
-    assert runner.invoke(cli, [*args, "--out", str(tmp_path / "m")]).exit_code == 0
-    result = runner.invoke(
-        cli,
-        ["report", "tenant", lamna, "--db", str(path), "--format", "html"]
-        + ["--out", str(tmp_path / "r")],
-    )
-    assert result.exit_code == 0, result.output
-    (page,) = (tmp_path / "r").glob("*.html")
-    rows = ReportDoc(page.read_text(encoding="utf-8")).table("azure", "azure").rows
+    rows = _run_and_review(runner, tmp_path, [estate], lamna).table("azure", "azure").rows
     assert [r[2] for r in rows] == ["unknown: the Azure role assignments were not exported"]
     # A customer whose exports were collected still reads "none" where nothing is held.
     adatum = _doc(reviews, ADATUM)
@@ -954,24 +955,11 @@ def test_apps_and_partners_seen_only_in_azure(runner, tmp_path):
     for name in SAMPLE.glob("*.csv"):
         if not (extra / name.name).exists():
             (extra / name.name).write_bytes(name.read_bytes())
-    path = tmp_path / "x.duckdb"
-    args = ["run", str(extra), "--as-of", str(AS_OF), "--db", str(path), "--format", "html"]
-    assert runner.invoke(cli, [*args, "--out", str(tmp_path / "m")]).exit_code == 0
-    out = tmp_path / "r"
-    for tenant in (ADATUM, WINGTIP):
-        result = runner.invoke(
-            cli, ["report", "tenant", tenant, "--db", str(path), "--format", "html", "--out", out]
-        )
-        assert result.exit_code == 0, result.output
-    (adatum,) = out.glob("review-adatum*.html")
-    summary = dict(
-        r[:2] for r in ReportDoc(adatum.read_text("utf-8")).table("summary", "facts").rows
-    )
+    adatum, doc = _run_and_review(runner, tmp_path, [extra], ADATUM, WINGTIP)
+    summary = dict(r[:2] for r in adatum.table("summary", "facts").rows)
     assert (
         summary["Effective Global Administrators (people or unexpanded groups, all paths)"] == "2"
     )
-    (wingtip,) = out.glob("review-wingtip*.html")
-    doc = ReportDoc(wingtip.read_text("utf-8"))
     summary = dict(r[:2] for r in doc.table("summary", "facts").rows)
     assert summary["Partners holding Azure roles with no relationship on record"] == "1"
     assert summary["Partners with a relationship"] == "1"
@@ -991,7 +979,7 @@ def test_apps_and_partners_seen_only_in_azure(runner, tmp_path):
         ]
     ]
     assert "Owner: Fabrikam Cloud Services" in doc.text
-    with db.opened(path, read_only=True) as con:
+    with db.opened(tmp_path / "x.duckdb", read_only=True) as con:
         (evidence,) = con.execute(
             "SELECT evidence->'assignments'->0->>'role_assignment_id' FROM findings "
             "WHERE rule_id = 'AZURE-LINGERING-PARTNER-ROLE' AND customer_tenant_id = ? "
@@ -1004,19 +992,8 @@ def test_apps_and_partners_seen_only_in_azure(runner, tmp_path):
 def test_one_estate_exported_in_two_formats_is_shown_once(runner, tmp_path):
     """The canonical and the real-format sample are the same estate: ingested into one
     snapshot, the review gave each GDAP role and each partner Azure role twice."""
-    path = tmp_path / "x.duckdb"
-    both = [str(SAMPLE), str(SAMPLE.parent / "real-format")]
-    args = ["run", *both, "--as-of", str(AS_OF), "--db", str(path), "--format", "html"]
-    assert runner.invoke(cli, [*args, "--out", str(tmp_path / "m")]).exit_code == 0
     contoso = "0e6249f8-cf40-5b6e-9138-82b4a7337e4f"
-    result = runner.invoke(
-        cli,
-        ["report", "tenant", contoso, "--db", str(path), "--format", "html"]
-        + ["--out", str(tmp_path / "r")],
-    )
-    assert result.exit_code == 0, result.output
-    (page,) = (tmp_path / "r").glob("*.html")
-    doc = ReportDoc(page.read_text(encoding="utf-8"))
+    doc = _run_and_review(runner, tmp_path, [SAMPLE, SAMPLE.parent / "real-format"], contoso)
     roles = [g["Roles granted"].split(", ") for g in doc.tables_in("partners", "gdap")[0].dicts()]
     assert roles and all(len(r) == len(set(r)) for r in roles)
     held = [tuple(r[:2]) for t in doc.tables_in("partners", "azure") for r in t.rows]
