@@ -189,7 +189,24 @@ def test_findings_csv_neutralises_formulas(hostile, runner):
     del out
 
 
-@pytest.mark.parametrize("value", ["=1+2", "+1", "-1", "@SUM(A1)", "\tx", "\rx", " =x", "  @x"])
+# After any leading whitespace, not spaces only: a line break, a no-break space or an
+# ideographic space before the formula (an import that trims cells runs it).
+@pytest.mark.parametrize(
+    "value",
+    [
+        "=1+2",
+        "+1",
+        "-1",
+        "@SUM(A1)",
+        "\tx",
+        "\rx",
+        " =x",
+        "  @x",
+        "\n=1+1",
+        "\u00a0=1+1",
+        "\u3000@x",
+    ],
+)
 def test_neutralise_prefixes_formulas(value):
     assert neutralise(value) == "'" + value
 
