@@ -3,8 +3,10 @@ and findings do not depend on how the same estate is cut into files, ordered or 
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -90,6 +92,17 @@ def test_findings_are_exactly_the_planted_ones(baseline):
     assert set(check.rules_checked) == {r.id for r in all_rules()}
     assert all(check.matched.get(rule, 0) > 0 for rule in check.rules_checked)
     assert sum(check.matched.values()) == len(findings)
+    # The planted lingering roles take both of the rule's paths and severities: an agent
+    # group's object id and a foreign principal's name, a privileged role and a reader.
+    lingering = "FROM findings WHERE rule_id = 'AZURE-LINGERING-PARTNER-ROLE'"
+    assert con.execute(f"SELECT list(DISTINCT severity ORDER BY severity) {lingering}").fetchone()[
+        0
+    ] == ["high", "medium"]
+    matched = con.execute(
+        "SELECT list(DISTINCT m ORDER BY m) FROM (SELECT unnest(json_extract_string(evidence, "
+        f"'$.assignments[*].matched_by')) AS m {lingering})"
+    ).fetchone()[0]
+    assert matched == ["agent_group_object_id", "foreign_principal_name"]
 
 
 def test_check_notices_a_missing_and_an_unexpected_finding(baseline, tmp_path):
@@ -118,11 +131,12 @@ def test_check_notices_a_missing_and_an_unexpected_finding(baseline, tmp_path):
     ids=["split", "shuffled", "upper-guids", "other-order", "all-at-once"],
 )
 def test_findings_do_not_depend_on_files_order_or_case(baseline, tmp_path, variant):
-    _, expected, _ = baseline
+    base_root, expected, _ = baseline
     options = dict(variant)
     reverse = options.pop("reverse_inputs", False)
     root = tmp_path / "estate"
     generate(root, CUSTOMERS, seed=3, **options)
+    _assert_varied(base_root / "exports", root / "exports", options)
     inputs = sorted(p for p in (root / "exports").rglob("*") if p.is_file())
     if reverse:
         inputs.reverse()
@@ -131,6 +145,44 @@ def test_findings_do_not_depend_on_files_order_or_case(baseline, tmp_path, varia
         assert _findings(con) == expected
     finally:
         con.close()
+
+
+_UPPER_GUID = re.compile(rb"[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}")
+
+
+def _partner_rows(exports: Path, table: str) -> list[bytes]:
+    """The data rows of a partner-side table, over its files, in file order."""
+    rows = []
+    for path in sorted((exports / "partner").glob(f"{table}*.csv")):
+        rows += path.read_bytes().splitlines()[1:]
+    return rows
+
+
+def _partner_column(exports: Path, table: str, column: str) -> list[str]:
+    values = []
+    for path in sorted((exports / "partner").glob(f"{table}*.csv")):
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            values += [row[column] for row in csv.DictReader(fh)]
+    return values
+
+
+def _assert_varied(base: Path, exports: Path, options: dict) -> None:
+    """The variant is what it says, so that findings equal to the baseline's mean something:
+    made a no-op, each of split, shuffle and upper-case passed with findings unchanged."""
+    if "files_per_table" in options:
+        assert len(list((exports / "partner").glob("tenants-*.csv"))) > 1
+    rows, base_rows = (_partner_rows(x, "azure_role_assignments") for x in (exports, base))
+    if options.get("shuffle") and not options.get("upper_guids"):
+        assert sorted(rows) == sorted(base_rows) and rows != base_rows
+    if options.get("upper_guids"):
+        assert all(_UPPER_GUID.search(r) for r in rows[:20])
+        # GUIDs inside text columns too: a relationship id is two, a scope holds one.
+        for table, column in (
+            ("gdap_relationships", "relationship_id"),
+            ("azure_role_assignments", "scope"),
+        ):
+            values = _partner_column(exports, table, column)
+            assert values and all(_UPPER_GUID.search(v.encode()) for v in values), column
 
 
 def test_cli_generate_writes_and_refuses_a_non_empty_folder(runner, tmp_path):
@@ -159,6 +211,8 @@ def test_real_format_estate_gives_exactly_the_planted_findings(tmp_path, options
     generate(root, CUSTOMERS, seed=3, fmt="real", **options)
     exports = root / "exports"
     assert (exports / "azure" / "az-role-assignment-list.json").exists()
+    listing = (exports / "azure" / "az-role-assignment-list.json").read_bytes()
+    assert bool(_UPPER_GUID.search(listing)) == bool(options.get("upper_guids"))
     assert any(p.read_bytes()[:2] == b"\xff\xfe" for p in exports.rglob("roleAssignments.json"))
     con = _analysed(tmp_path, "real", [exports])
     try:
