@@ -6,6 +6,8 @@ import json
 import shutil
 from datetime import date
 
+import pytest
+
 from conftest import SAMPLE, table_dump
 from dapaudit import db
 from dapaudit.cli import cli
@@ -503,6 +505,73 @@ def _coho_change(dbfile: str, snapshot: str) -> tuple | None:
         ).fetchone()
 
 
+def test_a_finding_carried_twice_is_judged_each_time_from_where_it_left(runner, tmp_path):
+    """Coho's finding leaves twice: November (export missing; resolved in December), and again
+    in February after January found it anew. The second carry is its own, from January: a
+    window over the fingerprint alone took December's judgement for it, and February lost
+    the row."""
+    dbfile = _three_months(runner, tmp_path, "remediated")
+    _month(runner, dbfile, SAMPLE, "2027-01-31")
+    february = tmp_path / "february"
+    shutil.copytree(SAMPLE, february)
+    _coho_azure(february, "missing")
+    _month(runner, dbfile, february, "2027-02-28")
+    assert _coho_change(dbfile, "2026-12") == ("resolved", "2026-11", "2026-10")
+    assert _coho_change(dbfile, "2027-01") == ("new", "2026-12", "2027-01")
+    assert _coho_change(dbfile, "2027-02") == ("not_assessed", "2027-01", "2027-01")
+
+
+FABRIKAM = "daa14757-f34a-5b49-af24-e0343071f261"
+NORTHWIND = "d6f7fc44-c24f-50b5-803c-2a06b9253355"
+
+
+def _without_fabrikams_own_files(estate) -> None:
+    """Fabrikam named by Woodgrove's partner list and DAP monitoring only: no tenant row, no
+    agent group of it exported."""
+    for name in ("tenants.csv", "partner_agent_groups.csv"):
+        path = estate / name
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        path.write_text("".join(x for x in lines if FABRIKAM not in x), encoding="utf-8")
+
+
+@pytest.mark.parametrize("own_files", [True, False], ids=["with-its-files", "named-only"])
+def test_a_partner_no_export_names_any_more_leaves_its_findings_not_assessed(
+    runner, tmp_path, own_files
+):
+    """November's partner list and DAP monitoring name Northwind for Woodgrove where October's
+    named Fabrikam: Woodgrove's exports are all there, yet nothing names Fabrikam any more
+    (no export tells an ended relationship from a partial collection). Fabrikam's DAP
+    findings are not assessed; they read as resolved when only a partner's own exports
+    counted as lapsing, and (named-only) when a partner no export covers counted as named."""
+    october, november = tmp_path / "october", tmp_path / "november"
+    shutil.copytree(SAMPLE, october)
+    if not own_files:
+        _without_fabrikams_own_files(october)
+    shutil.copytree(october, november)
+    for name in ("partner_relationships.csv", "dap_monitoring.csv"):
+        path = november / name
+        text = path.read_text(encoding="utf-8")
+        path.write_text(
+            text.replace("Fabrikam Cloud Services", "Northwind Partners Ltd").replace(
+                FABRIKAM, NORTHWIND
+            ),
+            encoding="utf-8",
+        )
+    dbfile = str(tmp_path / "a.duckdb")
+    _month(runner, dbfile, october, "2026-10-31")
+    _month(runner, dbfile, november, "2026-11-30")
+    with db.opened(dbfile, read_only=True) as con:
+        changes = con.execute(
+            "SELECT DISTINCT rule_id, change FROM finding_changes WHERE snapshot = '2026-11' "
+            "AND partner_tenant_id = ? AND rule_id LIKE 'DAP-IMPLICIT-%' ORDER BY ALL",
+            [FABRIKAM],
+        ).fetchall()
+    assert changes == [
+        ("DAP-IMPLICIT-GLOBAL-ADMIN", "not_assessed"),
+        ("DAP-IMPLICIT-HELPDESK-ADMIN", "not_assessed"),
+    ]
+
+
 def test_a_finding_not_assessed_and_found_again_is_still_open_not_new(runner, tmp_path):
     """Coho's export back in December with the same foreign Owner: the finding never left, so
     it is still open (it read as new, with October's first_seen)."""
@@ -689,6 +758,16 @@ def test_an_offboarded_customer_in_the_configuration_ends_its_carried_findings(r
     header = listed[0].split()
     november = next(x for x in listed if x.startswith("2026-11")).split()
     assert november[header.index("offboarded")] == str(ended)
+
+
+def test_an_offboarded_customer_back_the_next_month_has_new_findings(runner, tmp_path):
+    """Offboarded in November, a customer again in December: what November ended as
+    offboarded no longer stands, so December's findings are new, not still open."""
+    dbfile, gone = _contoso_gone(runner, tmp_path)
+    config = ("--config", _offboarded_config(tmp_path, CONTOSO, "2026-11-01"))
+    _month(runner, dbfile, gone, "2026-11-30", None, *config)
+    _month(runner, dbfile, SAMPLE, "2026-12-31")
+    assert {r[1] for r in _changes_of(dbfile, CONTOSO) if r[0] == "2026-12"} == {"new"}
 
 
 def test_an_offboarding_dated_after_the_snapshot_ends_nothing_yet(runner, tmp_path):
