@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import UTC, datetime
 
@@ -219,6 +220,32 @@ def test_access_assignments_relationship_from_the_odata_context(tmp_path):
             DR,
         ),
     ]
+
+
+def test_ids_written_in_upper_case_are_stored_lower_case(tmp_path):
+    """Graph writes GUIDs in lower case, scripts and other tools do not always: a GDAP
+    group's id and a group member's id kept their case and matched no partner group or role
+    holder (findings and reviews changed with the case of an export)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("graph_gdap_access_assignments.json", "graph_groups_agents_expand_members.json"):
+        text = (FIXTURES / name).read_text(encoding="utf-8")
+        upper = re.sub(
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            lambda m: m.group(0).upper(),
+            text,
+        )
+        assert upper != text
+        (folder / name).write_text(upper, encoding="utf-8")
+    (tmp_path / "db").mkdir()
+    con, _ = load(tmp_path / "db", str(folder), tenant=P)
+    for table, column in (
+        ("gdap_access_assignments", "security_group_id"),
+        ("partner_group_members", "member_id"),
+        ("partner_group_members", "group_id"),
+    ):
+        values = [v for (v,) in rows(con, table, f"DISTINCT {column}")]
+        assert values and values == [v.lower() for v in values], (table, column)
 
 
 def test_autopilot_devices(tmp_path):
