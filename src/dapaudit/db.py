@@ -433,8 +433,7 @@ def views_current(con: duckdb.DuckDBPyConnection) -> bool:
     an earlier build with the same schema version may hold older ones; a view dropped or a
     reference table emptied by hand goes unseen by the digest, and the rules then fail or
     silently find less)."""
-    row = con.execute("SELECT value FROM dapaudit_meta WHERE key = 'views_digest'").fetchone()
-    if row is None or row[0] != views_digest():
+    if not _views_of_this_build(con):
         return False
     present = con.execute(
         "SELECT count(*) FROM duckdb_views() WHERE database_name = current_database() "
@@ -474,11 +473,19 @@ def _reference_rows() -> dict[str, int]:
     return rows | {"ref_severities": len(SEVERITY_RANKS)}
 
 
+def _views_of_this_build(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether this build made the database's views and reference tables (by their digest)."""
+    row = con.execute("SELECT value FROM dapaudit_meta WHERE key = 'views_digest'").fetchone()
+    return row is not None and row[0] == views_digest()
+
+
 def require_current_views(con: duckdb.DuckDBPyConnection) -> None:
     """For a read-only command that reads the views (the reports, `snapshots`): refuse a
     database holding another build's views, which this build's reports and queries would
-    misread or fail on (a catalog error naming a macro) until a writing command renews them."""
-    if not views_current(con):
+    misread or fail on (a catalog error naming a macro) until `analyze` renews them. (A view
+    of this build dropped by hand is not that: the command's catalog error names `dapaudit
+    check`.)"""
+    if not _views_of_this_build(con):
         path = con.execute(
             "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
         ).fetchone()[0]
