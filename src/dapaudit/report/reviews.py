@@ -105,13 +105,13 @@ _QUERIES: dict[str, str] = {
     # One row per scope, role and principal: an assignment exported twice (az and canonical)
     # is one. With the partner's name, for a partner no relationship of the customer names.
     "azure": """
-        SELECT a.tenant_id, any_value(a.subscription_id), a.scope, a.role_name,
+        SELECT a.tenant_id, min(a.subscription_id), a.scope, a.role_name,
                bool_or(a.is_privileged_role), a.principal_id, min(a.principal_type),
                min(a.principal_display_name), a.partner_tenant_id, min(a.matched_by),
                max(role_assignment_id(a.scope, a.assignment_id)),
                coalesce(min(d.display_name), a.partner_tenant_id), min(d.default_domain),
                -- the partner users behind a partner group holding the role, where exported
-               coalesce(bool_or(x.members_known), false), coalesce(any_value(x.members), [])
+               coalesce(bool_or(x.members_known), false), coalesce(min(x.members), [])
         FROM azure_assignment_partners a
         LEFT JOIN tenant_directory d
                ON d.snapshot = a.snapshot AND d.tenant_id = a.partner_tenant_id
