@@ -970,7 +970,7 @@ def test_apps_and_partners_seen_only_in_azure(runner, tmp_path):
     assert held == [
         [
             "/subscriptions/b1fb13e4-de61-57cd-bb23-4c3cd509ab6d",
-            "Owner",
+            "Owner lingering",
             "85d4d73b-d9ba-5e7f-8b7a-5b2b79d46bab (foreignGroup) object id "
             "85d4d73b-d9ba-5e7f-8b7a-5b2b79d46bab assignment /subscriptions/"
             "b1fb13e4-de61-57cd-bb23-4c3cd509ab6d/providers/Microsoft.Authorization/"
@@ -1012,3 +1012,31 @@ def test_the_partner_users_behind_an_azure_role_are_shown(reviews):
     )
     facts = dict(r[:2] for r in doc.tables_in("partners", "facts")[0].rows)
     assert facts["Partner users behind its access (where exported)"] == "3"
+
+
+def test_subscriptions_mark_the_roles_that_linger_as_the_rule_finds_them(reviews):
+    """Contoso's and Tailspin's subscriptions both read 'Owner: Northwind Partners Ltd',
+    though Northwind holds DAP in Contoso and nothing in Tailspin, where the role outlived it.
+    The review marks a role lingering exactly where AZURE-LINGERING-PARTNER-ROLE finds one."""
+    lingering = {
+        customer
+        for (customer,) in reviews["con"]
+        .execute(
+            "SELECT DISTINCT customer_tenant_id FROM findings "
+            "WHERE rule_id = 'AZURE-LINGERING-PARTNER-ROLE'"
+        )
+        .fetchall()
+    }
+    marked = {
+        tenant_id
+        for tenant_id, _, _ in reviews["customers"]
+        if any(
+            "(lingering: no DAP or active GDAP relationship)" in row[-1]
+            for row in _doc(reviews, tenant_id).table("azure", "azure").rows
+        )
+    }
+    assert len(lingering) >= 2 and marked == lingering
+    contoso = _doc(reviews, "0e6249f8-cf40-5b6e-9138-82b4a7337e4f")
+    assert [r[2] for r in contoso.table("azure", "azure").rows if len(r) > 2] == [
+        "Owner: Northwind Partners Ltd"
+    ]

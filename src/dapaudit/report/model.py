@@ -885,6 +885,9 @@ class AzureRole:
     # A partner group holding it: its users (nested groups' included), where exported.
     members_known: bool = False
     members: list[PartnerUser] = field(default_factory=list)
+    # Its partner holds neither DAP nor an active GDAP relationship here (as
+    # AZURE-LINGERING-PARTNER-ROLE judges): the role outlived the relationship.
+    lingering: bool = False
 
     @property
     def members_unknown(self) -> bool:

@@ -347,6 +347,9 @@ def assemble_review(
                 recorded=rec,
             )
         )
+    for p in partners:  # as the rule judges it: no DAP, no active GDAP relationship
+        for a in p.azure_roles:
+            a.lingering = not p.dap_enabled and not p.active_gdap_relationships
     for g in grants:  # a listed group of a partner seen only in Azure links to its section
         if g.partner_tenant_id in unrecorded:
             g.partner_anchor = f"partner-{g.partner_tenant_id}"
